@@ -1,0 +1,55 @@
+# One-command setup and run. See README.md.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+DLA    := $(BIN)/dla
+DATE   ?= 2026-11-05
+export DLA_HOME := $(CURDIR)
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup venv run night backfill test lint warehouse-start warehouse-stop airflow psql lock clean
+
+setup: venv ## install, start the warehouse, create roles/schemas, migrate Airflow's DB
+	$(DLA) setup
+	$(BIN)/airflow db migrate > .airflow-migrate.log 2>&1 || (cat .airflow-migrate.log; exit 1)
+	@rm -f .airflow-migrate.log
+	@echo "setup done: try 'make run'"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+run: ## the main job: one night end to end (sample extracts if the landing zone is empty)
+	$(DLA) run --date $(DATE)
+
+night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD
+	$(DLA) night --date $(DATE)
+
+test: ## the test suite, against the real warehouse
+	$(DLA) warehouse start
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check src dags scripts tests
+	$(BIN)/ruff format --check src dags scripts tests
+
+warehouse-start:
+	$(DLA) warehouse start
+warehouse-stop:
+	$(DLA) warehouse stop
+
+airflow: ## the Airflow UI locally (airflow standalone)
+	$(BIN)/airflow standalone
+
+psql: ## psql as the analyst
+	psql "$$(grep ^ANALYST_URL .env | cut -d= -f2-)"
+
+lock: ## refresh requirements.lock from the current venv
+	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions tested together. Regenerate with `make lock`.' > requirements.lock

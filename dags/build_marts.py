@@ -1,0 +1,5 @@
+"""dbt build -> Great Expectations gate -> publish, on any raw Asset update. Logic: dla_pipeline.airflow_dags."""
+
+from dla_pipeline.airflow_dags import build_marts_dag
+
+dag = build_marts_dag()

@@ -1,0 +1,21 @@
+{#- Monthly elderly allowance by age: 600/700/800/1,000 baht (domain.md).
+    A new tier applies from the month after the birthday, so the age that counts is
+    the age on the last day of the month before the payment period. -#}
+{% macro allowance_tier_amount(age_expr) -%}
+    case
+        when {{ age_expr }} >= 90 then 1000
+        when {{ age_expr }} >= 80 then 800
+        when {{ age_expr }} >= 70 then 700
+        when {{ age_expr }} >= 60 then 600
+    end
+{%- endmacro %}
+
+{% macro allowance_tier(age_expr) -%}
+    case
+        when {{ age_expr }} >= 90 then '90+'
+        when {{ age_expr }} >= 80 then '80-89'
+        when {{ age_expr }} >= 70 then '70-79'
+        when {{ age_expr }} >= 60 then '60-69'
+        else 'under 60'
+    end
+{%- endmacro %}

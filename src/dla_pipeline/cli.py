@@ -1,0 +1,143 @@
+"""``dla`` command line: what the Makefile targets call."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from datetime import date
+
+from . import warehouse
+from .config import SOURCES, project_root
+
+DEFAULT_NIGHT = "2026-11-05"  # inside the allowance payment window (1st-10th)
+
+
+def _setup(args) -> int:
+    root = project_root()
+    env = warehouse.ensure_env_file(root)
+    if warehouse.embedded_in_use(root):
+        print(f"starting embedded PostgreSQL on 127.0.0.1:{env['WAREHOUSE_PORT']} "
+              f"(data in {warehouse.Embedded(root).pgdata})")
+        warehouse.start_embedded(root)
+    else:
+        print("WAREHOUSE_URL points at an external server: nothing started")
+    admin = os.environ.get("WAREHOUSE_ADMIN_URL") or env.get("WAREHOUSE_ADMIN_URL")
+    owner = os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"]
+    analyst = os.environ.get("ANALYST_URL") or env.get("ANALYST_URL")
+    if admin:
+        warehouse.create_database(admin, owner, analyst)
+    from .db import migrate
+
+    migrate()
+    print("warehouse ready: roles dla_owner, analyst (read-only on marts), marts_reader")
+    return 0
+
+
+def _warehouse(args) -> int:
+    root = project_root()
+    if not warehouse.embedded_in_use(root):
+        print("WAREHOUSE_URL points at an external server: nothing to start or stop")
+        return 0
+    if args.action == "start":
+        env = warehouse.start_embedded(root)
+        print(f"warehouse running on 127.0.0.1:{env['WAREHOUSE_PORT']}")
+    elif args.action == "stop":
+        warehouse.stop_embedded(root)
+        print("warehouse stopped")
+    else:
+        running = warehouse.Embedded(root).is_running()
+        print("running" if running else "stopped")
+        return 0 if running else 1
+    return 0
+
+
+def _generate(args) -> int:
+    from .generator import generate_night
+
+    night = date.fromisoformat(args.date)
+    out = generate_night(night, laos=args.laos, seed=args.seed, bad_fraction=args.bad_fraction,
+                         sources=args.sources, scale=args.scale)
+    print(f"generated {out['files']} files, {out['rows']:,} rows for {night} in {out['landing']}")
+    return 0
+
+
+def _load(args) -> int:
+    from .ingest import load_night
+
+    for source in args.sources:
+        print(load_night(source, date.fromisoformat(args.date), batches=args.batches))
+    return 0
+
+
+def _night(args) -> int:
+    from .night import run_night
+
+    summary = run_night(date.fromisoformat(args.date), runner=args.runner)
+    return 0 if summary["ok"] else 1
+
+
+def _run(args) -> int:
+    from .config import get_settings
+    from .generator import generate_night
+    from .night import run_night
+
+    night = date.fromisoformat(args.date)
+    landing = get_settings().landing_dir
+    if not any(landing.glob("*/*/*.csv")):
+        print(f"landing zone {landing} is empty: generating a sample night {night}")
+        out = generate_night(night, laos=args.laos, seed=42, bad_fraction=0.02)
+        print(f"generated {out['files']} files, {out['rows']:,} rows")
+    summary = run_night(night, runner=args.runner)
+    return 0 if summary["ok"] else 1
+
+
+def _airflow(args) -> int:
+    from .airflow_env import airflow_env
+
+    return subprocess.call(["airflow", *args.rest], env=airflow_env())
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ap = argparse.ArgumentParser(prog="dla", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("setup", help="write .env, start the warehouse, create roles and schemas")
+    w = sub.add_parser("warehouse", help="start/stop/status of the embedded warehouse")
+    w.add_argument("action", choices=["start", "stop", "status"])
+
+    g = sub.add_parser("generate", help="write sample extracts into the landing zone")
+    g.add_argument("--date", default=DEFAULT_NIGHT)
+    g.add_argument("--laos", type=int, default=300, help="how many LAOs (0 = all 7,849)")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--bad-fraction", type=float, default=0.02)
+    g.add_argument("--scale", type=float, default=1.0, help="volume multiplier")
+    g.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
+
+    ld = sub.add_parser("load", help="load one night without Airflow (debugging, benchmarks)")
+    ld.add_argument("--date", required=True)
+    ld.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
+    ld.add_argument("--batches", type=int, default=4)
+
+    for name, helptext in (("night", "the whole chain for one extract date"),
+                           ("run", "the main job: sample night if the landing zone is empty")):
+        n = sub.add_parser(name, help=helptext)
+        n.add_argument("--date", default=DEFAULT_NIGHT)
+        n.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+        if name == "run":
+            n.add_argument("--laos", type=int, default=300)
+
+    a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
+    a.add_argument("rest", nargs=argparse.REMAINDER)
+
+    args = ap.parse_args(argv)
+    handlers = {"setup": _setup, "warehouse": _warehouse, "generate": _generate, "load": _load,
+                "night": _night, "run": _run, "airflow": _airflow}
+    return handlers[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Parsers for the cell formats of ../shared/extracts.md (pure functions).
+
+Each parser takes the raw cell text and returns a Python value or raises
+``CellError`` with a reason a person can read. Cells repeat a lot within a night
+(dates, tier amounts), so the hot parsers are memoised on the raw string.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+
+THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+BE_OFFSET = 543
+BE_THRESHOLD = 2400  # a year above this is Buddhist Era (contract rule)
+
+THAI_MONTHS = {
+    "มค": 1, "มกราคม": 1, "กพ": 2, "กุมภาพันธ์": 2, "มีค": 3, "มีนาคม": 3,
+    "เมย": 4, "เมษายน": 4, "พค": 5, "พฤษภาคม": 5, "มิย": 6, "มิถุนายน": 6,
+    "กค": 7, "กรกฎาคม": 7, "สค": 8, "สิงหาคม": 8, "กย": 9, "กันยายน": 9,
+    "ตค": 10, "ตุลาคม": 10, "พย": 11, "พฤศจิกายน": 11, "ธค": 12, "ธันวาคม": 12,
+}
+
+
+class CellError(ValueError):
+    """A cell that cannot be accepted; the message is the quarantine reason."""
+
+
+def normalise(text: str) -> str:
+    """Thai digits to ASCII, surrounding white space (incl. NBSP) removed."""
+    return text.translate(THAI_DIGITS).strip().strip("\u00a0\u200b").strip()
+
+
+def ce_year(year: int) -> int:
+    return year - BE_OFFSET if year > BE_THRESHOLD else year
+
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_THAI = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f.]+?)\s*(\d{4})$")
+
+
+@lru_cache(maxsize=65536)
+def date_parts(text: str) -> tuple[int, int, int]:
+    """(CE year, month, day) of a contract date; month/day may be 0 (unknown)."""
+    s = normalise(text)
+    if not s:
+        raise CellError("empty date")
+    if m := _DMY.match(s):
+        d, mo, y = int(m[1]), int(m[2]), int(m[3])
+    elif m := _ISO.match(s):
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    elif m := _THAI.match(s):
+        month = THAI_MONTHS.get(m[2].replace(".", "").replace(" ", ""))
+        if month is None:
+            raise CellError(f"unknown Thai month {m[2]!r} in date {text!r}")
+        d, mo, y = int(m[1]), month, int(m[3])
+    else:
+        raise CellError(f"unparseable date {text!r}")
+    return ce_year(y), mo, d
+
+
+@lru_cache(maxsize=65536)
+def parse_date(text: str) -> date:
+    y, mo, d = date_parts(text)
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        raise CellError(f"impossible date {text!r}") from None
+
+
+@lru_cache(maxsize=65536)
+def parse_birth_date(text: str) -> tuple[date, str]:
+    """Birth date where day and month may be 00; returns (date, precision).
+
+    Unknown parts become 1 (1 January of the year when both are unknown), and the
+    precision says which parts were known: 'day', 'month' or 'year'.
+    """
+    y, mo, d = date_parts(text)
+    if mo == 0 and d != 0:
+        raise CellError(f"birth date with a day but no month {text!r}")
+    precision = "day" if d else ("month" if mo else "year")
+    try:
+        return date(y, mo or 1, d or 1), precision
+    except ValueError:
+        raise CellError(f"impossible date {text!r}") from None
+
+
+_PERIOD = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$")
+
+
+@lru_cache(maxsize=4096)
+def parse_period(text: str) -> date:
+    """``MM/YYYY`` (BE, or CE by the year rule) to the first day of that month."""
+    s = normalise(text)
+    m = _PERIOD.match(s) or re.match(r"^(\d{4})-(\d{1,2})$", s)
+    if not m:
+        raise CellError(f"unparseable payment period {text!r} (expected MM/YYYY)")
+    a, b = int(m[1]), int(m[2])
+    month, year = (a, b) if m.re is _PERIOD else (b, a)
+    if not 1 <= month <= 12:
+        raise CellError(f"impossible month in payment period {text!r}")
+    return date(ce_year(year), month, 1)
+
+
+_AMOUNT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+CENT = Decimal("0.01")
+
+
+@lru_cache(maxsize=65536)
+def parse_amount(text: str) -> Decimal:
+    """``1234.5``, ``1,234.50``, ``1,234.50 บาท``; must be > 0."""
+    s = normalise(text).replace("บาท", "").replace("฿", "").replace(" ", "")
+    if not s:
+        raise CellError("empty amount")
+    if not _AMOUNT.match(s):
+        raise CellError(f"unparseable amount {text!r}")
+    try:
+        value = Decimal(s.replace(",", ""))
+    except InvalidOperation:
+        raise CellError(f"unparseable amount {text!r}") from None
+    if value < 0:
+        raise CellError(f"negative amount {text!r}")
+    if value == 0:
+        raise CellError(f"zero amount {text!r}")
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=4096)
+def parse_count(text: str) -> int:
+    """A non-negative integer (thousands separators allowed)."""
+    s = normalise(text).replace(",", "")
+    if not s:
+        raise CellError("empty number")
+    if not s.isascii() or not s.lstrip("-").isdigit():
+        raise CellError(f"not a whole number {text!r}")
+    value = int(s)
+    if value < 0:
+        raise CellError(f"negative number {text!r}")
+    return value
+
+
+@lru_cache(maxsize=1024)
+def parse_fiscal_year(text: str) -> int:
+    """A fiscal year; returned in BE as the contract names it (CE is converted)."""
+    s = normalise(text)
+    if not (len(s) == 4 and s.isascii() and s.isdigit()):
+        raise CellError(f"unparseable fiscal year {text!r}")
+    return ce_year(int(s)) + BE_OFFSET
+
+
+def thai_id_valid(digits: str) -> bool:
+    """The 13-digit Thai ID checksum (domain.md)."""
+    if len(digits) != 13 or not digits.isascii() or not digits.isdigit():
+        return False
+    s = sum(int(digits[i]) * (13 - i) for i in range(12))
+    return (11 - s % 11) % 10 == int(digits[12])
+
+
+def parse_thai_id(text: str) -> str:
+    """Citizen or juristic ID, dashes and spaces allowed; returns the 13 digits."""
+    s = normalise(text).replace("-", "").replace(" ", "")
+    if not s:
+        raise CellError("empty ID")
+    if len(s) != 13 or not s.isascii() or not s.isdigit():
+        raise CellError("ID is not 13 digits")
+    if not thai_id_valid(s):
+        raise CellError("ID fails the checksum")
+    return s
+
+
+def fiscal_year_of(d: date) -> int:
+    """BE fiscal year (October start, named after the year it ends in)."""
+    return d.year + BE_OFFSET + (1 if d.month >= 10 else 0)
+
+
+def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
+    end_ce = fy_be - BE_OFFSET
+    return date(end_ce - 1, 10, 1), date(end_ce, 9, 30)
