@@ -28,8 +28,8 @@ def raw_asset(source: str) -> Asset:
     url = setting("WAREHOUSE_URL") or "postgresql://warehouse:5432/dla"
     pg = PgUrl.parse(url)
     table = SOURCE_SPECS[source].table
-    return Asset(uri=f"postgres://{pg.host}:{pg.port}/{pg.dbname}/raw/{table}",
-                 name=f"raw_{table}")
+    # named by its URI: the same table in another database is another asset
+    return Asset(uri=f"postgres://{pg.host}:{pg.port}/{pg.dbname}/raw/{table}")
 
 
 def _night_from_context(ctx) -> date:
@@ -41,8 +41,12 @@ def _night_from_context(ctx) -> date:
         # scheduled runs start at Bangkok midnight (17:00 UTC the day before)
         return ctx["logical_date"].astimezone(BANGKOK).date()
     events = ctx.get("triggering_asset_events") or {}
-    nights = [e.extra.get("extract_date") for evs in events.values() for e in evs
-              if e.extra and e.extra.get("extract_date")]
+    nights = [
+        e.extra.get("extract_date")
+        for evs in events.values()
+        for e in evs
+        if e.extra and e.extra.get("extract_date")
+    ]
     if nights:
         return date.fromisoformat(max(nights))
     raise ValueError("no extract date: pass a logical date or conf {'extract_date': ...}")
@@ -85,8 +89,10 @@ def ingest_dag(source: str):
             ctx = get_current_context()
             night = _night_from_context(ctx)
             summary = ingest_close(source, night)
-            ctx["outlet_events"][asset].extra = {"extract_date": night.isoformat(),
-                                                 "rows_loaded": summary["rows_loaded"]}
+            ctx["outlet_events"][asset].extra = {
+                "extract_date": night.isoformat(),
+                "rows_loaded": summary["rows_loaded"],
+            }
             return summary
 
         close(load.expand(names=plan()))

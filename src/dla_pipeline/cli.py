@@ -19,8 +19,10 @@ def _setup(args) -> int:
     root = project_root()
     env = warehouse.ensure_env_file(root)
     if warehouse.embedded_in_use(root):
-        print(f"starting embedded PostgreSQL on 127.0.0.1:{env['WAREHOUSE_PORT']} "
-              f"(data in {warehouse.Embedded(root).pgdata})")
+        print(
+            f"starting embedded PostgreSQL on 127.0.0.1:{env['WAREHOUSE_PORT']} "
+            f"(data in {warehouse.Embedded(root).pgdata})"
+        )
         warehouse.start_embedded(root)
     else:
         print("WAREHOUSE_URL points at an external server: nothing started")
@@ -58,8 +60,14 @@ def _generate(args) -> int:
     from .generator import generate_night
 
     night = date.fromisoformat(args.date)
-    out = generate_night(night, laos=args.laos, seed=args.seed, bad_fraction=args.bad_fraction,
-                         sources=args.sources, scale=args.scale)
+    out = generate_night(
+        night,
+        laos=args.laos,
+        seed=args.seed,
+        bad_fraction=args.bad_fraction,
+        sources=args.sources,
+        scale=args.scale,
+    )
     print(f"generated {out['files']} files, {out['rows']:,} rows for {night} in {out['landing']}")
     return 0
 
@@ -101,7 +109,9 @@ def _airflow(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ap = argparse.ArgumentParser(prog="dla", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -122,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     ld.add_argument("--batches", type=int, default=4)
 
-    for name, helptext in (("night", "the whole chain for one extract date"),
-                           ("run", "the main job: sample night if the landing zone is empty")):
+    for name, helptext in (
+        ("night", "the whole chain for one extract date"),
+        ("run", "the main job: sample night if the landing zone is empty"),
+    ):
         n = sub.add_parser(name, help=helptext)
         n.add_argument("--date", default=DEFAULT_NIGHT)
         n.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
@@ -134,8 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("rest", nargs=argparse.REMAINDER)
 
     args = ap.parse_args(argv)
-    handlers = {"setup": _setup, "warehouse": _warehouse, "generate": _generate, "load": _load,
-                "night": _night, "run": _run, "airflow": _airflow}
+    handlers = {
+        "setup": _setup,
+        "warehouse": _warehouse,
+        "generate": _generate,
+        "load": _load,
+        "night": _night,
+        "run": _run,
+        "airflow": _airflow,
+    }
     return handlers[args.cmd](args)
 
 

@@ -110,9 +110,7 @@ def _cached(root: Path, env_key: tuple) -> Settings:
 def _build(root: Path) -> Settings:
     url = setting("WAREHOUSE_URL")
     if not url:
-        raise ConfigError(
-            "WAREHOUSE_URL is not set: run `make setup` (writes .env) or export it."
-        )
+        raise ConfigError("WAREHOUSE_URL is not set: run `make setup` (writes .env) or export it.")
     key = setting("PSEUDONYM_KEY")
     if not key:
         raise ConfigError("PSEUDONYM_KEY is not set: run `make setup` (writes .env) or export it.")

@@ -65,8 +65,11 @@ def _optional(get: Get, name: str, fn):
 
 def _not_future(name: str, d: date, ctx: Context) -> date:
     if d > ctx.extract_date:
-        raise RowError(name, f"date in the future ({d.isoformat()} is after the extract date "
-                             f"{ctx.extract_date.isoformat()})")
+        raise RowError(
+            name,
+            f"date in the future ({d.isoformat()} is after the extract date "
+            f"{ctx.extract_date.isoformat()})",
+        )
     return d
 
 
@@ -76,8 +79,10 @@ def _enum(get: Get, name: str, mapping: dict[str, str], default: str | None = No
         return default
     value = mapping.get(raw) or mapping.get(raw.lower())
     if value is None:
-        raise RowError(name, f"unknown {name} {raw!r} (expected one of "
-                             f"{', '.join(sorted(set(mapping.values())))})")
+        raise RowError(
+            name,
+            f"unknown {name} {raw!r} (expected one of {', '.join(sorted(set(mapping.values())))})",
+        )
     return value
 
 
@@ -110,10 +115,22 @@ class Source:
 
 # -- allowance --------------------------------------------------------------------
 
-CHANNELS = {"โอนเข้าบัญชี": "bank_transfer", "bank_transfer": "bank_transfer",
-            "เงินสด": "cash", "cash": "cash", "ผู้รับมอบอำนาจ": "proxy", "proxy": "proxy"}
-ALLOWANCE_STATUS = {"จ่ายแล้ว": "paid", "paid": "paid", "จ่ายไม่สำเร็จ": "failed",
-                    "failed": "failed", "ตกเบิก": "arrears", "arrears": "arrears"}
+CHANNELS = {
+    "โอนเข้าบัญชี": "bank_transfer",
+    "bank_transfer": "bank_transfer",
+    "เงินสด": "cash",
+    "cash": "cash",
+    "ผู้รับมอบอำนาจ": "proxy",
+    "proxy": "proxy",
+}
+ALLOWANCE_STATUS = {
+    "จ่ายแล้ว": "paid",
+    "paid": "paid",
+    "จ่ายไม่สำเร็จ": "failed",
+    "failed": "failed",
+    "ตกเบิก": "arrears",
+    "arrears": "arrears",
+}
 
 
 def _allowance(get: Get, ctx: Context) -> tuple:
@@ -142,8 +159,17 @@ ALLOWANCE = Source(
         Column("channel", "ช่องทาง"),
         Column("status", "สถานะ"),
     ),
-    db_columns=("citizen_id", "person_key", "birth_date", "birth_date_precision",
-                "payment_period", "amount", "paid_on", "channel", "status"),
+    db_columns=(
+        "citizen_id",
+        "person_key",
+        "birth_date",
+        "birth_date_precision",
+        "payment_period",
+        "amount",
+        "paid_on",
+        "channel",
+        "status",
+    ),
     convert=_allowance,
 )
 
@@ -160,8 +186,11 @@ def _tax(get: Get, ctx: Context) -> tuple:
     rdate = _not_future("receipt_date", _cell(get, "receipt_date", p.parse_date), ctx)
     start, end = p.fiscal_year_bounds(fy)
     if not start <= rdate <= end:
-        raise RowError("receipt_date", f"receipt_date {rdate.isoformat()} is outside fiscal "
-                                       f"year {fy} ({start.isoformat()}..{end.isoformat()})")
+        raise RowError(
+            "receipt_date",
+            f"receipt_date {rdate.isoformat()} is outside fiscal "
+            f"year {fy} ({start.isoformat()}..{end.isoformat()})",
+        )
     account = p.normalise(get("account_code"))
     if not (len(account) == 8 and account.isdigit()):
         raise RowError("account_code", f"account_code {account!r} is not 8 digits")
@@ -170,8 +199,18 @@ def _tax(get: Get, ctx: Context) -> tuple:
     tid = _cell(get, "taxpayer_id", p.parse_thai_id)
     amount = _cell(get, "amount", p.parse_amount)
     status = _enum(get, "status", TAX_STATUS, default="paid")
-    return (receipt_no, rdate, account, p.normalise(get("revenue_type")) or None,
-            p.normalise(get("parcel_id")) or None, tid, ctx.pseudonym(tid), amount, fy, status)
+    return (
+        receipt_no,
+        rdate,
+        account,
+        p.normalise(get("revenue_type")) or None,
+        p.normalise(get("parcel_id")) or None,
+        tid,
+        ctx.pseudonym(tid),
+        amount,
+        fy,
+        status,
+    )
 
 
 TAX = Source(
@@ -188,8 +227,18 @@ TAX = Source(
         Column("fiscal_year", "ปีงบประมาณ"),
         Column("status", "สถานะ", required=False),
     ),
-    db_columns=("receipt_no", "receipt_date", "account_code", "revenue_type", "parcel_id",
-                "taxpayer_id", "taxpayer_key", "amount", "fiscal_year", "status"),
+    db_columns=(
+        "receipt_no",
+        "receipt_date",
+        "account_code",
+        "revenue_type",
+        "parcel_id",
+        "taxpayer_id",
+        "taxpayer_key",
+        "amount",
+        "fiscal_year",
+        "status",
+    ),
     convert=_tax,
     business_key=(("receipt_no", "status"), "receipt_no and status"),
 )
@@ -230,8 +279,16 @@ VACCINATION = Source(
         Column("vaccination_date", "วันที่ฉีด"),
         Column("fiscal_year", "ปีงบประมาณ"),
     ),
-    db_columns=("village_no", "species", "surveyed", "owned", "ownerless", "vaccinated",
-                "vaccination_date", "fiscal_year"),
+    db_columns=(
+        "village_no",
+        "species",
+        "surveyed",
+        "owned",
+        "ownerless",
+        "vaccinated",
+        "vaccination_date",
+        "fiscal_year",
+    ),
     convert=_vaccination,
     business_key=(("village_no", "species", "fiscal_year"), "village, species and fiscal year"),
 )
@@ -242,6 +299,7 @@ LINEAGE_COLUMNS = ("load_id", "lao_code", "extract_date", "source_file", "file_s
 
 
 # -- reference lists shipped as dbt seeds ------------------------------------------------
+
 
 def load_lao_codes(reference_dir: Path) -> frozenset[str]:
     with (reference_dir / "dla_lao_registry.csv").open(encoding="utf-8") as fh:

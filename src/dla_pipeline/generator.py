@@ -25,29 +25,60 @@ from .contract import SOURCES
 from .parsing import BE_OFFSET, fiscal_year_of
 
 THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
-THAI_MONTH_ABBR = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.",
-                   "ต.ค.", "พ.ย.", "ธ.ค."]
+THAI_MONTH_ABBR = [
+    "ม.ค.",
+    "ก.พ.",
+    "มี.ค.",
+    "เม.ย.",
+    "พ.ค.",
+    "มิ.ย.",
+    "ก.ค.",
+    "ส.ค.",
+    "ก.ย.",
+    "ต.ค.",
+    "พ.ย.",
+    "ธ.ค.",
+]
 
 # elderly recipients and tax receipts per night by LAO type digit (2 PAO .. 6 SAO)
-RECIPIENTS = {"2": (0, 0), "3": (9000, 22000), "4": (2500, 7000), "5": (700, 2200), "6": (600, 1600)}
+RECIPIENTS = {
+    "2": (0, 0),
+    "3": (9000, 22000),
+    "4": (2500, 7000),
+    "5": (700, 2200),
+    "6": (600, 1600),
+}
 RECEIPTS = {"2": (0, 4), "3": (150, 500), "4": (40, 140), "5": (5, 30), "6": (1, 12)}
 VILLAGES = {"2": (0, 0), "3": (20, 40), "4": (10, 25), "5": (6, 15), "6": (8, 20)}
 
 TAX_ACCOUNTS = [  # (code, Thai name, weight)
-    ("41100005", "ภาษีที่ดินและสิ่งปลูกสร้าง", 30), ("41100003", "ภาษีป้าย", 8),
-    ("41100004", "อากรการฆ่าสัตว์", 2), ("41210008", "ค่าธรรมเนียมเก็บและขนมูลฝอย", 35),
-    ("41220001", "ค่าธรรมเนียมใบอนุญาต", 10), ("41300001", "ค่าปรับ", 4),
-    ("41400001", "ค่าเช่าทรัพย์สิน", 8), ("41100001", "ภาษีโรงเรือนและที่ดิน", 2),
+    ("41100005", "ภาษีที่ดินและสิ่งปลูกสร้าง", 30),
+    ("41100003", "ภาษีป้าย", 8),
+    ("41100004", "อากรการฆ่าสัตว์", 2),
+    ("41210008", "ค่าธรรมเนียมเก็บและขนมูลฝอย", 35),
+    ("41220001", "ค่าธรรมเนียมใบอนุญาต", 10),
+    ("41300001", "ค่าปรับ", 4),
+    ("41400001", "ค่าเช่าทรัพย์สิน", 8),
+    ("41100001", "ภาษีโรงเรือนและที่ดิน", 2),
     ("41100002", "ภาษีบำรุงท้องที่", 1),
 ]
 
-BAD_FILE_KINDS = ("unknown_lao", "missing_column", "binary", "html", "empty", "bad_path",
-                  "bad_encoding", "part")
+BAD_FILE_KINDS = (
+    "unknown_lao",
+    "missing_column",
+    "binary",
+    "html",
+    "empty",
+    "bad_path",
+    "bad_encoding",
+    "part",
+)
 
 
 def _stable(*parts) -> int:
-    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(),
-                                          digest_size=8).digest(), "big")
+    return int.from_bytes(
+        hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "big"
+    )
 
 
 def make_thai_id(body12: str) -> str:
@@ -82,8 +113,10 @@ class Style:
             thai_header=rng.random() < 0.6,
             shuffle=rng.random() < 0.2,
             header_spaces=rng.random() < 0.2,
-            date_style=rng.choices(["be_dmy", "iso_be", "iso_ce", "thai_month",
-                                    "thai_month_nodot"], [50, 12, 13, 15, 10])[0],
+            date_style=rng.choices(
+                ["be_dmy", "iso_be", "iso_ce", "thai_month", "thai_month_nodot"],
+                [50, 12, 13, 15, 10],
+            )[0],
             thai_digits=0.1 if rng.random() < 0.1 else 0.0,
             amount_style=rng.choices(["plain", "comma", "baht"], [60, 25, 15])[0],
         )
@@ -113,7 +146,9 @@ class Style:
         return self.digits(s, rng)
 
     def digits(self, s: str, rng: random.Random) -> str:
-        return s.translate(THAI_DIGITS) if self.thai_digits and rng.random() < self.thai_digits else s
+        return (
+            s.translate(THAI_DIGITS) if self.thai_digits and rng.random() < self.thai_digits else s
+        )
 
 
 def _registry(reference: Path) -> list[str]:
@@ -130,6 +165,7 @@ def choose_laos(all_codes: list[str], n: int, seed: int) -> list[str]:
 
 
 # -- rows per source --------------------------------------------------------------
+
 
 def _allowance_rows(lao: str, night: date, style: Style, rng: random.Random, scale: float):
     lo, hi = RECIPIENTS[lao[0]]
@@ -148,7 +184,7 @@ def _allowance_rows(lao: str, night: date, style: Style, rng: random.Random, sca
     for i in people:
         cid = person_id(lao, i, first_digit=str(1 + _stable("fd", lao, i) % 5))
         h = _stable("birth", lao, i)
-        age = 61 + int((h % 10_000) ** 1.6 / 10_000 ** 1.6 * 40)
+        age = 61 + int((h % 10_000) ** 1.6 / 10_000**1.6 * 40)
         birth = date(night.year - age, 1 + h % 12, 1 + (h >> 8) % 28)
         if h % 33 == 0:
             birth_s = f"00/00/{birth.year + BE_OFFSET}"
@@ -170,9 +206,13 @@ def _allowance_rows(lao: str, night: date, style: Style, rng: random.Random, sca
         paid_on = night if status != "failed" else night
         channel = rng.choices(["bank_transfer", "cash", "proxy"], [80, 12, 8])[0]
         yield {
-            "citizen_id": cid if rng.random() > 0.2 else f"{cid[0]}-{cid[1:5]}-{cid[5:10]}-{cid[10:12]}-{cid[12]}",
+            "citizen_id": cid
+            if rng.random() > 0.2
+            else f"{cid[0]}-{cid[1:5]}-{cid[5:10]}-{cid[10:12]}-{cid[12]}",
             "birth_date": birth_s,
-            "payment_period": style.digits(f"{pay_period.month:02d}/{pay_period.year + BE_OFFSET}", rng),
+            "payment_period": style.digits(
+                f"{pay_period.month:02d}/{pay_period.year + BE_OFFSET}", rng
+            ),
             "amount": style.amount(amount, rng),
             "paid_on": style.date(paid_on, rng),
             "channel": channel,
@@ -180,8 +220,20 @@ def _allowance_rows(lao: str, night: date, style: Style, rng: random.Random, sca
         }
 
 
-_TAX_SEASON = {1: 1.0, 2: 1.2, 3: 1.4, 4: 2.2, 5: 2.0, 6: 2.4, 7: 2.0, 8: 1.8, 9: 0.9,
-               10: 0.6, 11: 0.7, 12: 0.8}
+_TAX_SEASON = {
+    1: 1.0,
+    2: 1.2,
+    3: 1.4,
+    4: 2.2,
+    5: 2.0,
+    6: 2.4,
+    7: 2.0,
+    8: 1.8,
+    9: 0.9,
+    10: 0.6,
+    11: 0.7,
+    12: 0.8,
+}
 
 
 def _tax_rows(lao: str, night: date, style: Style, rng: random.Random, scale: float):
@@ -190,25 +242,45 @@ def _tax_rows(lao: str, night: date, style: Style, rng: random.Random, scale: fl
     fy = fiscal_year_of(night)
     fy_start = date(fy - BE_OFFSET - 1, 10, 1)
     seq0 = (night - fy_start).days * 10_000
-    weights = [w * (6 if code == "41100005" and 4 <= night.month <= 8 else
-                    4 if code == "41100003" and night.month <= 3 else 1)
-               for code, _, w in TAX_ACCOUNTS]
+    weights = [
+        w
+        * (
+            6
+            if code == "41100005" and 4 <= night.month <= 8
+            else 4
+            if code == "41100003" and night.month <= 3
+            else 1
+        )
+        for code, _, w in TAX_ACCOUNTS
+    ]
     for i in range(n):
         code, name, _ = rng.choices(TAX_ACCOUNTS, weights)[0]
         receipt = f"{lao[-4:]}/{fy}/{seq0 + i:07d}"
         juristic = rng.random() < 0.15
         tid = person_id(lao, 10_000_000 + rng.randint(0, 50_000), "0" if juristic else "3")
-        base = {"41100005": 2500, "41100003": 800, "41210008": 60, "41220001": 300,
-                "41300001": 500, "41400001": 1500, "41100004": 200}.get(code, 1000)
+        base = {
+            "41100005": 2500,
+            "41100003": 800,
+            "41210008": 60,
+            "41220001": 300,
+            "41300001": 500,
+            "41400001": 1500,
+            "41100004": 200,
+        }.get(code, 1000)
         amount = round(base * rng.lognormvariate(0, 0.8), 2)
         receipt_date = night - timedelta(days=rng.choice([0, 0, 0, 1, 2]))
         if receipt_date < fy_start:
             receipt_date = night
         row = {
-            "receipt_no": receipt, "receipt_date": style.date(receipt_date, rng),
-            "account_code": code, "revenue_type": name,
-            "parcel_id": f"{rng.randint(1, 999)}/{rng.randint(1, 99)}" if code in ("41100005", "41100003") else "",
-            "taxpayer_id": tid, "amount": style.amount(amount, rng),
+            "receipt_no": receipt,
+            "receipt_date": style.date(receipt_date, rng),
+            "account_code": code,
+            "revenue_type": name,
+            "parcel_id": f"{rng.randint(1, 999)}/{rng.randint(1, 99)}"
+            if code in ("41100005", "41100003")
+            else "",
+            "taxpayer_id": tid,
+            "amount": style.amount(amount, rng),
             "fiscal_year": style.digits(str(fy), rng),
             "status": "paid" if not style.thai_header else "ชำระแล้ว",
         }
@@ -231,7 +303,11 @@ def _vaccination_rows(lao: str, night: date, style: Style, rng: random.Random, s
     progress = min(1.0, ((night - date(night.year, 3, 1)).days + 15) / 90) if campaign else 1.0
     for v in range(1, villages + 1):
         for species in ("dog", "cat"):
-            surveyed = int((40 + _stable("pop", lao, v, species) % 300) * (0.6 if species == "cat" else 1) * scale)
+            surveyed = int(
+                (40 + _stable("pop", lao, v, species) % 300)
+                * (0.6 if species == "cat" else 1)
+                * scale
+            )
             ownerless = surveyed * (3 + _stable("ol", lao, v) % 10) // 100
             target = 0.6 + (_stable("cov", lao) % 35) / 100
             vaccinated = min(surveyed, int(surveyed * target * progress))
@@ -239,8 +315,10 @@ def _vaccination_rows(lao: str, night: date, style: Style, rng: random.Random, s
             yield {
                 "village_no": style.digits(str(v), rng),
                 "species": ("สุนัข" if species == "dog" else "แมว") if thai else species,
-                "surveyed": str(surveyed), "owned": str(surveyed - ownerless),
-                "ownerless": str(ownerless), "vaccinated": str(vaccinated),
+                "surveyed": str(surveyed),
+                "owned": str(surveyed - ownerless),
+                "ownerless": str(ownerless),
+                "vaccinated": str(vaccinated),
                 "vaccination_date": style.date(night - timedelta(days=rng.randint(0, 3)), rng),
                 "fiscal_year": style.digits(str(fy), rng),
             }
@@ -250,8 +328,15 @@ ROWS = {"allowance": _allowance_rows, "tax": _tax_rows, "vaccination": _vaccinat
 
 # -- damage --------------------------------------------------------------------------
 
-ROW_DAMAGE = ("bad_id", "bad_date", "bad_amount", "negative_amount", "future_date",
-              "column_count", "duplicate")
+ROW_DAMAGE = (
+    "bad_id",
+    "bad_date",
+    "bad_amount",
+    "negative_amount",
+    "future_date",
+    "column_count",
+    "duplicate",
+)
 
 
 def _damage(row: dict, source: str, kind: str, night: date) -> dict | list | None:
@@ -265,16 +350,24 @@ def _damage(row: dict, source: str, kind: str, night: date) -> dict | list | Non
         row["village_no"] = "๑๒๓"  # out of range for vaccination
         return row
     if kind == "bad_date":
-        key = {"allowance": "paid_on", "tax": "receipt_date", "vaccination": "vaccination_date"}[source]
+        key = {"allowance": "paid_on", "tax": "receipt_date", "vaccination": "vaccination_date"}[
+            source
+        ]
         row[key] = "31/02/2569" if night.day % 2 else "1-ม.ค."
         return row
     if kind in ("bad_amount", "negative_amount"):
         key = {"allowance": "amount", "tax": "amount", "vaccination": "surveyed"}[source]
-        row[key] = "12,3x.00" if kind == "bad_amount" else ("-600" if source != "vaccination" else "-5")
+        row[key] = (
+            "12,3x.00" if kind == "bad_amount" else ("-600" if source != "vaccination" else "-5")
+        )
         return row
     if kind == "future_date":
-        key = {"allowance": "paid_on", "tax": "receipt_date", "vaccination": "vaccination_date"}[source]
-        row[key] = (night + timedelta(days=40)).strftime("%d/%m/") + str(night.year + BE_OFFSET + (1 if night.month > 10 else 0))
+        key = {"allowance": "paid_on", "tax": "receipt_date", "vaccination": "vaccination_date"}[
+            source
+        ]
+        row[key] = (night + timedelta(days=40)).strftime("%d/%m/") + str(
+            night.year + BE_OFFSET + (1 if night.month > 10 else 0)
+        )
         return row
     if kind == "column_count":
         return list(row.values())[:-2]
@@ -287,8 +380,15 @@ def _bad_row_kind(rng: random.Random, fraction: float) -> str | None:
     return None
 
 
-def render(source: str, rows: Iterable[dict], style: Style, rng: random.Random,
-           bad_fraction: float, night: date, drop_column: str | None = None) -> bytes:
+def render(
+    source: str,
+    rows: Iterable[dict],
+    style: Style,
+    rng: random.Random,
+    bad_fraction: float,
+    night: date,
+    drop_column: str | None = None,
+) -> bytes:
     spec = SOURCES[source]
     cols = [c for c in spec.columns if c.name != drop_column]
     if style.shuffle:
@@ -316,14 +416,16 @@ def render(source: str, rows: Iterable[dict], style: Style, rng: random.Random,
     return out.getvalue().encode(style.encoding)
 
 
-def _bad_file(kind: str, source: str, night: date, rng: random.Random, style: Style,
-              sample_lao: str) -> tuple[str, bytes]:
+def _bad_file(
+    kind: str, source: str, night: date, rng: random.Random, style: Style, sample_lao: str
+) -> tuple[str, bytes]:
     rows = list(ROWS[source](sample_lao, night, style, rng, 0.05)) or []
     if kind == "unknown_lao":
         return "9999999.csv", render(source, rows[:5], style, rng, 0, night)
     if kind == "missing_column":
-        return f"{sample_lao}.csv", render(source, rows[:5], style, rng, 0, night,
-                                           drop_column=SOURCES[source].required[0])
+        return f"{sample_lao}.csv", render(
+            source, rows[:5], style, rng, 0, night, drop_column=SOURCES[source].required[0]
+        )
     if kind == "binary":
         return f"{sample_lao}.csv", b"PK\x03\x04\x00\x00" + os.urandom(64)
     if kind == "html":
@@ -333,16 +435,25 @@ def _bad_file(kind: str, source: str, night: date, rng: random.Random, style: St
     if kind == "bad_path":
         return "export (1).csv", render(source, rows[:3], style, rng, 0, night)
     if kind == "bad_encoding":
-        good = render(source, rows[:5], Style(**{**style.__dict__, "encoding": "utf-8"}), rng, 0, night)
+        good = render(
+            source, rows[:5], Style(**{**style.__dict__, "encoding": "utf-8"}), rng, 0, night
+        )
         return f"{sample_lao}.csv", good.replace(b"\n", b"\n\xff\xfe", 1)
     if kind == "part":
         return f"{sample_lao}.csv.part", render(source, rows[:3], style, rng, 0, night)
     raise ValueError(kind)
 
 
-def generate_night(night: date, laos: int = 300, seed: int = 42, bad_fraction: float = 0.02,
-                   sources: Iterable[str] = tuple(SOURCES), scale: float = 1.0,
-                   landing: Path | None = None, send_rate: float = 0.95) -> dict:
+def generate_night(
+    night: date,
+    laos: int = 300,
+    seed: int = 42,
+    bad_fraction: float = 0.02,
+    sources: Iterable[str] = tuple(SOURCES),
+    scale: float = 1.0,
+    landing: Path | None = None,
+    send_rate: float = 0.95,
+) -> dict:
     """Write one night of extracts; returns counts."""
     settings = get_settings()
     landing = Path(landing or settings.landing_dir)
@@ -354,7 +465,9 @@ def generate_night(night: date, laos: int = 300, seed: int = 42, bad_fraction: f
         # damaged whole files take the place of some LAOs' good files
         bad = {}
         if bad_fraction > 0 and len(codes) >= 2 * len(BAD_FILE_KINDS):
-            picks = random.Random(_stable(seed, source, night, "badfiles")).sample(codes, len(BAD_FILE_KINDS))
+            picks = random.Random(_stable(seed, source, night, "badfiles")).sample(
+                codes, len(BAD_FILE_KINDS)
+            )
             bad = dict(zip(picks, BAD_FILE_KINDS, strict=True))
         for lao in codes:
             rng = random.Random(_stable(seed, source, night, lao))
@@ -364,7 +477,17 @@ def generate_night(night: date, laos: int = 300, seed: int = 42, bad_fraction: f
             if lao in bad:
                 name, data = _bad_file(bad[lao], source, night, rng, style, lao)
                 if bad[lao] in ("unknown_lao", "bad_path", "part"):
-                    _write(out_dir / f"{lao}.csv", render(source, ROWS[source](lao, night, style, rng, scale), style, rng, bad_fraction, night))
+                    _write(
+                        out_dir / f"{lao}.csv",
+                        render(
+                            source,
+                            ROWS[source](lao, night, style, rng, scale),
+                            style,
+                            rng,
+                            bad_fraction,
+                            night,
+                        ),
+                    )
                     files += 1
             else:
                 name = f"{lao}.csv"

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import fsspec
 
@@ -47,6 +47,7 @@ class ConservationError(RuntimeError):
 
 
 # -- discovery --------------------------------------------------------------------
+
 
 def _fs(settings: Settings):
     fs, root = fsspec.core.url_to_fs(str(settings.landing_dir))
@@ -88,6 +89,7 @@ def plan_batches(names: list[str], batches: int) -> list[list[str]]:
 
 # -- loading ------------------------------------------------------------------------
 
+
 @dataclass
 class FileResult:
     file_name: str
@@ -101,7 +103,7 @@ class FileResult:
     rows_quarantined: int = 0
     extra_columns: list[str] = field(default_factory=list)
     error: str | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     duration_ms: int = 0
 
 
@@ -138,18 +140,42 @@ class _Quarantine:
         self.source, self.night, self.load_id = source, night, load_id
 
     def add(self, res: FileResult, row_no, field_, reason, raw):
-        self.rows.append((self.load_id, self.source, self.night, res.file_name, res.lao_code,
-                          res.sha256, row_no, field_, reason, printable(raw)))
+        self.rows.append(
+            (
+                self.load_id,
+                self.source,
+                self.night,
+                res.file_name,
+                res.lao_code,
+                res.sha256,
+                row_no,
+                field_,
+                reason,
+                printable(raw),
+            )
+        )
         res.rows_quarantined += 1
 
 
-def _load_file(fs, path: str, res: FileResult, source: Source, ctx: Context,
-               known_laos: frozenset[str], load_id: int, write_row, q: _Quarantine) -> None:
+def _load_file(
+    fs,
+    path: str,
+    res: FileResult,
+    source: Source,
+    ctx: Context,
+    known_laos: frozenset[str],
+    load_id: int,
+    write_row,
+    q: _Quarantine,
+) -> None:
     """Parse one file: good rows to ``write_row``, bad ones to quarantine."""
     reject_all: tuple[str | None, str] | None = None
     if res.lao_code is None:
-        reject_all = (None, f"path does not follow the layout <source>/<YYYY-MM-DD>/"
-                            f"<lao_code>.csv: {source.name}/{ctx.extract_date}/{res.file_name}")
+        reject_all = (
+            None,
+            f"path does not follow the layout <source>/<YYYY-MM-DD>/"
+            f"<lao_code>.csv: {source.name}/{ctx.extract_date}/{res.file_name}",
+        )
     elif res.lao_code not in known_laos:
         reject_all = (None, f"unknown LAO code {res.lao_code} in the path")
     with fs.open(path, "rb") as fh:
@@ -161,14 +187,21 @@ def _load_file(fs, path: str, res: FileResult, source: Source, ctx: Context,
             res.rows_in = 1
             fh.seek(0)
             head = fh.read(300)
-            q.add(res, None, exc.field, exc.reason if not reject_all else reject_all[1],
-                  head.decode("utf-8", errors="surrogateescape"))
+            q.add(
+                res,
+                None,
+                exc.field,
+                exc.reason if not reject_all else reject_all[1],
+                head.decode("utf-8", errors="surrogateescape"),
+            )
             return
         res.encoding = layout.encoding
         res.extra_columns = [name for name, _ in layout.extras]
         if layout.missing and not reject_all:
-            reject_all = (layout.missing[0],
-                          f"missing required column(s): {', '.join(layout.missing)}")
+            reject_all = (
+                layout.missing[0],
+                f"missing required column(s): {', '.join(layout.missing)}",
+            )
         if reject_all:
             res.status, res.error = "rejected", reject_all[1]
             for rec in records:
@@ -195,8 +228,9 @@ def _load_file(fs, path: str, res: FileResult, source: Source, ctx: Context,
 
             dup_key = tuple(c.strip() for c in cells)
             if dup_key in seen:
-                q.add(res, rec.line_no, None, f"duplicate row (same as line {seen[dup_key]})",
-                      rec.raw)
+                q.add(
+                    res, rec.line_no, None, f"duplicate row (same as line {seen[dup_key]})", rec.raw
+                )
                 continue
             seen[dup_key] = rec.line_no
             try:
@@ -207,18 +241,29 @@ def _load_file(fs, path: str, res: FileResult, source: Source, ctx: Context,
             if key_cols:
                 bkey = tuple(get(c).strip() for c in key_cols)
                 if bkey in seen_key:
-                    q.add(res, rec.line_no, key_cols[0],
-                          f"duplicate {source.business_key[1]} (same as line {seen_key[bkey]})",
-                          rec.raw)
+                    q.add(
+                        res,
+                        rec.line_no,
+                        key_cols[0],
+                        f"duplicate {source.business_key[1]} (same as line {seen_key[bkey]})",
+                        rec.raw,
+                    )
                     continue
                 seen_key[bkey] = rec.line_no
-            extra = json.dumps({n: cells[i] for n, i in extras}, ensure_ascii=False) if extras else None
+            extra = (
+                json.dumps({n: cells[i] for n, i in extras}, ensure_ascii=False) if extras else None
+            )
             write_row((*lineage, rec.line_no, *values, extra))
             res.rows_loaded += 1
 
 
-def load_batch(source_name: str, night: date, names: Iterable[str], run_id: str = "cli",
-               settings: Settings | None = None) -> dict:
+def load_batch(
+    source_name: str,
+    night: date,
+    names: Iterable[str],
+    run_id: str = "cli",
+    settings: Settings | None = None,
+) -> dict:
     """Load a batch of files of one source and night in one transaction."""
     settings = settings or get_settings()
     source = SOURCES[source_name]
@@ -243,9 +288,13 @@ def load_batch(source_name: str, night: date, names: Iterable[str], run_id: str 
             " from unnest(%s::text[]) as n order by n",
             (source.name, night.isoformat(), names),
         )
-        current = dict(cur.execute(
-            "select file_name, sha256 from ops.files where source=%s and extract_date=%s"
-            " and file_name = any(%s)", (source.name, night, names)).fetchall())
+        current = dict(
+            cur.execute(
+                "select file_name, sha256 from ops.files where source=%s and extract_date=%s"
+                " and file_name = any(%s)",
+                (source.name, night, names),
+            ).fetchall()
+        )
         q = _Quarantine(source.name, night, load_id)
         results: list[FileResult] = []
         rows = 0
@@ -267,20 +316,27 @@ def load_batch(source_name: str, night: date, names: Iterable[str], run_id: str 
                 results.append(res)
                 rows += res.rows_in
                 if i % PROGRESS_EVERY == 0:
-                    log.info("%s %s: %d/%d files, %d rows read", source.name, night, i,
-                             len(names), rows)
+                    log.info(
+                        "%s %s: %d/%d files, %d rows read", source.name, night, i, len(names), rows
+                    )
         changed = [r for r in results if r.status != "unchanged"]
         changed_names = [r.file_name for r in changed]
         changed_laos = [r.lao_code for r in changed if r.lao_code]
         # the newer file replaces the LAO's rows for the night completely
         cur.execute(
             f"delete from raw.{source.table} where extract_date=%s and lao_code = any(%s)"
-            " and load_id <> %s", (night, changed_laos, load_id))
+            " and load_id <> %s",
+            (night, changed_laos, load_id),
+        )
         cur.execute(
             "delete from ops.quarantine where source=%s and extract_date=%s"
-            " and file_name = any(%s)", (source.name, night, changed_names))
-        with cur.copy("copy ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
-                      " file_sha256, row_no, field, reason, raw_line) from stdin") as copy:
+            " and file_name = any(%s)",
+            (source.name, night, changed_names),
+        )
+        with cur.copy(
+            "copy ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
+            " file_sha256, row_no, field, reason, raw_line) from stdin"
+        ) as copy:
             for row in q.rows:
                 copy.write_row(row)
         cur.executemany(
@@ -292,19 +348,53 @@ def load_batch(source_name: str, night: date, names: Iterable[str], run_id: str 
             " status=excluded.status, encoding=excluded.encoding, rows_in=excluded.rows_in,"
             " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
             " extra_columns=excluded.extra_columns, error=excluded.error, loaded_at=now()",
-            [(source.name, night, r.file_name, r.lao_code, r.sha256, load_id, r.status,
-              r.encoding, r.rows_in, r.rows_loaded, r.rows_quarantined,
-              r.extra_columns or None, r.error) for r in changed],
+            [
+                (
+                    source.name,
+                    night,
+                    r.file_name,
+                    r.lao_code,
+                    r.sha256,
+                    load_id,
+                    r.status,
+                    r.encoding,
+                    r.rows_in,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.extra_columns or None,
+                    r.error,
+                )
+                for r in changed
+            ],
         )
-        with cur.copy("copy ops.file_loads (run_id, load_id, source, extract_date, file_name,"
-                      " lao_code, sha256, size_bytes, encoding, status, rows_in, rows_loaded,"
-                      " rows_quarantined, extra_columns, error, started_at, duration_ms)"
-                      " from stdin") as copy:
+        with cur.copy(
+            "copy ops.file_loads (run_id, load_id, source, extract_date, file_name,"
+            " lao_code, sha256, size_bytes, encoding, status, rows_in, rows_loaded,"
+            " rows_quarantined, extra_columns, error, started_at, duration_ms)"
+            " from stdin"
+        ) as copy:
             for r in results:
-                copy.write_row((run_id, load_id, source.name, night, r.file_name, r.lao_code,
-                                r.sha256, r.size_bytes, r.encoding, r.status, r.rows_in,
-                                r.rows_loaded, r.rows_quarantined, r.extra_columns or None,
-                                r.error, r.started_at, r.duration_ms))
+                copy.write_row(
+                    (
+                        run_id,
+                        load_id,
+                        source.name,
+                        night,
+                        r.file_name,
+                        r.lao_code,
+                        r.sha256,
+                        r.size_bytes,
+                        r.encoding,
+                        r.status,
+                        r.rows_in,
+                        r.rows_loaded,
+                        r.rows_quarantined,
+                        r.extra_columns or None,
+                        r.error,
+                        r.started_at,
+                        r.duration_ms,
+                    )
+                )
     batch = BatchResult(load_id, results)
     totals = batch.totals()
     secs = time.monotonic() - t0
@@ -313,8 +403,13 @@ def load_batch(source_name: str, night: date, names: Iterable[str], run_id: str 
     log.info("%s %s batch load %d: %s", source.name, night, load_id, totals)
     for r in results:
         if r.extra_columns:
-            log.warning("schema drift in %s/%s/%s: unknown column(s) %s kept in raw.extra",
-                        source.name, night, r.file_name, r.extra_columns)
+            log.warning(
+                "schema drift in %s/%s/%s: unknown column(s) %s kept in raw.extra",
+                source.name,
+                night,
+                r.file_name,
+                r.extra_columns,
+            )
         if r.status == "rejected":
             log.warning("rejected %s/%s/%s: %s", source.name, night, r.file_name, r.error)
     return totals
@@ -334,7 +429,8 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
             " coalesce(sum(rows_in),0), coalesce(sum(rows_loaded),0),"
             " coalesce(sum(rows_quarantined),0),"
             " count(*) filter (where rows_in <> rows_loaded + rows_quarantined)"
-            " from ops.files where source=%s and extract_date=%s", (source.name, night),
+            " from ops.files where source=%s and extract_date=%s",
+            (source.name, night),
         ).fetchone()
         in_raw = conn.execute(
             f"select count(*) from raw.{source.table} where extract_date=%s", (night,)
@@ -355,19 +451,32 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
             " conservation_ok=excluded.conservation_ok, checked_at=now()",
             (source.name, night, files, rejected, laos, rows_in, loaded, quarantined, ok),
         )
-    summary = {"source": source.name, "extract_date": night.isoformat(), "files": files,
-               "files_rejected": rejected, "laos_reporting": laos, "rows_in": rows_in,
-               "rows_loaded": loaded, "rows_quarantined": quarantined,
-               "conservation_ok": ok}
+    summary = {
+        "source": source.name,
+        "extract_date": night.isoformat(),
+        "files": files,
+        "files_rejected": rejected,
+        "laos_reporting": laos,
+        "rows_in": rows_in,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "conservation_ok": ok,
+    }
     if not ok:
         raise ConservationError(
             f"{source.name} {night}: rows in ({rows_in}) != loaded ({loaded}, {in_raw} in raw)"
-            f" + quarantined ({quarantined}, {in_q} in quarantine); {bad_files} file(s) unbalanced")
+            f" + quarantined ({quarantined}, {in_q} in quarantine); {bad_files} file(s) unbalanced"
+        )
     return summary
 
 
-def load_night(source_name: str, night: date, batches: int = 4, run_id: str = "cli",
-               settings: Settings | None = None) -> dict:
+def load_night(
+    source_name: str,
+    night: date,
+    batches: int = 4,
+    run_id: str = "cli",
+    settings: Settings | None = None,
+) -> dict:
     """Everything for one source and night, without Airflow (tests, CLI, benchmarks)."""
     settings = settings or get_settings()
     migrate(settings)

@@ -33,7 +33,9 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("raw_allowance_night", "raw", "allowance_payments", per_night=True),
-    Check("mart_allowance_by_lao_period", "marts_build", "allowance_by_lao_period", per_night=False),
+    Check(
+        "mart_allowance_by_lao_period", "marts_build", "allowance_by_lao_period", per_night=False
+    ),
     Check("mart_dim_lao", "marts_build", "dim_lao", per_night=False),
 )
 
@@ -69,8 +71,9 @@ class GateResult:
         return {
             "passed": self.passed,
             "expectations": len(self.outcomes),
-            "failed_blocking": [f"{o.suite}: {o.expectation}({o.column or ''})"
-                                for o in self.blocking_failures],
+            "failed_blocking": [
+                f"{o.suite}: {o.expectation}({o.column or ''})" for o in self.blocking_failures
+            ],
             "warnings": [f"{o.suite}: {o.expectation}({o.column or ''})" for o in self.warnings],
         }
 
@@ -78,8 +81,10 @@ class GateResult:
 class QualityGateFailed(RuntimeError):
     def __init__(self, result: GateResult):
         self.result = result
-        lines = [f"{o.suite}: {o.expectation} on {o.column or 'table'} failed (observed {o.observed})"
-                 for o in result.blocking_failures]
+        lines = [
+            f"{o.suite}: {o.expectation} on {o.column or 'table'} failed (observed {o.observed})"
+            for o in result.blocking_failures
+        ]
         super().__init__("quality gate failed, nothing published:\n  " + "\n  ".join(lines))
 
 
@@ -106,15 +111,20 @@ def context(settings: Settings | None = None):
             asset.get_batch_definition(bd_name)
         except KeyError:
             if check.per_night:
-                asset.add_batch_definition_daily(bd_name, column="extract_date",
-                                                 validate_batchable=False)
+                asset.add_batch_definition_daily(
+                    bd_name, column="extract_date", validate_batchable=False
+                )
             else:
                 asset.add_batch_definition_whole_table(bd_name)
     return ctx
 
 
-def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None,
-             checks: tuple[Check, ...] = CHECKS) -> GateResult:
+def run_gate(
+    night: date,
+    run_id: str = "cli",
+    settings: Settings | None = None,
+    checks: tuple[Check, ...] = CHECKS,
+) -> GateResult:
     """Validate every check; record outcomes in ops.quality_results; never raises on failure."""
     settings = settings or get_settings()
     ctx = context(settings)
@@ -125,7 +135,8 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None,
         asset = ds.get_asset(f"{check.schema}.{check.table}")
         if check.per_night:
             batch = asset.get_batch_definition("night").get_batch(
-                batch_parameters={"year": night.year, "month": night.month, "day": night.day})
+                batch_parameters={"year": night.year, "month": night.month, "day": night.day}
+            )
         else:
             batch = asset.get_batch_definition("whole_table").get_batch()
         validation = batch.validate(suite)
@@ -134,26 +145,51 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None,
             kwargs = cfg.kwargs or {}
             observed = r.result.get("observed_value")
             if observed is None and "unexpected_percent" in r.result:
-                observed = f"{r.result.get('unexpected_count')} unexpected " \
-                           f"({r.result['unexpected_percent']:.2f}%)"
-            result.outcomes.append(Outcome(
-                suite=check.suite, expectation=cfg.type, column=kwargs.get("column"),
-                severity=(cfg.meta or {}).get("severity", "blocking"), success=bool(r.success),
-                observed=json.dumps(observed, default=str, ensure_ascii=False)[:500],
-            ))
+                observed = (
+                    f"{r.result.get('unexpected_count')} unexpected "
+                    f"({r.result['unexpected_percent']:.2f}%)"
+                )
+            result.outcomes.append(
+                Outcome(
+                    suite=check.suite,
+                    expectation=cfg.type,
+                    column=kwargs.get("column"),
+                    severity=(cfg.meta or {}).get("severity", "blocking"),
+                    success=bool(r.success),
+                    observed=json.dumps(observed, default=str, ensure_ascii=False)[:500],
+                )
+            )
     with connect(settings) as conn, conn.transaction():
-        conn.execute("delete from ops.quality_results where run_id=%s and extract_date=%s",
-                     (run_id, night))
-        with conn.cursor().copy("copy ops.quality_results (run_id, extract_date, suite,"
-                                " expectation, column_name, success, observed) from stdin") as cp:
+        conn.execute(
+            "delete from ops.quality_results where run_id=%s and extract_date=%s", (run_id, night)
+        )
+        with conn.cursor().copy(
+            "copy ops.quality_results (run_id, extract_date, suite,"
+            " expectation, column_name, success, observed) from stdin"
+        ) as cp:
             for o in result.outcomes:
-                cp.write_row((run_id, night, o.suite, f"{o.expectation}[{o.severity}]",
-                              o.column, o.success, o.observed))
+                cp.write_row(
+                    (
+                        run_id,
+                        night,
+                        o.suite,
+                        f"{o.expectation}[{o.severity}]",
+                        o.column,
+                        o.success,
+                        o.observed,
+                    )
+                )
     for o in result.warnings:
-        log.warning("quality warning: %s %s(%s) observed %s", o.suite, o.expectation, o.column,
-                    o.observed)
+        log.warning(
+            "quality warning: %s %s(%s) observed %s", o.suite, o.expectation, o.column, o.observed
+        )
     for o in result.blocking_failures:
-        log.error("quality FAILED (blocking): %s %s(%s) observed %s", o.suite, o.expectation,
-                  o.column, o.observed)
+        log.error(
+            "quality FAILED (blocking): %s %s(%s) observed %s",
+            o.suite,
+            o.expectation,
+            o.column,
+            o.observed,
+        )
     log.info("quality gate %s: %s", night, result.summary())
     return result

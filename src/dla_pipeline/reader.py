@@ -133,8 +133,9 @@ def open_records(raw: BinaryIO, source: Source) -> tuple[Layout, Iterator[Record
             positions[name] = i
     missing = [c for c in source.required if c not in positions]
     if not positions:
-        raise FileReject("not CSV: no recognised column in the header (not a "
-                         f"{source.name} extract)")
+        raise FileReject(
+            f"not CSV: no recognised column in the header (not a {source.name} extract)"
+        )
     layout = Layout(encoding, positions, extras, len(header), missing)
     return layout, _records(reader, tap, layout)
 

@@ -53,8 +53,11 @@ def run_dbt(args: list[str], settings: Settings | None = None, night: date | Non
 
 def build(night: date | None = None, settings: Settings | None = None) -> dict:
     """Seeds, models and dbt tests. Seeds reload only when missing or ``full=True``."""
-    results = run_dbt(["build", "--exclude", "resource_type:seed"], settings, night) \
-        if seeds_loaded(settings) else run_dbt(["build"], settings, night)
+    results = (
+        run_dbt(["build", "--exclude", "resource_type:seed"], settings, night)
+        if seeds_loaded(settings)
+        else run_dbt(["build"], settings, night)
+    )
     counts: dict[str, int] = {}
     for r in results:
         key = f"{r.node.resource_type}:{r.status}"
@@ -70,5 +73,6 @@ def seeds_loaded(settings: Settings | None = None) -> bool:
         row = conn.execute(
             "select count(*) from information_schema.tables where table_schema='staging'"
             " and table_name in ('dla_lao_registry','dopa_provinces','dopa_districts',"
-            "'dopa_subdistricts','revenue_accounts','allowance_tiers')").fetchone()
+            "'dopa_subdistricts','revenue_accounts','allowance_tiers')"
+        ).fetchone()
     return row[0] == 6

@@ -85,7 +85,11 @@ class Embedded:
         with open(out, "w") as fh:
             os.chmod(out, 0o666)
             proc = subprocess.run(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=self.base, check=False,
+                cmd,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=self.base,
+                check=False,
                 env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
                 **self._as_service(),
             )
@@ -102,9 +106,16 @@ class Embedded:
             pwd.getpwnam(SERVICE_USER)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                 SERVICE_USER],
-                check=True, capture_output=True,
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    SERVICE_USER,
+                ],
+                check=True,
+                capture_output=True,
             )
         pw = pwd.getpwnam(SERVICE_USER)
         for target in (self.base, _bin_dir()):
@@ -147,8 +158,15 @@ class Embedded:
         pwfile.chmod(0o600)
         try:
             self._run(
-                "initdb", "-D", str(self.pgdata), "-U", "postgres", f"--pwfile={pwfile}",
-                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -182,8 +200,9 @@ class Embedded:
             self._prepare_root_mode()
         if self.is_running():
             return
-        self._run("pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile),
-                  "-w", "-t", "120")
+        self._run(
+            "pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "120"
+        )
 
     def stop(self) -> None:
         if self.is_running():
@@ -191,6 +210,7 @@ class Embedded:
 
 
 # -- .env and bootstrap ------------------------------------------------------------
+
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
@@ -220,6 +240,12 @@ def ensure_env_file(root: Path) -> dict[str, str]:
         # keyed hash for citizen and taxpayer IDs; rotate only with a full reload
         "PSEUDONYM_KEY": secrets.token_hex(32),
         "LANDING_DIR": "data/landing",
+        # docker-compose.yml reads these (the production-like path)
+        "WAREHOUSE_ADMIN_PASSWORD": admin,
+        "WAREHOUSE_OWNER_PASSWORD": owner,
+        "ANALYST_PASSWORD": analyst,
+        "AIRFLOW_DB_PASSWORD": secrets.token_urlsafe(18),
+        "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
     }
     lines = ["# Dev settings written by `make setup`. Git-ignored: never commit this file."]
     lines += [f"{k}={v}" for k, v in env.items()]
@@ -235,9 +261,7 @@ def embedded_in_use(root: Path | None = None) -> bool:
     if env.get("WAREHOUSE_EMBEDDED") != "1":
         return False
     override = os.environ.get("WAREHOUSE_URL")
-    if override and PgUrl.parse(override).port != int(env["WAREHOUSE_PORT"]):
-        return False
-    return True
+    return not (override and PgUrl.parse(override).port != int(env["WAREHOUSE_PORT"]))
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -252,8 +276,9 @@ def wait_ready(url: str, timeout: float = 60) -> None:
             time.sleep(0.5)
 
 
-def create_database(admin_url: str, owner_url: str, analyst_url: str | None,
-                    dbname: str | None = None) -> None:
+def create_database(
+    admin_url: str, owner_url: str, analyst_url: str | None, dbname: str | None = None
+) -> None:
     """Roles and the database (idempotent). ``dbname`` overrides the owner URL's database."""
     owner = PgUrl.parse(owner_url)
     dbname = dbname or owner.dbname
@@ -267,32 +292,49 @@ def create_database(admin_url: str, owner_url: str, analyst_url: str | None,
             verb = "alter" if exists else "create"
             conn.execute(
                 sql.SQL("{} role {} with {} password {}").format(
-                    sql.SQL(verb), sql.Identifier(name),
-                    sql.SQL("login" if login else "nologin"), sql.Literal(password),
+                    sql.SQL(verb),
+                    sql.Identifier(name),
+                    sql.SQL("login" if login else "nologin"),
+                    sql.Literal(password),
                 )
             )
         if not conn.execute("select 1 from pg_roles where rolname=%s", (READER_ROLE,)).fetchone():
             conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
         if analyst_url:
-            conn.execute(sql.SQL("grant {} to {}").format(
-                sql.Identifier(READER_ROLE), sql.Identifier(PgUrl.parse(analyst_url).user)))
+            conn.execute(
+                sql.SQL("grant {} to {}").format(
+                    sql.Identifier(READER_ROLE), sql.Identifier(PgUrl.parse(analyst_url).user)
+                )
+            )
         # the owner hands published marts to the reader group
-        conn.execute(sql.SQL("grant {} to {}").format(
-            sql.Identifier(READER_ROLE), sql.Identifier(owner.user)))
+        conn.execute(
+            sql.SQL("grant {} to {}").format(
+                sql.Identifier(READER_ROLE), sql.Identifier(owner.user)
+            )
+        )
         if not conn.execute("select 1 from pg_database where datname=%s", (dbname,)).fetchone():
-            conn.execute(sql.SQL("create database {} owner {} encoding 'UTF8' template template0")
-                         .format(sql.Identifier(dbname), sql.Identifier(owner.user)))
+            conn.execute(
+                sql.SQL("create database {} owner {} encoding 'UTF8' template template0").format(
+                    sql.Identifier(dbname), sql.Identifier(owner.user)
+                )
+            )
     with psycopg.connect(PgUrl.parse(admin_url).url(dbname), autocommit=True) as conn:
-        conn.execute("revoke all on database {} from public".format(
-            psycopg.sql.Identifier(dbname).as_string(conn)))
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(
-            sql.Identifier(dbname), sql.Identifier(READER_ROLE)))
+        conn.execute(
+            f"revoke all on database {psycopg.sql.Identifier(dbname).as_string(conn)} from public"
+        )
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(dbname), sql.Identifier(READER_ROLE)
+            )
+        )
         conn.execute("revoke create on schema public from public")
 
 
 def drop_database(admin_url: str, dbname: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname))
+        )
 
 
 def start_embedded(root: Path | None = None) -> dict[str, str]:

@@ -1,0 +1,83 @@
+"""Tests run against the real embedded PostgreSQL, in a separate database ``dla_test``.
+
+The database is dropped and recreated once per session; the landing zone and run
+folder are temporary. Nothing here touches the dev database ``dla``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dla_pipeline import warehouse
+from dla_pipeline.config import PgUrl, project_root, read_env_file
+
+TEST_DB = "dla_test"
+
+
+def _env() -> dict[str, str]:
+    env = read_env_file(project_root() / ".env")
+    if not env.get("WAREHOUSE_ADMIN_URL") and not os.environ.get("WAREHOUSE_ADMIN_URL"):
+        pytest.exit("no warehouse configured: run `make setup` first", returncode=2)
+    return env
+
+
+@pytest.fixture(scope="session")
+def warehouse_db(tmp_path_factory) -> dict[str, str]:
+    env = _env()
+    if warehouse.embedded_in_use():
+        warehouse.start_embedded()
+    admin = os.environ.get("WAREHOUSE_ADMIN_URL") or env["WAREHOUSE_ADMIN_URL"]
+    owner = PgUrl.parse(os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"])
+    analyst = PgUrl.parse(os.environ.get("ANALYST_URL") or env["ANALYST_URL"])
+    warehouse.drop_database(admin, TEST_DB)
+    warehouse.create_database(admin, owner.url(TEST_DB), analyst.url(TEST_DB), dbname=TEST_DB)
+    base = tmp_path_factory.mktemp("dla")
+    urls = {
+        "WAREHOUSE_URL": owner.url(TEST_DB),
+        "ANALYST_URL": analyst.url(TEST_DB),
+        "LANDING_DIR": str(base / "landing"),
+        "RUNS_DIR": str(base / "runs"),
+        "PSEUDONYM_KEY": "test-key-not-secret",
+        "INGEST_BATCHES": "3",
+    }
+    old = {k: os.environ.get(k) for k in urls}
+    os.environ.update(urls)
+    from dla_pipeline.db import migrate
+
+    migrate()
+    yield urls
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def landing(warehouse_db) -> Path:
+    return Path(warehouse_db["LANDING_DIR"])
+
+
+@pytest.fixture
+def owner_conn(warehouse_db):
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def analyst_conn(warehouse_db):
+    with psycopg.connect(warehouse_db["ANALYST_URL"], autocommit=True) as conn:
+        yield conn
+
+
+def write_extract(
+    landing: Path, source: str, night: str, name: str, text: str | bytes, encoding: str = "utf-8"
+) -> Path:
+    path = landing / source / night / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return path

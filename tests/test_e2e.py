@@ -1,0 +1,100 @@
+"""End to end: a generated night through the real DAGs, read back as the analyst;
+and a night that fails a blocking expectation is not published."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dla_pipeline import steps
+from dla_pipeline.generator import generate_night
+from dla_pipeline.night import run_night
+from dla_pipeline.quality import QualityGateFailed
+
+NIGHT = date(2026, 11, 5)
+MART = (
+    "select lao_code, payment_period, age_tier, recipients, amount_paid"
+    " from marts.allowance_by_lao_period order by 1, 2, 3"
+)
+
+
+@pytest.fixture(scope="module")
+def published_night(warehouse_db):
+    generate_night(NIGHT, laos=60, seed=7, bad_fraction=0.03)
+    return run_night(NIGHT, runner="airflow")
+
+
+@pytest.mark.e2e
+def test_night_through_airflow_is_published_and_readable_by_analyst(published_night, warehouse_db):
+    s = published_night
+    assert s["ok"], json.dumps(s["steps"], indent=1)
+    assert all(step["ok"] for step in s["steps"].values())
+    for source in ("allowance", "tax", "vaccination"):
+        v = s["sources"][source]
+        assert v["files"] > 0 and v["conservation_ok"]
+        assert v["rows_in"] == v["rows_loaded"] + v["rows_quarantined"]
+        assert v["rows_quarantined"] > 0  # the generator damaged some rows
+    assert s["quality_gate"]["status"] == "passed"
+    assert s["marts_published"]["allowance_by_lao_period"] > 0
+    written = json.loads((Path(warehouse_db["RUNS_DIR"]) / f"{NIGHT}.json").read_text())
+    assert set(written["sources"]["allowance"]) >= {
+        "files",
+        "rows_in",
+        "rows_loaded",
+        "rows_quarantined",
+        "quality_gate",
+    }
+    with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
+        n = conn.execute("select count(*) from marts.allowance_by_lao_period").fetchone()[0]
+        assert n == s["marts_published"]["allowance_by_lao_period"]
+        paid = conn.execute(
+            "select sum(amount_paid) from marts.allowance_by_lao_period"
+        ).fetchone()[0]
+        assert paid > 0
+        for hidden in (
+            "raw.allowance_payments",
+            "staging.stg_allowance__payments",
+            "marts_build.dim_lao",
+            "ops.quarantine",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select 1 from {hidden} limit 1")
+            conn.rollback()
+
+
+@pytest.mark.e2e
+def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
+    published_night, warehouse_db, owner_conn
+):
+    with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
+        before = conn.execute(MART).fetchall()
+    # an LAO sends an absurd amount that passes parsing but not the raw suite
+    owner_conn.execute(
+        "insert into raw.allowance_payments (load_id, lao_code, extract_date, source_file,"
+        " file_sha256, row_no, citizen_id, person_key, birth_date, birth_date_precision,"
+        " payment_period, amount, paid_on, channel, status) select load_id, lao_code,"
+        " extract_date, source_file, file_sha256, 99999, citizen_id, person_key, birth_date,"
+        " birth_date_precision, payment_period, 95000, paid_on, channel, status"
+        " from raw.allowance_payments where extract_date=%s limit 1",
+        (NIGHT,),
+    )
+    steps.transform(NIGHT)
+    with pytest.raises(QualityGateFailed) as err:
+        steps.quality_gate(NIGHT, "test-blocked")
+    assert "raw_allowance_night" in str(err.value)
+    assert "expect_column_values_to_be_between on amount" in str(err.value)
+    with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
+        assert conn.execute(MART).fetchall() == before
+    status, reason = owner_conn.execute(
+        "select status, reason from ops.publish_log where run_id='test-blocked'"
+    ).fetchone()
+    assert status == "blocked" and "amount" in reason
+    # the fix arrives: the next run publishes
+    owner_conn.execute("delete from raw.allowance_payments where row_no=99999")
+    steps.transform(NIGHT)
+    steps.quality_gate(NIGHT, "test-fixed")
+    assert "allowance_by_lao_period" in steps.publish_marts(NIGHT, "test-fixed")

@@ -1,0 +1,352 @@
+"""Loading against the real server: every bad class quarantined, reruns idempotent,
+re-sends replace, crashes leave nothing half-visible."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+
+import pytest
+from conftest import write_extract
+
+from dla_pipeline.generator import make_thai_id
+from dla_pipeline.ingest import close_night, load_night
+
+NIGHT = "2026-11-05"
+D = date.fromisoformat(NIGHT)
+LAO = "6110111"  # registry codes (SAOs in Samut Prakan)
+LAO2 = "6110112"
+CID = make_thai_id("310050012345")
+CID2 = make_thai_id("310050012346")
+HEADER_EN = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
+HEADER_TH = "เลขประจำตัวประชาชน,วันเกิด,งวด,จำนวนเงิน,วันที่จ่าย,ช่องทาง,สถานะ"
+GOOD = f"{CID},12/03/2490,11/2569,800,05/11/2569,bank_transfer,paid"
+GOOD2 = f"{CID2},00/00/2495,11/2569,700.00,5 พ.ย. 2569,cash,paid"
+
+
+def _counts(conn, source="allowance"):
+    table = {
+        "allowance": "allowance_payments",
+        "tax": "tax_receipts",
+        "vaccination": "vaccination_reports",
+    }[source]
+    raw = conn.execute(f"select count(*) from raw.{table} where extract_date=%s", (D,)).fetchone()[
+        0
+    ]
+    q = conn.execute(
+        "select count(*) from ops.quarantine where source=%s and extract_date=%s", (source, D)
+    ).fetchone()[0]
+    return raw, q
+
+
+@pytest.fixture(autouse=True)
+def clean(owner_conn, landing):
+    import shutil
+
+    shutil.rmtree(landing, ignore_errors=True)
+    for t in (
+        "raw.allowance_payments",
+        "raw.tax_receipts",
+        "raw.vaccination_reports",
+        "ops.files",
+        "ops.quarantine",
+        "ops.file_loads",
+        "ops.nights",
+    ):
+        owner_conn.execute(f"truncate {t}")
+    yield
+
+
+ROW_CASES = {
+    # name: (row text, field, reason fragment)
+    "bad_checksum": (
+        f"{CID[:12]}{(int(CID[12]) + 1) % 10},12/03/2490,11/2569,800,05/11/2569,cash,paid",
+        "citizen_id",
+        "checksum",
+    ),
+    "bad_date": (f"{CID2},12/03/2490,11/2569,800,1-ม.ค.,cash,paid", "paid_on", "unparseable date"),
+    "impossible_date": (
+        f"{CID2},31/02/2490,11/2569,800,05/11/2569,cash,paid",
+        "birth_date",
+        "impossible",
+    ),
+    "bad_amount": (
+        f"{CID2},12/03/2490,11/2569,8o0,05/11/2569,cash,paid",
+        "amount",
+        "unparseable amount",
+    ),
+    "negative": (f"{CID2},12/03/2490,11/2569,-800,05/11/2569,cash,paid", "amount", "negative"),
+    "zero": (f"{CID2},12/03/2490,11/2569,0,05/11/2569,cash,paid", "amount", "zero"),
+    "future": (f"{CID2},12/03/2490,11/2569,800,06/12/2569,cash,paid", "paid_on", "future"),
+    "column_count": (f"{CID2},12/03/2490,11/2569,800", None, "wrong column count"),
+    "unknown_status": (
+        f"{CID2},12/03/2490,11/2569,800,05/11/2569,cash,maybe",
+        "status",
+        "unknown status",
+    ),
+}
+
+
+def test_every_bad_row_class_is_quarantined_and_the_rest_loads(owner_conn, landing):
+    lines = [HEADER_EN, GOOD, "", *(c[0] for c in ROW_CASES.values()), GOOD, GOOD2]
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", "\r\n".join(lines) + "\r\n")
+    s = load_night("allowance", D)
+    # GOOD twice: the second is a duplicate row
+    assert s["rows_in"] == 2 + len(ROW_CASES) + 1
+    assert s["rows_loaded"] == 2
+    assert s["rows_quarantined"] == len(ROW_CASES) + 1
+    assert s["conservation_ok"]
+    got = owner_conn.execute(
+        "select row_no, field, reason, raw_line from ops.quarantine order by row_no"
+    ).fetchall()
+    reasons = " | ".join(r[2] for r in got)
+    for name, (_row, field, fragment) in ROW_CASES.items():
+        match = [g for g in got if fragment in g[2]]
+        assert match, f"{name}: no quarantine row with {fragment!r} in {reasons}"
+        assert match[0][1] == field, name
+    dup = [g for g in got if "duplicate row" in g[2]]
+    assert dup and dup[0][3] == GOOD and "line 2" in dup[0][2]
+    # row numbers are physical lines (header = 1, the empty line 3 is skipped)
+    assert [g[0] for g in got if "checksum" in g[2]] == [4]
+
+
+def test_pii_is_pseudonymised_before_staging(owner_conn, landing):
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    load_night("allowance", D)
+    clear, key = owner_conn.execute(
+        "select citizen_id, person_key from raw.allowance_payments"
+    ).fetchone()
+    assert clear == CID and len(key) == 64 and CID not in key
+
+
+def _file_classes(landing):
+    good = f"{HEADER_EN}\n{GOOD}\n"
+    cases = {
+        "9999999.csv": (good.encode(), "unknown LAO code"),
+        "6110205.csv": (
+            b"birth_date,payment_period,amount,paid_on,channel,status\n"
+            b"12/03/2490,11/2569,800,05/11/2569,cash,paid\n",
+            "missing required column",
+        ),
+        "6110206.csv": (b"PK\x03\x04\x00\x00\x01\x02binary", "binary"),
+        "6110207.csv": (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "HTML"),
+        "6110208.csv": (b"", "empty"),
+        "export (1).csv": (good.encode(), "layout"),
+        "sub/6110209.csv": (good.encode(), "layout"),
+        "6110210.xlsx": (good.encode(), "layout"),
+    }
+    for name, (data, _) in cases.items():
+        write_extract(landing, "allowance", NIGHT, name, data)
+    return cases
+
+
+def test_every_bad_file_class_is_recorded_and_quarantined(owner_conn, landing):
+    cases = _file_classes(landing)
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    write_extract(landing, "allowance", NIGHT, f"{LAO2}.csv.part", "half an upload")
+    s = load_night("allowance", D)
+    assert s["conservation_ok"] and s["rows_loaded"] == 1
+    files = dict(
+        owner_conn.execute(
+            "select file_name, error from ops.files where status='rejected'"
+        ).fetchall()
+    )
+    assert set(files) == set(cases), "every bad file is recorded, the .part upload is ignored"
+    for name, (_data, fragment) in cases.items():
+        assert fragment.lower() in files[name].lower(), (name, files[name])
+        n = owner_conn.execute(
+            "select count(*) from ops.quarantine where file_name=%s", (name,)
+        ).fetchone()[0]
+        assert n >= 1, f"{name} has no quarantine row"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp874"])
+def test_encodings_thai_headers_any_order_and_spaces(owner_conn, landing, encoding):
+    cols = HEADER_TH.split(",")
+    order = [6, 0, 3, 1, 2, 5, 4]
+    header = ",".join(f" {cols[i]} " for i in order)
+    vals = ["จ่ายแล้ว", CID, "๘๐๐ บาท", "12 มี.ค. 2490", "๑๑/๒๕๖๙", "โอนเข้าบัญชี", "05/11/2569"]
+    text = f"{header}\r\n" + ",".join(vals) + "\r\n"
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", text, encoding)
+    s = load_night("allowance", D)
+    assert (s["rows_loaded"], s["rows_quarantined"]) == (1, 0)
+    row = owner_conn.execute(
+        "select amount, birth_date, payment_period, channel, status from raw.allowance_payments"
+    ).fetchone()
+    assert row == (800, date(1947, 3, 12), date(2026, 11, 1), "bank_transfer", "paid")
+
+
+def test_one_undecodable_line_does_not_cost_the_file(owner_conn, landing):
+    data = f"{HEADER_EN}\n{GOOD}\n".encode() + b"\xff\xfe\xfa,broken\n" + f"{GOOD2}\n".encode()
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", data)
+    s = load_night("allowance", D)
+    assert (s["rows_loaded"], s["rows_quarantined"]) == (2, 1)
+    reason, raw = owner_conn.execute("select reason, raw_line from ops.quarantine").fetchone()
+    assert "encoding" in reason and "\\xff" in raw
+
+
+def test_schema_drift_is_kept_and_reported(owner_conn, landing):
+    write_extract(
+        landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN},remark\n{GOOD},โทรแจ้งแล้ว\n"
+    )
+    load_night("allowance", D)
+    extra = owner_conn.execute("select extra from raw.allowance_payments").fetchone()[0]
+    assert extra == {"remark": "โทรแจ้งแล้ว"}
+    drift = owner_conn.execute("select extra_columns from ops.files").fetchone()[0]
+    assert drift == ["remark"]
+
+
+def test_rerun_is_idempotent_and_resend_replaces(owner_conn, landing):
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n{GOOD2}\n")
+    write_extract(landing, "allowance", NIGHT, f"{LAO2}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    load_night("allowance", D)
+    before = owner_conn.execute(
+        "select lao_code, person_key, amount from raw.allowance_payments order by 1, 2"
+    ).fetchall()
+    s = load_night("allowance", D)  # same files again
+    after = owner_conn.execute(
+        "select lao_code, person_key, amount from raw.allowance_payments order by 1, 2"
+    ).fetchall()
+    assert before == after and s["rows_loaded"] == 3
+    statuses = owner_conn.execute(
+        "select status, count(*) from ops.file_loads group by 1 order by 1"
+    ).fetchall()
+    assert statuses == [("loaded", 2), ("unchanged", 2)]
+    # the LAO re-sends a corrected file with one row: no duplicates, no leftovers
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD2}\n")
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 2 and s["conservation_ok"]
+    rows = owner_conn.execute(
+        "select lao_code, amount from raw.allowance_payments order by 1"
+    ).fetchall()
+    assert rows == [(LAO, 700), (LAO2, 800)]
+
+
+def test_header_only_file_means_reported_nothing(owner_conn, landing):
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n")
+    s = load_night("allowance", D)
+    assert s["files"] == 1 and s["laos_reporting"] == 1 and s["rows_in"] == 0
+
+
+def test_tax_cancellations_and_duplicate_receipts(owner_conn, landing):
+    tid = make_thai_id("010555012345")
+    head = "receipt_no,receipt_date,account_code,revenue_type,parcel_id,taxpayer_id,amount,fiscal_year,status"
+    rows = [
+        f'R1,01/11/2569,41100005,ภาษีที่ดินและสิ่งปลูกสร้าง,12/3,{tid},"1,500.00",2570,paid',
+        f'R1,02/11/2569,41100005,ภาษีที่ดินและสิ่งปลูกสร้าง,12/3,{tid},"1,500.00",2570,cancelled',
+        f"R1,03/11/2569,41100005,ภาษีที่ดินและสิ่งปลูกสร้าง,12/3,{tid},900,2570,paid",  # dup receipt
+        f"R2,01/09/2569,41100003,ภาษีป้าย,,{tid},200,2570,paid",  # outside FY2570
+        f"R3,01/11/2569,49999999,?,,{tid},200,2570,paid",  # unknown account
+        f"R4,01/11/2569,41210008,ค่าขยะ,,{tid},60,2570,",  # status empty -> paid
+    ]
+    write_extract(landing, "tax", NIGHT, f"{LAO}.csv", "\n".join([head, *rows]) + "\n")
+    s = load_night("tax", D)
+    assert (s["rows_loaded"], s["rows_quarantined"]) == (3, 3)
+    reasons = [
+        r[0] for r in owner_conn.execute("select reason from ops.quarantine order by row_no")
+    ]
+    assert "duplicate receipt_no" in reasons[0]
+    assert "outside fiscal year" in reasons[1]
+    assert "unknown revenue account_code" in reasons[2]
+    assert (
+        owner_conn.execute(
+            "select count(*) from raw.tax_receipts where status='cancelled'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_vaccination_rules(owner_conn, landing):
+    head = "หมู่ที่,ชนิดสัตว์,จำนวนสำรวจ,มีเจ้าของ,ไม่มีเจ้าของ,ฉีดวัคซีน,วันที่ฉีด,ปีงบประมาณ"
+    rows = [
+        "1,สุนัข,100,90,10,80,01/11/2569,2570",
+        "2,แมว,50,40,5,10,01/11/2569,2570",  # owned + ownerless != surveyed
+        "3,dog,50,45,5,60,01/11/2569,2570",  # vaccinated > surveyed
+        "๑๐๐,dog,50,45,5,6,01/11/2569,2570",  # village out of range
+        "4,cow,50,45,5,6,01/11/2569,2570",
+    ]  # unknown species
+    write_extract(landing, "vaccination", NIGHT, f"{LAO}.csv", "\n".join([head, *rows]) + "\n")
+    s = load_night("vaccination", D)
+    assert (s["rows_loaded"], s["rows_quarantined"]) == (1, 4)
+
+
+def test_failure_mid_batch_rolls_back_everything(owner_conn, landing):
+    from dla_pipeline import contract
+
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    write_extract(landing, "allowance", NIGHT, f"{LAO2}.csv", f"{HEADER_EN}\n{GOOD2}\n")
+    calls = {"n": 0}
+    real = contract.ALLOWANCE.convert
+
+    def flaky(get, ctx):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk went away")
+        return real(get, ctx)
+
+    object.__setattr__(contract.ALLOWANCE, "convert", flaky)
+    try:
+        with pytest.raises(OSError):
+            load_night("allowance", D, batches=1)
+    finally:
+        object.__setattr__(contract.ALLOWANCE, "convert", real)
+    assert _counts(owner_conn) == (0, 0)
+    assert owner_conn.execute("select count(*) from ops.files").fetchone()[0] == 0
+    s = load_night("allowance", D)  # the next run completes it
+    assert s["rows_loaded"] == 2 and s["conservation_ok"]
+
+
+def test_killed_load_leaves_nothing_half_visible(owner_conn, landing, warehouse_db):
+    big = (
+        "\n".join(
+            [HEADER_EN]
+            + [
+                f"{make_thai_id(f'3{i:011d}')},12/03/2490,11/2569,800,05/11/2569,cash,paid"
+                for i in range(200_000)
+            ]
+        )
+        + "\n"
+    )
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", big)
+    env = {**os.environ, **warehouse_db, "PGAPPNAME": "killme"}
+    code = (
+        "import logging; from datetime import date; from dla_pipeline.ingest import load_night;"
+        f"load_night('allowance', date.fromisoformat('{NIGHT}'))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            n = owner_conn.execute(
+                "select count(*) from pg_stat_activity where query ilike 'copy raw.%%'"
+                " and state = 'active'"
+            ).fetchone()[0]
+            if n:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the load never reached COPY")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)  # the server notices the dead client and aborts the transaction
+    assert _counts(owner_conn) == (0, 0)
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 200_000 and s["conservation_ok"]
+
+
+def test_conservation_failure_is_loud(owner_conn, landing):
+    from dla_pipeline.ingest import ConservationError
+
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    load_night("allowance", D)
+    owner_conn.execute("delete from raw.allowance_payments")  # rows vanish behind our back
+    with pytest.raises(ConservationError, match="rows in"):
+        close_night("allowance", D)

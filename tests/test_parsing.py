@@ -1,0 +1,160 @@
+"""Cell parsers: examples from the contract, and properties over generated input."""
+
+import contextlib
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dla_pipeline import parsing as p
+from dla_pipeline.generator import THAI_MONTH_ABBR, make_thai_id
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("24/11/2569", date(2026, 11, 24)),
+        ("2569-11-24", date(2026, 11, 24)),
+        ("2026-11-24", date(2026, 11, 24)),
+        ("24 พ.ย. 2569", date(2026, 11, 24)),
+        ("24 พ.ย 2569", date(2026, 11, 24)),
+        ("3 ต.ค. 2565", date(2022, 10, 3)),
+        ("๒๔/๑๑/๒๕๖๙", date(2026, 11, 24)),
+        (" 1/2/2569 ", date(2026, 2, 1)),
+        ("24 พฤศจิกายน 2569", date(2026, 11, 24)),
+    ],
+)
+def test_contract_dates(text, expected):
+    assert p.parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["1-ม.ค.", "31/02/2569", "2569/11/24", "", "24 xyz 2569", "tomorrow", "24/13/2569"]
+)
+def test_bad_dates(text):
+    with pytest.raises(p.CellError):
+        p.parse_date(text)
+
+
+def test_birth_dates_with_unknown_parts():
+    assert p.parse_birth_date("00/00/2490") == (date(1947, 1, 1), "year")
+    assert p.parse_birth_date("00/07/2490") == (date(1947, 7, 1), "month")
+    assert p.parse_birth_date("15/07/2490") == (date(1947, 7, 15), "day")
+    with pytest.raises(p.CellError):
+        p.parse_birth_date("15/00/2490")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1234.5", Decimal("1234.50")),
+        ("1,234.50", Decimal("1234.50")),
+        ("1,234.50 บาท", Decimal("1234.50")),
+        ("๖๐๐", Decimal("600.00")),
+        ("600", Decimal("600.00")),
+    ],
+)
+def test_amounts(text, expected):
+    assert p.parse_amount(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("-600", "negative"),
+        ("0", "zero"),
+        ("0.00", "zero"),
+        ("12,3x.00", "unparseable"),
+        ("", "empty"),
+        ("1,23,4", "unparseable"),
+    ],
+)
+def test_bad_amounts(text, reason):
+    with pytest.raises(p.CellError, match=reason):
+        p.parse_amount(text)
+
+
+def test_thai_id_checksum():
+    assert p.thai_id_valid("1234567890121")  # domain.md's test vector
+    assert not p.thai_id_valid("1234567890122")
+    assert p.parse_thai_id("1-2345-67890-12-1") == "1234567890121"
+    assert p.parse_thai_id("๑๒๓๔๕๖๗๘๙๐๑๒๑") == "1234567890121"
+    with pytest.raises(p.CellError, match="checksum"):
+        p.parse_thai_id("1234567890122")
+    with pytest.raises(p.CellError, match="13 digits"):
+        p.parse_thai_id("123456789012")
+
+
+def test_period_and_fiscal_year():
+    assert p.parse_period("11/2569") == date(2026, 11, 1)
+    assert p.parse_period("๑๑/๒๕๖๙") == date(2026, 11, 1)
+    assert p.parse_period("11/2026") == date(2026, 11, 1)
+    with pytest.raises(p.CellError):
+        p.parse_period("13/2569")
+    assert p.parse_fiscal_year("2570") == 2570
+    assert p.parse_fiscal_year("2027") == 2570
+    assert p.fiscal_year_of(date(2026, 10, 1)) == 2570
+    assert p.fiscal_year_of(date(2026, 9, 30)) == 2569
+    assert p.fiscal_year_bounds(2570) == (date(2026, 10, 1), date(2027, 9, 30))
+
+
+dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
+
+
+def _thai(s: str) -> str:
+    return s.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+
+
+@given(
+    d=dates,
+    style=st.sampled_from(["be_dmy", "iso_be", "iso_ce", "thai", "thai_nodot"]),
+    thai_digits=st.booleans(),
+)
+def test_any_written_date_round_trips(d, style, thai_digits):
+    be = d.year + 543
+    text = {
+        "be_dmy": f"{d.day:02d}/{d.month:02d}/{be}",
+        "iso_be": f"{be}-{d.month:02d}-{d.day:02d}",
+        "iso_ce": d.isoformat(),
+        "thai": f"{d.day} {THAI_MONTH_ABBR[d.month - 1]} {be}",
+        "thai_nodot": f"{d.day} {THAI_MONTH_ABBR[d.month - 1][:-1]} {be}",
+    }[style]
+    assert p.parse_date(_thai(text) if thai_digits else text) == d
+
+
+@given(cents=st.integers(min_value=1, max_value=10**11), sep=st.booleans(), baht=st.booleans())
+def test_any_written_amount_round_trips(cents, sep, baht):
+    value = Decimal(cents) / 100
+    text = f"{value:,.2f}" if sep else f"{value:.2f}"
+    if baht:
+        text += " บาท"
+    assert p.parse_amount(text) == value
+
+
+@given(
+    body=st.text(alphabet="0123456789", min_size=12, max_size=12),
+    dashes=st.booleans(),
+    flip=st.integers(min_value=1, max_value=9),
+)
+def test_id_checksum_property(body, dashes, flip):
+    good = make_thai_id(body)
+    text = f"{good[0]}-{good[1:5]}-{good[5:10]}-{good[10:12]}-{good[12]}" if dashes else good
+    assert p.parse_thai_id(text) == good
+    bad = good[:12] + str((int(good[12]) + flip) % 10)
+    assert not p.thai_id_valid(bad)
+
+
+@given(st.text(max_size=30))
+def test_parsers_never_crash_on_garbage(text):
+    for fn in (
+        p.parse_date,
+        p.parse_amount,
+        p.parse_thai_id,
+        p.parse_period,
+        p.parse_count,
+        p.parse_fiscal_year,
+    ):
+        with contextlib.suppress(p.CellError):
+            fn(text)
