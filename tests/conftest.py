@@ -7,12 +7,15 @@ folder are temporary. Nothing here touches the dev database ``dla``.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from dla_pipeline import warehouse
+from dla_pipeline.airflow_env import airflow_env
 from dla_pipeline.config import PgUrl, project_root, read_env_file
 
 TEST_DB = "dla_test"
@@ -43,12 +46,20 @@ def warehouse_db(tmp_path_factory) -> dict[str, str]:
         "RUNS_DIR": str(base / "runs"),
         "PSEUDONYM_KEY": "test-key-not-secret",
         "INGEST_BATCHES": "3",
+        # Airflow metadata of its own: test runs never leave assets or runs in the dev DB
+        "AIRFLOW_HOME": str(base / "airflow"),
     }
     old = {k: os.environ.get(k) for k in urls}
     os.environ.update(urls)
     from dla_pipeline.db import migrate
 
     migrate()
+    subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env=airflow_env(),
+        check=True,
+        capture_output=True,
+    )
     yield urls
     for k, v in old.items():
         if v is None:

@@ -9,8 +9,14 @@ import yaml
 from dla_pipeline.config import project_root
 
 ROOT = project_root()
-AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
-           "airflow-triggerer", "airflow-init"]
+AIRFLOW = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+]
 
 
 def _compose() -> dict:
@@ -21,9 +27,13 @@ def test_services_mirror_the_official_airflow_3_stack_plus_a_warehouse():
     services = _compose()["services"]
     assert set(services) == {*AIRFLOW, "airflow-db", "redis", "warehouse"}
     commands = {name: services[name].get("command") for name in AIRFLOW[:-1]}
-    assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
-                        "airflow-dag-processor": "dag-processor",
-                        "airflow-worker": "celery worker", "airflow-triggerer": "triggerer"}
+    assert commands == {
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-worker": "celery worker",
+        "airflow-triggerer": "triggerer",
+    }
     assert services["warehouse"]["image"].startswith("postgres:")
     assert services["airflow-db"]["image"].startswith("postgres:")
 
@@ -33,8 +43,12 @@ def test_airflow_services_mount_the_project_and_point_at_the_warehouse():
     for name in AIRFLOW:
         s = services[name]
         mounts = {v.split(":")[1] for v in s["volumes"] if v.startswith("./")}
-        assert {"/opt/airflow/dags", "/opt/dla/dbt_project", "/opt/dla/expectations",
-                "/opt/dla/data/landing"} <= mounts, name
+        assert {
+            "/opt/airflow/dags",
+            "/opt/dla/dbt_project",
+            "/opt/dla/expectations",
+            "/opt/dla/data/landing",
+        } <= mounts, name
         env = s["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert "@warehouse:5432/dla" in env["WAREHOUSE_URL"]

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 from . import warehouse
 from .config import SOURCES, project_root
@@ -80,6 +81,15 @@ def _load(args) -> int:
     return 0
 
 
+def _forget(args) -> int:
+    from .ingest import forget_night
+
+    for source in args.sources:
+        forget_night(source, date.fromisoformat(args.date))
+    print(f"forgot {', '.join(args.sources)} for {args.date}: the next run reloads every file")
+    return 0
+
+
 def _night(args) -> int:
     from .night import run_night
 
@@ -105,7 +115,8 @@ def _run(args) -> int:
 def _airflow(args) -> int:
     from .airflow_env import airflow_env
 
-    return subprocess.call(["airflow", *args.rest], env=airflow_env())
+    airflow = Path(sys.executable).with_name("airflow")
+    return subprocess.call([str(airflow), *args.rest], env=airflow_env())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     ld.add_argument("--batches", type=int, default=4)
 
+    f = sub.add_parser("forget", help="drop a night's loaded rows so the next run reloads it")
+    f.add_argument("--date", required=True)
+    f.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
+
     for name, helptext in (
         ("night", "the whole chain for one extract date"),
         ("run", "the main job: sample night if the landing zone is empty"),
@@ -154,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "night": _night,
         "run": _run,
         "airflow": _airflow,
+        "forget": _forget,
     }
     return handlers[args.cmd](args)
 

@@ -484,3 +484,14 @@ def load_night(
     for batch in plan_batches(names, batches):
         load_batch(source_name, night, batch, run_id, settings)
     return close_night(source_name, night, settings)
+
+
+def forget_night(source_name: str, night: date, settings: Settings | None = None) -> None:
+    """Drop what was loaded for a night so the next run reloads every file (reprocessing)."""
+    source = SOURCES[source_name]
+    with connect(settings) as conn, conn.transaction():
+        conn.execute(f"delete from raw.{source.table} where extract_date=%s", (night,))
+        for table in ("ops.quarantine", "ops.files", "ops.nights"):
+            conn.execute(
+                f"delete from {table} where source=%s and extract_date=%s", (source.name, night)
+            )
