@@ -350,3 +350,46 @@ def test_conservation_failure_is_loud(owner_conn, landing):
     owner_conn.execute("delete from raw.allowance_payments")  # rows vanish behind our back
     with pytest.raises(ConservationError, match="rows in"):
         close_night("allowance", D)
+
+
+def test_compliance_lists_who_reported_was_rejected_or_missing(owner_conn, landing):
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n")
+    write_extract(landing, "allowance", NIGHT, f"{LAO2}.csv", b"<html>oops</html>")
+    load_night("allowance", D)
+    status = dict(
+        owner_conn.execute(
+            "select status, count(*) from ops.submissions where source='allowance' group by 1"
+        ).fetchall()
+    )
+    assert status == {"reported": 1, "rejected": 1, "missing": 7849 - 2}
+    assert (
+        owner_conn.execute(
+            "select status from ops.submissions where lao_code=%s", (LAO2,)
+        ).fetchone()[0]
+        == "rejected"
+    )
+
+
+def test_two_sources_loading_at_once_do_not_interfere(owner_conn, landing):
+    from concurrent.futures import ThreadPoolExecutor
+
+    head_v = "village_no,species,surveyed,owned,ownerless,vaccinated,vaccination_date,fiscal_year"
+    for i, lao in enumerate((LAO, LAO2, "6110205", "6110206")):
+        rows = [f"{CID},12/03/2490,11/2569,800,05/11/2569,cash,paid"] + [
+            f"{make_thai_id(f'4{i}{j:010d}')},12/03/2490,11/2569,800,05/11/2569,cash,paid"
+            for j in range(2000)
+        ]
+        write_extract(landing, "allowance", NIGHT, f"{lao}.csv", "\n".join([HEADER_EN, *rows]))
+        write_extract(
+            landing,
+            "vaccination",
+            NIGHT,
+            f"{lao}.csv",
+            "\n".join([head_v] + [f"{v},dog,10,9,1,8,01/11/2569,2570" for v in range(1, 30)]),
+        )
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(load_night, s, D, 2) for s in ("allowance", "vaccination") * 2]
+        results = [f.result() for f in futures]
+    assert all(r["conservation_ok"] for r in results)
+    assert _counts(owner_conn, "allowance") == (4 * 2001, 0)
+    assert _counts(owner_conn, "vaccination") == (4 * 29, 0)

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import random
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -469,7 +470,13 @@ def generate_night(
                 codes, len(BAD_FILE_KINDS)
             )
             bad = dict(zip(picks, BAD_FILE_KINDS, strict=True))
-        for lao in codes:
+        for n_lao, lao in enumerate(codes, 1):
+            if n_lao % 2000 == 0:
+                print(
+                    f"  {source}: {n_lao:,}/{len(codes):,} LAOs, {rows_total:,} rows so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
             rng = random.Random(_stable(seed, source, night, lao))
             if rng.random() > send_rate:
                 continue  # not reported tonight

@@ -211,8 +211,8 @@ def _load_file(
 
         pos = layout.positions
         extras = layout.extras
-        seen: dict[tuple, int] = {}
-        seen_key: dict[tuple, int] = {}
+        seen: dict[int, int] = {}
+        seen_key: dict[int, int] = {}
         key_cols = source.business_key[0] if source.business_key else None
         lineage = (load_id, res.lao_code, ctx.extract_date, res.file_name, res.sha256)
         for rec in records:
@@ -226,7 +226,8 @@ def _load_file(
                 i = pos.get(name)
                 return _c[i] if i is not None else ""
 
-            dup_key = tuple(c.strip() for c in cells)
+            # a 64-bit hash per row, not the row: ~100 bytes a row whatever the row's width
+            dup_key = hash(tuple(c.strip() for c in cells))
             if dup_key in seen:
                 q.add(
                     res, rec.line_no, None, f"duplicate row (same as line {seen[dup_key]})", rec.raw
@@ -239,7 +240,7 @@ def _load_file(
                 q.add(res, rec.line_no, exc.field, exc.reason, rec.raw)
                 continue
             if key_cols:
-                bkey = tuple(get(c).strip() for c in key_cols)
+                bkey = hash(tuple(get(c).strip() for c in key_cols))
                 if bkey in seen_key:
                     q.add(
                         res,
@@ -423,6 +424,11 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
     """
     source = SOURCES[source_name]
     with connect(settings) as conn, conn.transaction():
+        # two runs closing the same night (a rerun racing a backfill) take turns
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 1))",
+            (f"close/{source.name}/{night.isoformat()}",),
+        )
         f = conn.execute(
             "select count(*), count(*) filter (where status='rejected'),"
             " count(distinct lao_code) filter (where status='loaded'),"
@@ -440,6 +446,7 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
             (source.name, night),
         ).fetchone()[0]
         files, rejected, laos, rows_in, loaded, quarantined, bad_files = f
+        _record_submissions(conn, source.name, night, settings or get_settings())
         ok = bad_files == 0 and in_raw == loaded and in_q == quarantined
         conn.execute(
             "insert into ops.nights (source, extract_date, files, files_rejected, laos_reporting,"
@@ -468,6 +475,33 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
             f" + quarantined ({quarantined}, {in_q} in quarantine); {bad_files} file(s) unbalanced"
         )
     return summary
+
+
+def _record_submissions(conn, source: str, night: date, settings: Settings) -> None:
+    """Who sent and who did not (registry LAOs only), for the compliance marts."""
+    sent = {
+        lao: (status, name)
+        for lao, status, name in conn.execute(
+            "select lao_code, status, file_name from ops.files where source=%s and extract_date=%s"
+            " and lao_code is not null",
+            (source, night),
+        ).fetchall()
+    }
+    conn.execute("delete from ops.submissions where source=%s and extract_date=%s", (source, night))
+    with conn.cursor().copy(
+        "copy ops.submissions (source, extract_date, lao_code, status, file_name) from stdin"
+    ) as copy:
+        for lao in sorted(load_lao_codes(settings.reference_dir)):
+            status, name = sent.get(lao, (None, None))
+            copy.write_row(
+                (
+                    source,
+                    night,
+                    lao,
+                    {"loaded": "reported", "rejected": "rejected"}.get(status, "missing"),
+                    name,
+                )
+            )
 
 
 def load_night(

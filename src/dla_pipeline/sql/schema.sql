@@ -166,3 +166,14 @@ create table if not exists ops.publish_log (
     reason        text,
     published_at  timestamptz not null default now()
 );
+
+-- Reporting compliance: every registered LAO, per source and night: reported (a loaded
+-- file, header-only included), rejected (sent, but the file was unusable) or missing.
+create table if not exists ops.submissions (
+    source        text not null,
+    extract_date  date not null,
+    lao_code      text not null,
+    status        text not null check (status in ('reported', 'rejected', 'missing')),
+    file_name     text,
+    primary key (source, extract_date, lao_code)
+);
