@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 DLA    := $(BIN)/dla
 DATE   ?= 2026-11-05
+DOCS_PORT ?= 8081
 export DLA_HOME := $(CURDIR)
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup venv run night backfill test lint warehouse-start warehouse-stop airflow psql lock clean
+.PHONY: setup venv run night test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness
 
 setup: venv ## install, start the warehouse, create roles/schemas, migrate Airflow's DB
 	$(DLA) setup
@@ -44,6 +45,16 @@ warehouse-start:
 	$(DLA) warehouse start
 warehouse-stop:
 	$(DLA) warehouse stop
+
+dbt: ## any dbt command with the warehouse settings: make dbt ARGS="build --select marts"
+	$(DLA) dbt $(ARGS)
+
+docs: ## dbt docs (lineage, every model and column) on http://localhost:$(DOCS_PORT)
+	$(DLA) dbt docs generate
+	cd dbt_project && $(BIN)/dbt docs serve --port $(DOCS_PORT) --no-browser --profiles-dir .
+
+freshness: ## dbt source freshness on the raw tables
+	$(DLA) dbt source freshness
 
 airflow: ## the Airflow UI locally (airflow standalone)
 	$(BIN)/airflow standalone

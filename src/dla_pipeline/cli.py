@@ -112,6 +112,19 @@ def _run(args) -> int:
     return 0 if summary["ok"] else 1
 
 
+def _dbt(args) -> int:
+    from .transform import DbtFailed, refresh_seeds, run_dbt
+
+    if args.rest and args.rest[0] in ("build", "run", "test"):
+        refresh_seeds()
+    try:
+        run_dbt(args.rest)
+    except DbtFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def _airflow(args) -> int:
     from .airflow_env import airflow_env
 
@@ -157,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             n.add_argument("--laos", type=int, default=300)
 
+    d = sub.add_parser("dbt", help="run a dbt command with the warehouse settings")
+    d.add_argument("rest", nargs=argparse.REMAINDER)
+
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
 
@@ -170,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _run,
         "airflow": _airflow,
         "forget": _forget,
+        "dbt": _dbt,
     }
     return handlers[args.cmd](args)
 

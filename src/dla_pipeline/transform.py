@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -51,13 +52,16 @@ def run_dbt(args: list[str], settings: Settings | None = None, night: date | Non
     return list(getattr(res.result, "results", []) or [])
 
 
-def build(night: date | None = None, settings: Settings | None = None) -> dict:
-    """Seeds, models and dbt tests. Seeds reload only when missing or ``full=True``."""
-    results = (
-        run_dbt(["build", "--exclude", "resource_type:seed"], settings, night)
-        if seeds_loaded(settings)
-        else run_dbt(["build"], settings, night)
-    )
+def build(
+    night: date | None = None, settings: Settings | None = None, full_refresh: bool = False
+) -> dict:
+    """Seeds when their files changed, then models, snapshots and dbt tests."""
+    settings = settings or get_settings()
+    refresh_seeds(settings)
+    args = ["build", "--exclude", "resource_type:seed"]
+    if full_refresh:
+        args.append("--full-refresh")
+    results = run_dbt(args, settings, night)
     counts: dict[str, int] = {}
     for r in results:
         key = f"{r.node.resource_type}:{r.status}"
@@ -65,14 +69,28 @@ def build(night: date | None = None, settings: Settings | None = None) -> dict:
     return counts
 
 
-def seeds_loaded(settings: Settings | None = None) -> bool:
-    """Reference seeds are static between releases: load them once, not every night."""
+def refresh_seeds(settings: Settings | None = None) -> bool:
+    """Reload the seeds (reference data, scorecard weights) only when their files changed.
+
+    The DLA edits ``seeds/scorecard_weights.csv`` and the next night picks it up; an
+    unchanged night does not pay for reloading 15,000 reference rows.
+    """
     from .db import connect
 
+    settings = settings or get_settings()
+    digest = hashlib.sha256()
+    for path in sorted((settings.dbt_dir / "seeds").rglob("*.csv")):
+        digest.update(path.name.encode() + path.read_bytes())
     with connect(settings) as conn:
-        row = conn.execute(
-            "select count(*) from information_schema.tables where table_schema='staging'"
-            " and table_name in ('dla_lao_registry','dopa_provinces','dopa_districts',"
-            "'dopa_subdistricts','revenue_accounts','allowance_tiers')"
-        ).fetchone()
-    return row[0] == 6
+        conn.execute(
+            "create table if not exists ops.seed_state (sha256 text not null,"
+            " loaded_at timestamptz not null default now())"
+        )
+        row = conn.execute("select sha256 from ops.seed_state").fetchone()
+    if row and row[0] == digest.hexdigest():
+        return False
+    run_dbt(["seed", "--full-refresh"], settings)
+    with connect(settings) as conn, conn.transaction():
+        conn.execute("delete from ops.seed_state")
+        conn.execute("insert into ops.seed_state (sha256) values (%s)", (digest.hexdigest(),))
+    return True

@@ -19,5 +19,6 @@ select
     amount,
     paid_on,
     channel,
-    status
+    status,
+    loaded_at
 from {{ source('raw', 'allowance_payments') }}

@@ -1,0 +1,79 @@
+-- One page per province and fiscal year for the provincial offices: reporting, revenue,
+-- rabies, allowance and the scorecard groups of its LAOs.
+-- Grain: province_code x fiscal_year_be.
+with provinces as (
+    select distinct province_code, province_name_th, province_name_en from {{ ref('dim_lao') }}
+),
+
+years as (
+    select distinct fiscal_year_be from {{ ref('lao_scorecard') }}
+),
+
+revenue as (
+    select province_code, fiscal_year_be, sum(amount_ytd) as revenue_ytd,
+        sum(amount_prev_ytd) as revenue_prev_ytd,
+        sum(amount_ytd) filter (where is_land_building_tax) as land_building_tax_ytd
+    from {{ ref('revenue_by_lao_account') }}
+    group by province_code, fiscal_year_be
+),
+
+allowance as (
+    select l.province_code, f.fiscal_year_be,
+        sum(f.amount) filter (where f.is_paid) as allowance_paid,
+        count(distinct f.person_key) filter (where f.is_paid) as allowance_recipients,
+        count(*) filter (where f.status = 'paid' and not f.paid_late)::numeric
+            / nullif(count(*) filter (where f.status = 'paid'), 0) as allowance_on_time
+    from {{ ref('fct_allowance_payments') }} as f
+    inner join {{ ref('dim_lao') }} as l on l.lao_code = f.lao_code
+    group by l.province_code, f.fiscal_year_be
+),
+
+findings as (
+    select province_code, fiscal_year_be, count(*) as allowance_findings
+    from {{ ref('allowance_findings') }}
+    group by province_code, fiscal_year_be
+),
+
+scorecard as (
+    select province_code, fiscal_year_be,
+        count(*) filter (where performance_group = 'Platinum') as laos_platinum,
+        count(*) filter (where performance_group = 'Gold') as laos_gold,
+        count(*) filter (where performance_group = 'Silver') as laos_silver,
+        count(*) filter (where performance_group = 'Bronze') as laos_bronze,
+        avg(reporting_rate) as reporting_rate
+    from {{ ref('lao_scorecard') }}
+    group by province_code, fiscal_year_be
+)
+
+select
+    p.province_code,
+    p.province_name_th,
+    p.province_name_en,
+    y.fiscal_year_be,
+    coalesce(r.revenue_ytd, 0)::numeric(18, 2) as revenue_ytd,
+    coalesce(r.revenue_prev_ytd, 0)::numeric(18, 2) as revenue_prev_ytd,
+    case when r.revenue_prev_ytd > 0
+        then round(100.0 * (r.revenue_ytd - r.revenue_prev_ytd) / r.revenue_prev_ytd, 2)
+    end::numeric(12, 2) as revenue_growth_pct,
+    coalesce(r.land_building_tax_ytd, 0)::numeric(18, 2) as land_building_tax_ytd,
+    rb.surveyed as rabies_surveyed,
+    rb.vaccinated as rabies_vaccinated,
+    rb.coverage as rabies_coverage,
+    rb.meets_target as rabies_meets_target,
+    coalesce(a.allowance_paid, 0)::numeric(18, 2) as allowance_paid,
+    coalesce(a.allowance_recipients, 0)::bigint as allowance_recipients,
+    a.allowance_on_time::numeric(6, 4) as allowance_on_time,
+    coalesce(fd.allowance_findings, 0)::bigint as allowance_findings,
+    s.reporting_rate::numeric(6, 4) as reporting_rate,
+    coalesce(s.laos_platinum, 0)::bigint as laos_platinum,
+    coalesce(s.laos_gold, 0)::bigint as laos_gold,
+    coalesce(s.laos_silver, 0)::bigint as laos_silver,
+    coalesce(s.laos_bronze, 0)::bigint as laos_bronze
+from provinces as p
+cross join years as y
+left join revenue as r on r.province_code = p.province_code and r.fiscal_year_be = y.fiscal_year_be
+left join {{ ref('rabies_coverage_by_province') }} as rb
+    on rb.province_code = p.province_code and rb.fiscal_year_be = y.fiscal_year_be
+left join allowance as a on a.province_code = p.province_code and a.fiscal_year_be = y.fiscal_year_be
+left join findings as fd on fd.province_code = p.province_code and fd.fiscal_year_be = y.fiscal_year_be
+left join scorecard as s on s.province_code = p.province_code and s.fiscal_year_be = y.fiscal_year_be

@@ -1,0 +1,22 @@
+-- Rabies vaccination coverage per LAO and fiscal year against the target (default 80%).
+-- Grain: lao_code x fiscal_year_be.
+select
+    v.lao_code,
+    l.lao_name_th,
+    l.lao_type,
+    l.province_code,
+    l.province_name_th,
+    l.province_name_en,
+    v.fiscal_year_be,
+    count(distinct v.village_no)::bigint as villages_reported,
+    sum(v.surveyed)::bigint as surveyed,
+    sum(v.surveyed) filter (where v.species = 'dog')::bigint as dogs_surveyed,
+    sum(v.surveyed) filter (where v.species = 'cat')::bigint as cats_surveyed,
+    coalesce(sum(v.vaccinated), 0)::bigint as vaccinated,
+    round(coalesce(sum(v.vaccinated), 0)::numeric / nullif(sum(v.surveyed), 0), 4)::numeric(6, 4) as coverage,
+    coalesce(sum(v.vaccinated), 0) >= {{ var('rabies_coverage_target') }} * sum(v.surveyed) as meets_target,
+    max(v.last_vaccination_date) as last_vaccination_date
+from {{ ref('fct_vaccination_reports') }} as v
+left join {{ ref('dim_lao') }} as l on l.lao_code = v.lao_code
+group by v.lao_code, l.lao_name_th, l.lao_type, l.province_code, l.province_name_th,
+    l.province_name_en, v.fiscal_year_be
