@@ -5,13 +5,14 @@ BIN    := $(CURDIR)/$(VENV)/bin
 DLA    := $(BIN)/dla
 DATE   ?= 2026-11-05
 DOCS_PORT ?= 8081
+QUALITY_DOCS_PORT ?= 8082
 export DLA_HOME := $(CURDIR)
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup venv run night test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness
+.PHONY: setup venv run night backfill demo-blocked quality-docs test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness
 
 setup: venv ## install, start the warehouse, create roles/schemas, migrate Airflow's DB
 	$(DLA) setup
@@ -32,6 +33,17 @@ run: ## the main job: one night end to end (sample extracts if the landing zone 
 
 night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD
 	$(DLA) night --date $(DATE)
+
+backfill: ## a range of nights in order: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD
+	@test -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2)
+	$(DLA) backfill --from $(FROM) --to $(TO)
+
+demo-blocked: ## a night with an injected blocking failure: analysts' view unchanged, report names the check
+	$(BIN)/python scripts/demo_blocked_night.py --date $(DATE)
+
+quality-docs: ## Great Expectations data docs of the latest runs on http://localhost:$(QUALITY_DOCS_PORT)
+	@test -f expectations/gx/uncommitted/data_docs/local_site/index.html || (echo "no data docs yet: run make run first"; exit 1)
+	$(BIN)/python -m http.server $(QUALITY_DOCS_PORT) --bind 127.0.0.1 --directory expectations/gx/uncommitted/data_docs/local_site
 
 test: ## the test suite, against the real warehouse
 	$(DLA) warehouse start

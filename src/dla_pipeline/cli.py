@@ -97,6 +97,29 @@ def _night(args) -> int:
     return 0 if summary["ok"] else 1
 
 
+def _backfill(args) -> int:
+    from datetime import timedelta
+
+    from .night import run_night
+
+    start, end = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    if end < start:
+        print("--to is before --from", file=sys.stderr)
+        return 2
+    night = start
+    while night <= end:
+        if not run_night(night, runner=args.runner)["ok"]:
+            print(
+                f"backfill stopped at {night}: fix it (e.g. the LAO re-sends), then "
+                f"`make backfill FROM={night} TO={end}` resumes from there",
+                file=sys.stderr,
+            )
+            return 1
+        night += timedelta(days=1)
+    print(f"backfill {start}..{end}: every night published")
+    return 0
+
+
 def _run(args) -> int:
     from .config import get_settings
     from .generator import generate_night
@@ -173,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dbt", help="run a dbt command with the warehouse settings")
     d.add_argument("rest", nargs=argparse.REMAINDER)
 
+    b = sub.add_parser("backfill", help="run a range of nights in order (stops at a failure)")
+    b.add_argument("--from", dest="date_from", required=True)
+    b.add_argument("--to", dest="date_to", required=True)
+    b.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
 
@@ -187,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "airflow": _airflow,
         "forget": _forget,
         "dbt": _dbt,
+        "backfill": _backfill,
     }
     return handlers[args.cmd](args)
 

@@ -203,4 +203,7 @@ def run_night(night: date, runner: str = "airflow") -> dict:
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     print_summary(summary)
     print(f"summary written to {out} ({summary['seconds']}s)")
+    report = settings.runs_dir / f"{night.isoformat()}.quality.md"
+    if report.exists():
+        print(f"quality report: {report}")
     return summary

@@ -1,10 +1,11 @@
-"""The quality gate: Great Expectations 1.x suites run against the night's data.
+"""The quality gate: Great Expectations 1.x, configured in ``expectations/checks.yml``.
 
-The GX project is the file context in ``expectations/gx``. Suites live there as
-JSON (``expectations/gx/expectations/*.json``), one per checked table; each
-expectation's ``meta.severity`` is ``blocking`` (default) or ``warning``.
-``CHECKS`` says which suite validates which batch. The context (and its Postgres
-datasource, which connects eagerly) is only ever built inside a task.
+Each entry of checks.yml names a table, its batch (the night's rows, or the whole
+table) and its expectations, each ``blocking`` (default) or ``warning``. At run time
+the entries become GX suites and validation definitions in the file context
+``expectations/gx`` (only ever built inside a task: the Postgres datasource connects
+eagerly), results are stored there and rendered as GX data docs, recorded in
+``ops.quality_results``, and written as a readable report beside the night's summary.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
-from .config import Settings, get_settings
+import yaml
+from psycopg import sql
+
+from .config import ConfigError, Settings, get_settings
 from .db import connect
 
 log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
+SEVERITIES = {"blocking": "critical", "warning": "warning"}
 
 
 @dataclass(frozen=True)
@@ -29,15 +36,56 @@ class Check:
     schema: str
     table: str
     per_night: bool  # batch = rows of the night (extract_date) or the whole table
+    expectations: tuple = ()
 
 
-CHECKS: tuple[Check, ...] = (
-    Check("raw_allowance_night", "raw", "allowance_payments", per_night=True),
-    Check(
-        "mart_allowance_by_lao_period", "marts_build", "allowance_by_lao_period", per_night=False
-    ),
-    Check("mart_dim_lao", "marts_build", "dim_lao", per_night=False),
-)
+def load_checks(settings: Settings | None = None) -> list[Check]:
+    settings = settings or get_settings()
+    path = settings.expectations_dir / "checks.yml"
+    config = yaml.safe_load(path.read_text())
+    checks = []
+    for suite, spec in config.items():
+        schema, _, table = spec["table"].partition(".")
+        if spec.get("batch", "whole_table") not in ("night", "whole_table"):
+            raise ConfigError(f"{path}: {suite}: batch must be 'night' or 'whole_table'")
+        for item in spec["expectations"]:
+            if item.get("severity", "blocking") not in SEVERITIES:
+                raise ConfigError(f"{path}: {suite}: severity must be blocking or warning: {item}")
+        checks.append(
+            Check(suite, schema, table, spec.get("batch") == "night", tuple(spec["expectations"]))
+        )
+    return checks
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def build_expectation(item: dict, night: date):
+    """One checks.yml item -> a GX expectation with its severity."""
+    import great_expectations.expectations as gxe
+
+    item = dict(item)
+    severity = item.pop("severity", "blocking")
+    description = item.pop("description", None)
+    if len(item) != 1:
+        raise ConfigError(f"checks.yml: one expectation per item, got {sorted(item)}")
+    ((name, kwargs),) = item.items()
+    kwargs = dict(kwargs or {})
+    description = kwargs.pop("description", description)
+    if "unexpected_rows_query" in kwargs:
+        kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
+            "{night}", night.isoformat()
+        )
+    cls = getattr(gxe, _camel(name), None)
+    if cls is None:
+        raise ConfigError(f"checks.yml: unknown expectation {name!r}")
+    return cls(
+        **kwargs,
+        severity=SEVERITIES[severity],
+        description=description,
+        meta={"severity": severity},
+    )
 
 
 @dataclass
@@ -48,6 +96,7 @@ class Outcome:
     severity: str
     success: bool
     observed: str
+    description: str | None = None
 
 
 @dataclass
@@ -71,18 +120,25 @@ class GateResult:
         return {
             "passed": self.passed,
             "expectations": len(self.outcomes),
-            "failed_blocking": [
-                f"{o.suite}: {o.expectation}({o.column or ''})" for o in self.blocking_failures
-            ],
-            "warnings": [f"{o.suite}: {o.expectation}({o.column or ''})" for o in self.warnings],
+            "failed_blocking": [o.label() for o in self.blocking_failures],
+            "warnings": [o.label() for o in self.warnings],
         }
+
+
+def _label(o: Outcome) -> str:
+    what = o.description or f"{o.expectation} on {o.column or 'table'}"
+    return f"{o.suite}: {what}"
+
+
+Outcome.label = _label  # type: ignore[attr-defined]
 
 
 class QualityGateFailed(RuntimeError):
     def __init__(self, result: GateResult):
         self.result = result
         lines = [
-            f"{o.suite}: {o.expectation} on {o.column or 'table'} failed (observed {o.observed})"
+            f"{o.suite}: {o.expectation} on {o.column or 'table'} failed"
+            f"{' (' + o.description + ')' if o.description else ''}: observed {o.observed}"
             for o in result.blocking_failures
         ]
         super().__init__("quality gate failed, nothing published:\n  " + "\n  ".join(lines))
@@ -95,73 +151,152 @@ def context(settings: Settings | None = None):
     # great_expectations.yml refers to ${WAREHOUSE_URL}; GX substitutes it from the environment
     os.environ["WAREHOUSE_URL"] = settings.warehouse_url
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # suites and validation definitions are generated from checks.yml on every run: start
+    # clean so a renamed check or asset never leaves a stale definition behind
+    for generated in ("expectations", "validation_definitions"):
+        shutil.rmtree(settings.expectations_dir / "gx" / generated, ignore_errors=True)
     ctx = gx.get_context(mode="file", project_root_dir=str(settings.expectations_dir))
     try:
-        ds = ctx.data_sources.get(DATASOURCE)
+        ctx.data_sources.get(DATASOURCE)
     except (KeyError, ValueError):
-        ds = ctx.data_sources.add_postgres(DATASOURCE, connection_string="${WAREHOUSE_URL}")
-    for check in CHECKS:
-        asset_name = f"{check.schema}.{check.table}"
-        try:
-            asset = ds.get_asset(asset_name)
-        except LookupError:
-            asset = ds.add_table_asset(asset_name, table_name=check.table, schema_name=check.schema)
-        bd_name = "night" if check.per_night else "whole_table"
-        try:
-            asset.get_batch_definition(bd_name)
-        except KeyError:
-            if check.per_night:
-                asset.add_batch_definition_daily(
-                    bd_name, column="extract_date", validate_batchable=False
-                )
-            else:
-                asset.add_batch_definition_whole_table(bd_name)
+        ctx.data_sources.add_postgres(DATASOURCE, connection_string="${WAREHOUSE_URL}")
     return ctx
 
 
-def run_gate(
-    night: date,
-    run_id: str = "cli",
-    settings: Settings | None = None,
-    checks: tuple[Check, ...] = CHECKS,
-) -> GateResult:
-    """Validate every check; record outcomes in ops.quality_results; never raises on failure."""
+def _gate_view(check: Check) -> tuple[str, str]:
+    return "ops", f"gate_{check.table}"
+
+
+def point_gate_view(conn, check: Check, night: date) -> None:
+    """``ops.gate_<table>``: the night's rows, with a literal date so the index is used."""
+    schema, view = _gate_view(check)
+    conn.execute(
+        sql.SQL("create or replace view {} as select * from {} where extract_date = {}").format(
+            sql.Identifier(schema, view),
+            sql.Identifier(check.schema, check.table),
+            sql.Literal(night),
+        )
+    )
+
+
+def _batch_definition(ds, check: Check):
+    schema, table = _gate_view(check) if check.per_night else (check.schema, check.table)
+    name = f"{schema}.{table}"
+    try:
+        asset = ds.get_asset(name)
+    except LookupError:
+        asset = ds.add_table_asset(name, table_name=table, schema_name=schema)
+    try:
+        return asset.get_batch_definition("whole_table")
+    except KeyError:
+        return asset.add_batch_definition_whole_table("whole_table")
+
+
+def _observed(result: dict) -> str:
+    observed = result.get("observed_value")
+    if observed is None and "unexpected_count" in result:
+        observed = (
+            f"{result.get('unexpected_count')} unexpected "
+            f"({result.get('unexpected_percent') or 0:.2f}%)"
+        )
+    if "details" in result and isinstance(result["details"], dict):
+        rows = result["details"].get("unexpected_rows")
+        if rows:
+            observed = f"{observed}; e.g. {rows[:3]}"
+    return json.dumps(observed, default=str, ensure_ascii=False)[:500]
+
+
+def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None) -> GateResult:
+    """Validate every check; record outcomes and the report. Never raises on failure."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
     settings = settings or get_settings()
     ctx = context(settings)
     ds = ctx.data_sources.get(DATASOURCE)
     result = GateResult(night)
-    for check in checks:
-        suite = ctx.suites.get(check.suite)
-        asset = ds.get_asset(f"{check.schema}.{check.table}")
-        if check.per_night:
-            batch = asset.get_batch_definition("night").get_batch(
-                batch_parameters={"year": night.year, "month": night.month, "day": night.day}
-            )
-        else:
-            batch = asset.get_batch_definition("whole_table").get_batch()
-        validation = batch.validate(suite)
-        for r in validation.results:
-            cfg = r.expectation_config
-            kwargs = cfg.kwargs or {}
-            observed = r.result.get("observed_value")
-            if observed is None and "unexpected_percent" in r.result:
-                observed = (
-                    f"{r.result.get('unexpected_count')} unexpected "
-                    f"({r.result['unexpected_percent']:.2f}%)"
-                )
+    run = RunIdentifier(run_name=f"{night.isoformat()} {run_id}")
+    # every night loaded since its last publish is re-checked: a blocked night's rows are in
+    # the facts, so a later night must not carry them to analysts unchecked
+    from .publish import pending_nights
+
+    with connect(settings) as conn:
+        nights = sorted(set(pending_nights(conn)) | {night})
+    gate_conn = connect(settings, autocommit=True)
+    # one gate at a time: the gate views are shared
+    gate_conn.execute("select pg_advisory_lock(4244)")
+    try:
+        _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings)
+    finally:
+        gate_conn.execute("select pg_advisory_unlock(4244)")
+        gate_conn.close()
+    try:
+        ctx.build_data_docs()
+    except Exception as exc:  # docs are a convenience; never fail the gate on them
+        log.warning("GX data docs not built: %s", exc)
+    _record(result, run_id, settings)
+    write_report(result, run_id, settings)
+    for o in result.warnings:
+        log.warning("quality warning: %s (observed %s)", o.label(), o.observed)
+    for o in result.blocking_failures:
+        log.error("quality FAILED (blocking): %s (observed %s)", o.label(), o.observed)
+    log.info("quality gate %s: %s", night, result.summary())
+    return result
+
+
+def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> None:
+    import great_expectations as gx
+
+    for check in load_checks(settings):
+        try:
+            if check.per_night:
+                point_gate_view(gate_conn, check, nights[0])
+            bd = _batch_definition(ds, check)
+        except Exception as exc:  # the table is missing: that alone blocks the publish
             result.outcomes.append(
                 Outcome(
-                    suite=check.suite,
-                    expectation=cfg.type,
-                    column=kwargs.get("column"),
-                    severity=(cfg.meta or {}).get("severity", "blocking"),
-                    success=bool(r.success),
-                    observed=json.dumps(observed, default=str, ensure_ascii=False)[:500],
+                    check.suite,
+                    "table_exists",
+                    None,
+                    "blocking",
+                    False,
+                    str(exc).splitlines()[0][:300],
                 )
             )
+            continue
+        for n in nights if check.per_night else [night]:
+            label = f"{check.suite}[{n.isoformat()}]" if check.per_night else check.suite
+            suite = gx.ExpectationSuite(
+                name=check.suite, meta={"table": f"{check.schema}.{check.table}"}
+            )
+            for item in check.expectations:
+                suite.add_expectation(build_expectation(item, n))
+            suite = ctx.suites.add_or_update(suite)
+            vd = ctx.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=check.suite, data=bd, suite=suite)
+            )
+            if check.per_night:
+                point_gate_view(gate_conn, check, n)
+            validation = vd.run(run_id=run)
+            for r in validation.results:
+                cfg = r.expectation_config
+                result.outcomes.append(
+                    Outcome(
+                        suite=label,
+                        expectation=cfg.type,
+                        column=(cfg.kwargs or {}).get("column"),
+                        severity=(cfg.meta or {}).get("severity", "blocking"),
+                        success=bool(r.success),
+                        observed=_observed(r.result or {}) if not r.success else "",
+                        description=cfg.description,
+                    )
+                )
+
+
+def _record(result: GateResult, run_id: str, settings: Settings) -> None:
     with connect(settings) as conn, conn.transaction():
         conn.execute(
-            "delete from ops.quality_results where run_id=%s and extract_date=%s", (run_id, night)
+            "delete from ops.quality_results where run_id=%s and extract_date=%s",
+            (run_id, result.night),
         )
         with conn.cursor().copy(
             "copy ops.quality_results (run_id, extract_date, suite,"
@@ -171,7 +306,7 @@ def run_gate(
                 cp.write_row(
                     (
                         run_id,
-                        night,
+                        result.night,
                         o.suite,
                         f"{o.expectation}[{o.severity}]",
                         o.column,
@@ -179,17 +314,46 @@ def run_gate(
                         o.observed,
                     )
                 )
-    for o in result.warnings:
-        log.warning(
-            "quality warning: %s %s(%s) observed %s", o.suite, o.expectation, o.column, o.observed
+
+
+def data_docs_dir(settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.expectations_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def write_report(result: GateResult, run_id: str, settings: Settings) -> Path:
+    """``data/runs/<date>.quality.md``: per suite what passed, warned and failed."""
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.runs_dir / f"{result.night.isoformat()}.quality.md"
+    status = "PASSED" if result.passed else "FAILED (not published)"
+    lines = [
+        f"# Quality gate {result.night} — {status}",
+        "",
+        f"run: `{run_id}`",
+        "",
+        "| suite | passed | warnings | blocking failures |",
+        "|---|---:|---:|---:|",
+    ]
+    suites = dict.fromkeys(o.suite for o in result.outcomes)
+    for s in suites:
+        mine = [o for o in result.outcomes if o.suite == s]
+        lines.append(
+            f"| {s} | {sum(o.success for o in mine)}/{len(mine)} | "
+            f"{sum(not o.success and o.severity != 'blocking' for o in mine)} | "
+            f"{sum(not o.success and o.severity == 'blocking' for o in mine)} |"
         )
-    for o in result.blocking_failures:
-        log.error(
-            "quality FAILED (blocking): %s %s(%s) observed %s",
-            o.suite,
-            o.expectation,
-            o.column,
-            o.observed,
-        )
-    log.info("quality gate %s: %s", night, result.summary())
-    return result
+    for title, items in (
+        ("Blocking failures", result.blocking_failures),
+        ("Warnings", result.warnings),
+    ):
+        if items:
+            lines += ["", f"## {title}", ""]
+            lines += [
+                f"- **{o.suite}** — {o.description or o.expectation}"
+                f" (`{o.expectation}`{', column ' + o.column if o.column else ''}):"
+                f" observed {o.observed}"
+                for o in items
+            ]
+    lines += ["", f"GX data docs: `{data_docs_dir(settings)}/index.html` (`make quality-docs`)"]
+    path.write_text("\n".join(lines) + "\n")
+    return path

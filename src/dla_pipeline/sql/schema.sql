@@ -9,6 +9,8 @@ create schema if not exists ops;
 create schema if not exists staging;
 create schema if not exists marts_build;
 create schema if not exists marts;
+-- versioned mart tables; marts.<name> are views onto the published version
+create schema if not exists marts_store;
 
 create sequence if not exists ops.load_id_seq;
 
@@ -177,3 +179,15 @@ create table if not exists ops.submissions (
     file_name     text,
     primary key (source, extract_date, lao_code)
 );
+
+create sequence if not exists ops.publish_seq;
+
+-- Freshness for readers: which extract dates are published, and when (analysts can read it).
+create table if not exists marts.published_nights (
+    extract_date  date primary key,
+    published_at  timestamptz not null,
+    run_id        text not null
+);
+create or replace view marts.data_as_of as
+select max(extract_date) as data_as_of, max(published_at) as published_at
+from marts.published_nights;

@@ -1,0 +1,182 @@
+"""Write-audit-publish: analysts only ever see checked nights, all at once."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dla_pipeline import steps
+from dla_pipeline.config import SOURCES
+from dla_pipeline.generator import generate_night
+from dla_pipeline.ingest import load_night
+from dla_pipeline.quality import QualityGateFailed
+from dla_pipeline.transform import build
+
+A, B, C = date(2026, 5, 4), date(2026, 5, 5), date(2026, 5, 6)
+STATE = (
+    "select (select count(*) from {s}.allowance_by_lao_period),"
+    " (select coalesce(sum(amount_paid), 0) from {s}.allowance_by_province),"
+    " (select count(*) from {s}.reporting_compliance)"
+)
+
+
+def analyst_view(url: str) -> dict:
+    """Every published mart, in full, as the analyst sees it."""
+    with psycopg.connect(url) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+                " order by 1"
+            )
+        ]
+        return {
+            n: conn.execute(f'select * from marts."{n}" order by 1, 2, 3').fetchall()
+            if n not in ("data_as_of",)
+            else conn.execute(f'select * from marts."{n}"').fetchall()
+            for n in names
+        }
+
+
+def night(d: date) -> None:
+    for source in SOURCES:
+        load_night(source, d)
+
+
+def poison(owner_url: str, d: date) -> None:
+    """A row that parses but fails the raw suite (95,000 baht for one month)."""
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute(
+            "update raw.allowance_payments set amount = 95000 where ctid = (select ctid from"
+            " raw.allowance_payments where extract_date = %s limit 1)",
+            (d,),
+        )
+
+
+@pytest.fixture(scope="module")
+def first_published(warehouse_db):
+    landing = Path(warehouse_db["LANDING_DIR"])
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
+        for t in (
+            "raw.allowance_payments",
+            "raw.tax_receipts",
+            "raw.vaccination_reports",
+            "ops.files",
+            "ops.quarantine",
+            "ops.nights",
+            "ops.submissions",
+        ):
+            conn.execute(f"truncate {t}")
+    shutil.rmtree(landing, ignore_errors=True)
+    for d in (A, B, C):
+        generate_night(d, laos=60, seed=5, bad_fraction=0.01)
+    night(A)
+    build(A, full_refresh=True)
+    steps.quality_gate(A, "A")
+    steps.publish_marts(A, "A")
+    return warehouse_db
+
+
+def test_a_bad_night_never_reaches_analysts_not_even_through_the_next_night(first_published):
+    db = first_published
+    before = analyst_view(db["ANALYST_URL"])
+    assert before["allowance_by_lao_period"], "night A was published"
+
+    night(B)
+    poison(db["WAREHOUSE_URL"], B)
+    build(B)
+    with pytest.raises(QualityGateFailed) as err:
+        steps.quality_gate(B, "B")
+    assert "raw_allowance_night[2026-05-05]" in str(err.value)
+    assert "expect_column_values_to_be_between on amount" in str(err.value)
+    assert analyst_view(db["ANALYST_URL"]) == before  # byte-identical: every mart, every row
+
+    # night C is clean, but B's rows are in the facts: C must not publish them
+    night(C)
+    build(C)
+    with pytest.raises(QualityGateFailed, match=r"raw_allowance_night\[2026-05-05\]"):
+        steps.quality_gate(C, "C")
+    assert analyst_view(db["ANALYST_URL"]) == before
+
+    # the LAO re-sends B: the next run publishes B and C together
+    with psycopg.connect(db["WAREHOUSE_URL"], autocommit=True) as conn:
+        conn.execute("delete from ops.files where extract_date = %s and source = 'allowance'", (B,))
+    load_night("allowance", B)
+    build(C)
+    steps.quality_gate(C, "C2")
+    steps.publish_marts(C, "C2")
+    after = analyst_view(db["ANALYST_URL"])
+    assert after != before
+    published = [r[0] for r in after["published_nights"]]
+    assert published == [A, B, C]
+    assert after["data_as_of"][0][0] == C
+
+
+def test_readers_during_a_publish_see_old_or_new_never_a_mix(first_published):
+    db = first_published
+    with psycopg.connect(db["ANALYST_URL"]) as conn:
+        old = conn.execute(STATE.format(s="marts")).fetchone()
+    # a new state: rebuild after one more LAO re-sends a smaller file
+    landing = Path(db["LANDING_DIR"]) / "allowance" / C.isoformat()
+    f = max(landing.glob("*.csv"), key=lambda p: p.stat().st_size)
+    lines = f.read_bytes().splitlines(keepends=True)
+    f.write_bytes(b"".join(lines[: len(lines) // 2]))
+    load_night("allowance", C)
+    build(C)
+    steps.quality_gate(C, "D")
+    with psycopg.connect(db["WAREHOUSE_URL"]) as conn:
+        new = conn.execute(STATE.format(s="marts_build")).fetchone()
+    assert new != old
+
+    seen: list[tuple] = []
+    stop = threading.Event()
+
+    def reader():
+        with psycopg.connect(db["ANALYST_URL"], autocommit=True) as conn:
+            while not stop.is_set():
+                seen.append(conn.execute(STATE.format(s="marts")).fetchone())
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        steps.publish_marts(C, "D")
+        with psycopg.connect(db["ANALYST_URL"]) as conn:
+            final = conn.execute(STATE.format(s="marts")).fetchone()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert final == new
+    assert seen and set(seen) <= {old, new}, set(seen) - {old, new}
+
+
+def test_analyst_views_on_marts_survive_a_publish(first_published):
+    db = first_published
+    admin_schema = "analyst_sandbox"
+    with psycopg.connect(db["WAREHOUSE_URL"], autocommit=True) as conn:
+        conn.execute(f"create schema if not exists {admin_schema}")
+        conn.execute(
+            f"create or replace view {admin_schema}.my_allowance as"
+            " select province_code, sum(amount_paid) as paid"
+            " from marts.allowance_by_province group by 1"
+        )
+    build(C)
+    steps.quality_gate(C, "E")
+    steps.publish_marts(C, "E")
+    with psycopg.connect(db["WAREHOUSE_URL"]) as conn:
+        assert conn.execute(f"select count(*) from {admin_schema}.my_allowance").fetchone()[0] > 0
+        # superseded versions are cleaned up: one stored table per mart
+        stored = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts_store'"
+        ).fetchone()[0]
+        marts = conn.execute(
+            "select count(*) from information_schema.views"
+            " where table_schema = 'marts' and table_name <> 'data_as_of'"
+        ).fetchone()[0]
+        assert stored == marts
