@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from dla_pipeline.config import SOURCES, get_settings
 from dla_pipeline.generator import generate_night
-from dla_pipeline.ingest import load_night
+from dla_pipeline.ingest import forget_night, load_night
 from dla_pipeline.reconcile import reconcile
 from dla_pipeline.transform import build, run_dbt
 

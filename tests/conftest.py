@@ -92,3 +92,24 @@ def write_extract(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
     return path
+
+
+LOADED_TABLES = (
+    "raw.allowance_payments",
+    "raw.tax_receipts",
+    "raw.vaccination_reports",
+    "ops.files",
+    "ops.quarantine",
+    "ops.file_loads",
+    "ops.nights",
+    "ops.submissions",
+)
+
+
+def reset_loaded_data(warehouse_url: str, landing: Path) -> None:
+    """Empty the landing zone and everything loaded from it (facts rebuild with full refresh)."""
+    import shutil
+
+    shutil.rmtree(landing, ignore_errors=True)
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"truncate {', '.join(LOADED_TABLES)}")

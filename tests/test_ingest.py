@@ -11,7 +11,7 @@ import time
 from datetime import date
 
 import pytest
-from conftest import write_extract
+from conftest import reset_loaded_data, write_extract
 
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.ingest import close_night, load_night
@@ -44,21 +44,8 @@ def _counts(conn, source="allowance"):
 
 
 @pytest.fixture(autouse=True)
-def clean(owner_conn, landing):
-    import shutil
-
-    shutil.rmtree(landing, ignore_errors=True)
-    for t in (
-        "raw.allowance_payments",
-        "raw.tax_receipts",
-        "raw.vaccination_reports",
-        "ops.files",
-        "ops.quarantine",
-        "ops.file_loads",
-        "ops.nights",
-    ):
-        owner_conn.execute(f"truncate {t}")
-    yield
+def clean(warehouse_db, landing):
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
 
 
 ROW_CASES = {

@@ -3,12 +3,12 @@ what a full refresh gives (re-sends included)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import reset_loaded_data
 
 from dla_pipeline import steps
 from dla_pipeline.config import SOURCES
@@ -49,18 +49,7 @@ def _resend_half(landing, night: date) -> str:
 @pytest.fixture(scope="module")
 def built(warehouse_db):
     landing = Path(warehouse_db["LANDING_DIR"])
-    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
-        for t in (
-            "raw.allowance_payments",
-            "raw.tax_receipts",
-            "raw.vaccination_reports",
-            "ops.files",
-            "ops.quarantine",
-            "ops.nights",
-            "ops.submissions",
-        ):
-            conn.execute(f"truncate {t}")
-    shutil.rmtree(landing, ignore_errors=True)
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
     for night in NIGHTS:
         generate_night(night, laos=90, seed=11, bad_fraction=0.02, send_rate=0.9)
     for i, night in enumerate(NIGHTS):

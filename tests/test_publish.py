@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import reset_loaded_data
 
 from dla_pipeline import steps
 from dla_pipeline.config import SOURCES
@@ -61,18 +61,7 @@ def poison(owner_url: str, d: date) -> None:
 @pytest.fixture(scope="module")
 def first_published(warehouse_db):
     landing = Path(warehouse_db["LANDING_DIR"])
-    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
-        for t in (
-            "raw.allowance_payments",
-            "raw.tax_receipts",
-            "raw.vaccination_reports",
-            "ops.files",
-            "ops.quarantine",
-            "ops.nights",
-            "ops.submissions",
-        ):
-            conn.execute(f"truncate {t}")
-    shutil.rmtree(landing, ignore_errors=True)
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
     for d in (A, B, C):
         generate_night(d, laos=60, seed=5, bad_fraction=0.01)
     night(A)
@@ -112,9 +101,11 @@ def test_a_bad_night_never_reaches_analysts_not_even_through_the_next_night(firs
     steps.publish_marts(C, "C2")
     after = analyst_view(db["ANALYST_URL"])
     assert after != before
-    published = [r[0] for r in after["published_nights"]]
-    assert published == [A, B, C]
-    assert after["data_as_of"][0][0] == C
+    published_before = {r[0] for r in before["published_nights"]}
+    published = {r[0] for r in after["published_nights"]}
+    assert A in published_before and B not in published_before and C not in published_before
+    assert {A, B, C} <= published
+    assert after["data_as_of"][0][0] >= C
 
 
 def test_readers_during_a_publish_see_old_or_new_never_a_mix(first_published):

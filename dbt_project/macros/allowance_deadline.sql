@@ -10,3 +10,4 @@
 {% macro loaded_since_watermark(loaded_at_column='loaded_at') -%}
     {{ loaded_at_column }} > (select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }})
 {%- endmacro %}
+

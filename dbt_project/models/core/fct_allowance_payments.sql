@@ -2,7 +2,11 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['extract_date', 'lao_code'],
-    indexes=[{'columns': ['payment_period', 'lao_code']}, {'columns': ['person_key', 'payment_period']}],
+    indexes=[
+        {'columns': ['extract_date', 'lao_code']},
+        {'columns': ['payment_period', 'lao_code']},
+        {'columns': ['person_key', 'payment_period']},
+    ],
 ) }}
 -- Allowance payment lines keyed by the pseudonymised person, with the tier checks.
 -- Grain: one row per payment line received. Incremental: only rows loaded since the

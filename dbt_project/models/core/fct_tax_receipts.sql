@@ -2,7 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['lao_code', 'fiscal_year_be', 'receipt_no'],
-    indexes=[{'columns': ['fiscal_year_be', 'lao_code']}],
+    indexes=[{'columns': ['lao_code', 'fiscal_year_be', 'receipt_no']}, {'columns': ['first_extract_date']}],
 ) }}
 -- Revenue receipts net of cancellations. Grain: one row per receipt (LAO, fiscal year,
 -- receipt_no). A cancellation (same receipt_no, status cancelled) may arrive on a later

@@ -21,11 +21,11 @@ rabies as (
 allowance as (
     select
         lao_code, fiscal_year_be,
-        count(*) filter (where status = 'paid' and not paid_late)::numeric
-            / nullif(count(*) filter (where status = 'paid'), 0) as allowance_on_time,
-        1 - count(*) filter (where amount_mismatch or under_60)::numeric
-            / nullif(count(*) filter (where is_paid), 0) as allowance_accuracy
-    from {{ ref('fct_allowance_payments') }}
+        sum(paid_on_time)::numeric / nullif(sum(regular_payments), 0) as allowance_on_time,
+        -- under-60 lines always mismatch the tier, so they are counted once here
+        1 - sum(amount_mismatch_count)::numeric / nullif(sum(payments), 0)
+            as allowance_accuracy
+    from {{ ref('agg_allowance_lao_period') }}
     group by lao_code, fiscal_year_be
 ),
 

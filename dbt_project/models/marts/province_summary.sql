@@ -18,14 +18,14 @@ revenue as (
 ),
 
 allowance as (
-    select l.province_code, f.fiscal_year_be,
-        sum(f.amount) filter (where f.is_paid) as allowance_paid,
-        count(distinct f.person_key) filter (where f.is_paid) as allowance_recipients,
-        count(*) filter (where f.status = 'paid' and not f.paid_late)::numeric
-            / nullif(count(*) filter (where f.status = 'paid'), 0) as allowance_on_time
-    from {{ ref('fct_allowance_payments') }} as f
-    inner join {{ ref('dim_lao') }} as l on l.lao_code = f.lao_code
-    group by l.province_code, f.fiscal_year_be
+    select l.province_code, a.fiscal_year_be,
+        sum(a.amount_paid) as allowance_paid,
+        -- people paid in an average month of the fiscal year
+        sum(a.recipients)::numeric / nullif(count(distinct a.payment_period), 0) as allowance_recipients,
+        sum(a.paid_on_time)::numeric / nullif(sum(a.regular_payments), 0) as allowance_on_time
+    from {{ ref('agg_allowance_lao_period') }} as a
+    inner join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
+    group by l.province_code, a.fiscal_year_be
 ),
 
 findings as (
@@ -61,7 +61,7 @@ select
     rb.coverage as rabies_coverage,
     rb.meets_target as rabies_meets_target,
     coalesce(a.allowance_paid, 0)::numeric(18, 2) as allowance_paid,
-    coalesce(a.allowance_recipients, 0)::bigint as allowance_recipients,
+    round(coalesce(a.allowance_recipients, 0))::bigint as allowance_recipients,
     a.allowance_on_time::numeric(6, 4) as allowance_on_time,
     coalesce(fd.allowance_findings, 0)::bigint as allowance_findings,
     s.reporting_rate::numeric(6, 4) as reporting_rate,

@@ -1,0 +1,41 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['person_key', 'payment_period'],
+) }}
+-- A person may be paid by one LAO only: people paid (regular payments) by two or more
+-- LAOs in one period, one row per LAO involved. Recomputed, across all their LAOs, for
+-- the people a night touched (an index lookup per person, not a scan of the period).
+-- Grain: person_key x payment_period x lao_code.
+with touched as (
+    select distinct person_key, payment_period
+    from {{ ref('fct_allowance_payments') }}
+    where is_paid and status = 'paid'
+    {% if is_incremental() %}
+        and {{ loaded_since_watermark() }}
+    {% endif %}
+),
+
+lines as (
+    select p.person_key, p.payment_period, p.lao_code, p.amount, p.loaded_at
+    from {{ ref('fct_allowance_payments') }} as p
+    inner join touched as t on t.person_key = p.person_key and t.payment_period = p.payment_period
+    where p.is_paid and p.status = 'paid'
+),
+
+several as (
+    select person_key, payment_period
+    from lines
+    group by person_key, payment_period
+    having count(distinct lao_code) > 1
+)
+
+select
+    l.person_key,
+    l.payment_period,
+    l.lao_code,
+    sum(l.amount) as amount,
+    max(l.loaded_at) as loaded_at
+from lines as l
+inner join several as s using (person_key, payment_period)
+group by l.person_key, l.payment_period, l.lao_code
