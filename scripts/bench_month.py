@@ -52,11 +52,13 @@ def main() -> None:
         total += ensure_loaded(d)
         print(f"  {d}: {total:,} rows in so far ({time.monotonic() - t0:.0f}s)", flush=True)
     print(f"month loaded: {total:,} rows in {time.monotonic() - t0:.0f}s")
+    nxt = days[-1] + timedelta(days=1)
+    for source in SOURCES:  # the next night must be new to the warehouse
+        forget_night(source, nxt)
     run_dbt(["seed"])
     full, _ = timed(
         "dbt build --full-refresh (month of history)", build, days[-1], full_refresh=True
     )
-    nxt = days[-1] + timedelta(days=1)
     _, rows = timed(f"load night {nxt}", ensure_loaded, nxt)
     inc, _ = timed(f"dbt build, incremental night {nxt} ({rows:,} rows)", build, nxt)
     print(f"incremental / full refresh = {inc / full:.2f} ({inc:.1f}s / {full:.1f}s)")
