@@ -56,6 +56,8 @@ create table if not exists raw.tax_receipts (
     loaded_at     timestamptz not null default now()
 );
 create index if not exists tax_receipts_night on raw.tax_receipts (extract_date, lao_code);
+-- fct_tax_receipts recomputes the receipts a night touched (a later cancellation included)
+create index if not exists tax_receipts_receipt on raw.tax_receipts (lao_code, fiscal_year, receipt_no);
 
 create table if not exists raw.vaccination_reports (
     load_id          bigint      not null,
@@ -76,6 +78,7 @@ create table if not exists raw.vaccination_reports (
     loaded_at        timestamptz not null default now()
 );
 create index if not exists vaccination_reports_night on raw.vaccination_reports (extract_date, lao_code);
+create index if not exists vaccination_reports_village on raw.vaccination_reports (lao_code, village_no, species, fiscal_year);
 
 -- The file currently accepted for each (source, night, name): a re-sent file replaces it.
 create table if not exists ops.files (
