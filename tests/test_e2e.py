@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from dla_pipeline import steps
-from dla_pipeline.generator import generate_night
+from dla_pipeline.contract import ALLOWANCE
+from dla_pipeline.generator import generate_night, make_thai_id
+from dla_pipeline.ingest import load_night
 from dla_pipeline.night import run_night
 from dla_pipeline.quality import QualityGateFailed
 
@@ -72,16 +74,25 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
 ):
     with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
         before = conn.execute(MART).fetchall()
-    # an LAO sends an absurd amount that passes parsing but not the raw suite
-    owner_conn.execute(
-        "insert into raw.allowance_payments (load_id, lao_code, extract_date, source_file,"
-        " file_sha256, row_no, citizen_id, person_key, birth_date, birth_date_precision,"
-        " payment_period, amount, paid_on, channel, status) select load_id, lao_code,"
-        " extract_date, source_file, file_sha256, 99999, citizen_id, person_key, birth_date,"
-        " birth_date_precision, payment_period, 95000, paid_on, channel, status"
-        " from raw.allowance_payments where extract_date=%s limit 1",
-        (NIGHT,),
-    )
+    # an LAO re-sends its file with an absurd amount: it parses, the raw suite blocks it
+    folder = Path(warehouse_db["LANDING_DIR"]) / "allowance" / NIGHT.isoformat()
+    target = max(folder.glob("*.csv"), key=lambda p: p.stat().st_size)
+    original = target.read_bytes()
+    lines = original.splitlines(keepends=True)
+    encoding = "utf-8" if _is_utf8(original) else "cp874"
+    header = lines[0].decode(encoding).lstrip("\ufeff").strip()
+    values = {
+        "citizen_id": make_thai_id("399999999999"),
+        "birth_date": "01/01/2494",
+        "payment_period": "11/2569",
+        "amount": "95000",
+        "paid_on": "05/11/2569",
+        "channel": "cash",
+        "status": "paid",
+    }
+    line = ",".join(values[ALLOWANCE.canonical(c)] for c in header.split(","))
+    target.write_bytes(original + (line + "\r\n").encode(encoding))
+    load_night("allowance", NIGHT)
     steps.transform(NIGHT)
     with pytest.raises(QualityGateFailed) as err:
         steps.quality_gate(NIGHT, "test-blocked")
@@ -93,8 +104,19 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
         "select status, reason from ops.publish_log where run_id='test-blocked'"
     ).fetchone()
     assert status == "blocked" and "amount" in reason
-    # the fix arrives: the next run publishes
-    owner_conn.execute("delete from raw.allowance_payments where row_no=99999")
+    # the LAO re-sends the corrected file: the next run publishes, and the bad line is gone
+    target.write_bytes(original)
+    load_night("allowance", NIGHT)
     steps.transform(NIGHT)
     steps.quality_gate(NIGHT, "test-fixed")
     assert "allowance_by_lao_period" in steps.publish_marts(NIGHT, "test-fixed")
+    with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
+        assert conn.execute(MART).fetchall() == before
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

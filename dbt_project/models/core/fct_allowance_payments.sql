@@ -9,13 +9,19 @@
     ],
 ) }}
 -- Allowance payment lines keyed by the pseudonymised person, with the tier checks.
--- Grain: one row per payment line received. Incremental: only rows loaded since the
--- last build; a re-sent file replaces its LAO's rows for that extract date.
+-- Grain: one row per payment line received. Incremental: the (night, LAO) pairs that
+-- received rows since the last build are rebuilt whole (a re-sent file replaces them).
 with payments as (
-    select *
-    from {{ ref('stg_allowance__payments') }}
+    select p.*
+    from {{ ref('stg_allowance__payments') }} as p
     {% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
+    -- every row of each (night, LAO) that received rows since the last build: the
+    -- delete+insert replaces whole LAO-nights, so the batch must hold all of their rows
+    inner join (
+        select distinct extract_date, lao_code
+        from {{ ref('stg_allowance__payments') }}
+        where {{ loaded_since_watermark() }}
+    ) as touched on touched.extract_date = p.extract_date and touched.lao_code = p.lao_code
     {% endif %}
 ),
 
