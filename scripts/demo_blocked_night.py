@@ -30,7 +30,8 @@ def analyst_fingerprint() -> str:
             "select table_name from information_schema.tables"
             " where table_schema = 'marts' order by 1"
         ).fetchall():
-            for row in conn.execute(f'select * from marts."{name}" order by 1, 2, 3'):
+            rows = conn.execute(f'select * from marts."{name}"').fetchall()
+            for row in sorted(rows, key=repr):
                 h.update(repr(row).encode())
     return h.hexdigest()[:16]
 
