@@ -38,8 +38,10 @@ def run_dbt(args: list[str], settings: Settings | None = None, night: date | Non
     os.environ.update(dbt_env(settings))
     full = [*args, "--project-dir", str(settings.dbt_dir), "--profiles-dir", str(settings.dbt_dir)]
     if night:
-        full += ["--vars", json.dumps({"night": night.isoformat(),
-                                       "night_sql": f"'{night.isoformat()}'"})]
+        full += [
+            "--vars",
+            json.dumps({"night": night.isoformat(), "night_sql": f"'{night.isoformat()}'"}),
+        ]
     log.info("dbt %s", " ".join(full))
     res = dbtRunner().invoke(full)
     if res.exception:
