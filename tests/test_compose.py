@@ -68,3 +68,29 @@ def test_no_secret_is_committed_in_compose():
     for name, value in settings:
         assert value.startswith("${") or value == '""', f"{name} has a literal value"
     assert "${WAREHOUSE_OWNER_PASSWORD:?" in text
+
+
+def test_setup_against_an_external_warehouse_starts_nothing(warehouse_db, tmp_path):
+    """What the compose init container does: WAREHOUSE_URL set, no .env, no local server."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dla_pipeline.config import read_env_file
+
+    admin = (
+        os.environ.get("WAREHOUSE_ADMIN_URL") or read_env_file(ROOT / ".env")["WAREHOUSE_ADMIN_URL"]
+    )
+    env = {**os.environ, "DLA_HOME": str(tmp_path), "WAREHOUSE_ADMIN_URL": admin}
+    env["PSEUDONYM_KEY"] = "k"
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("dla")), "setup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "external server: nothing started" in out
+    assert not (tmp_path / ".env").exists()
+    assert not (tmp_path / "data").exists()

@@ -18,20 +18,24 @@ DEFAULT_NIGHT = "2026-11-05"  # inside the allowance payment window (1st-10th)
 
 def _setup(args) -> int:
     root = project_root()
-    env = warehouse.ensure_env_file(root)
-    if warehouse.embedded_in_use(root):
+    if warehouse.external_warehouse(root):
+        # e.g. the docker-compose init container: the server is someone else's to run
+        print("WAREHOUSE_URL points at an external server: nothing started, no .env written")
+        env: dict[str, str] = {}
+    else:
+        env = warehouse.ensure_env_file(root)
         print(
             f"starting embedded PostgreSQL on 127.0.0.1:{env['WAREHOUSE_PORT']} "
             f"(data in {warehouse.Embedded(root).pgdata})"
         )
         warehouse.start_embedded(root)
-    else:
-        print("WAREHOUSE_URL points at an external server: nothing started")
     admin = os.environ.get("WAREHOUSE_ADMIN_URL") or env.get("WAREHOUSE_ADMIN_URL")
     owner = os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"]
     analyst = os.environ.get("ANALYST_URL") or env.get("ANALYST_URL")
     if admin:
         warehouse.create_database(admin, owner, analyst)
+    else:
+        print("no WAREHOUSE_ADMIN_URL: roles and database are assumed to exist")
     from .db import migrate
 
     migrate()

@@ -254,14 +254,24 @@ def ensure_env_file(root: Path) -> dict[str, str]:
     return env
 
 
-def embedded_in_use(root: Path | None = None) -> bool:
-    """True unless the caller pointed WAREHOUSE_URL at another server."""
+def external_warehouse(root: Path | None = None) -> bool:
+    """WAREHOUSE_URL in the environment names a server other than the embedded one."""
     root = root or project_root()
+    override = os.environ.get("WAREHOUSE_URL")
+    if not override:
+        return False
     env = read_env_file(root / ".env")
     if env.get("WAREHOUSE_EMBEDDED") != "1":
+        return True
+    return PgUrl.parse(override).port != int(env["WAREHOUSE_PORT"])
+
+
+def embedded_in_use(root: Path | None = None) -> bool:
+    """True when this checkout's embedded server is the warehouse."""
+    root = root or project_root()
+    if external_warehouse(root):
         return False
-    override = os.environ.get("WAREHOUSE_URL")
-    return not (override and PgUrl.parse(override).port != int(env["WAREHOUSE_PORT"]))
+    return read_env_file(root / ".env").get("WAREHOUSE_EMBEDDED") == "1"
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
