@@ -34,6 +34,8 @@ create table if not exists raw.allowance_payments (
     loaded_at            timestamptz not null default now()
 );
 create index if not exists allowance_payments_night on raw.allowance_payments (extract_date, lao_code);
+-- incremental models read the rows loaded since their watermark
+create index if not exists allowance_payments_loaded on raw.allowance_payments (loaded_at);
 
 create table if not exists raw.tax_receipts (
     load_id       bigint      not null,
@@ -56,6 +58,8 @@ create table if not exists raw.tax_receipts (
     loaded_at     timestamptz not null default now()
 );
 create index if not exists tax_receipts_night on raw.tax_receipts (extract_date, lao_code);
+-- incremental models read the rows loaded since their watermark
+create index if not exists tax_receipts_loaded on raw.tax_receipts (loaded_at);
 -- fct_tax_receipts recomputes the receipts a night touched (a later cancellation included)
 create index if not exists tax_receipts_receipt on raw.tax_receipts (lao_code, fiscal_year, receipt_no);
 
@@ -78,6 +82,8 @@ create table if not exists raw.vaccination_reports (
     loaded_at        timestamptz not null default now()
 );
 create index if not exists vaccination_reports_night on raw.vaccination_reports (extract_date, lao_code);
+-- incremental models read the rows loaded since their watermark
+create index if not exists vaccination_reports_loaded on raw.vaccination_reports (loaded_at);
 create index if not exists vaccination_reports_village on raw.vaccination_reports (lao_code, village_no, species, fiscal_year);
 
 -- The file currently accepted for each (source, night, name): a re-sent file replaces it.
