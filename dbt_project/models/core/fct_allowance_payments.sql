@@ -6,6 +6,7 @@
         {'columns': ['extract_date', 'lao_code']},
         {'columns': ['payment_period', 'lao_code']},
         {'columns': ['person_key', 'payment_period']},
+        {'columns': ['loaded_at']},
     ],
 ) }}
 -- Allowance payment lines keyed by the pseudonymised person, with the tier checks.
