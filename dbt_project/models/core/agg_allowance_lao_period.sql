@@ -7,11 +7,7 @@
 -- marts, so a night re-aggregates only the (LAO, period) groups it touched.
 -- Grain: lao_code x payment_period x age_tier.
 with touched as (
-    select distinct lao_code, payment_period
-    from {{ ref('fct_allowance_payments') }}
-    {% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
-    {% endif %}
+    {{ allowance_groups_touched() }}
 )
 
 select

@@ -7,11 +7,7 @@
 -- arrears, late), recomputed for the (LAO, period) groups a night touched.
 -- Grain: finding x person_key x lao_code x payment_period.
 with touched as (
-    select distinct lao_code, payment_period
-    from {{ ref('fct_allowance_payments') }}
-    {% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
-    {% endif %}
+    {{ allowance_groups_touched() }}
 ),
 
 f as (

@@ -11,3 +11,13 @@
     {{ loaded_at_column }} > (select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }})
 {%- endmacro %}
 
+
+{#- The (LAO, payment period) groups that received allowance rows since the calling
+    incremental model's watermark: the groups it must recompute. -#}
+{% macro allowance_groups_touched() -%}
+    select distinct lao_code, payment_period
+    from {{ ref('fct_allowance_payments') }}
+    {% if is_incremental() %}
+    where {{ loaded_since_watermark() }}
+    {% endif %}
+{%- endmacro %}
