@@ -21,6 +21,7 @@ import psycopg
 from dla_pipeline.config import get_settings
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.night import run_night
+from dla_pipeline.reader import SNIFF_BYTES, sniff_encoding
 
 
 def analyst_fingerprint() -> str:
@@ -64,7 +65,8 @@ def main() -> int:
 
     order = [ALLOWANCE.canonical(h) for h in header.split(",")]
     line = ",".join(values[c] for c in order) + "\r\n"
-    enc = "cp874" if original[:3] != b"\xef\xbb\xbf" and not _is_utf8(original) else "utf-8"
+    # append in the file's own encoding (the loader's sniffing decides, as for any file)
+    enc = sniff_encoding(original[:SNIFF_BYTES]).replace("-sig", "")
     target.write_bytes(original + line.encode(enc))
     print(f"injected: {target.name} re-sent with one line of 95,000 baht")
     try:
@@ -82,14 +84,6 @@ def main() -> int:
     print("corrected file re-sent; running the night again")
     fixed = run_night(night, runner=args.runner)
     return 0 if fixed["published"] else 1
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 if __name__ == "__main__":

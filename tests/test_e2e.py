@@ -16,6 +16,7 @@ from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.ingest import load_night
 from dla_pipeline.night import run_night
 from dla_pipeline.quality import QualityGateFailed
+from dla_pipeline.reader import SNIFF_BYTES, sniff_encoding
 
 NIGHT = date(2026, 11, 5)
 MART = (
@@ -79,7 +80,7 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
     target = max(folder.glob("*.csv"), key=lambda p: p.stat().st_size)
     original = target.read_bytes()
     lines = original.splitlines(keepends=True)
-    encoding = "utf-8" if _is_utf8(original) else "cp874"
+    encoding = sniff_encoding(original[:SNIFF_BYTES])  # the loader's own sniffing
     header = lines[0].decode(encoding).lstrip("\ufeff").strip()
     values = {
         "citizen_id": make_thai_id("399999999999"),
@@ -91,7 +92,7 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
         "status": "paid",
     }
     line = ",".join(values[ALLOWANCE.canonical(c)] for c in header.split(","))
-    target.write_bytes(original + (line + "\r\n").encode(encoding))
+    target.write_bytes(original + (line + "\r\n").encode(encoding.replace("-sig", "")))
     load_night("allowance", NIGHT)
     steps.transform(NIGHT)
     with pytest.raises(QualityGateFailed) as err:
@@ -112,11 +113,3 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
     assert "allowance_by_lao_period" in steps.publish_marts(NIGHT, "test-fixed")
     with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
         assert conn.execute(MART).fetchall() == before
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
