@@ -142,7 +142,8 @@ def test_every_bad_file_class_is_recorded_and_quarantined(owner_conn, landing):
             "select file_name, error from ops.files where status='rejected'"
         ).fetchall()
     )
-    assert set(files) == set(cases), "every bad file is recorded, the .part upload is ignored"
+    # the subfolder itself is an entry too (not a regular file), beside the file inside it
+    assert set(files) == set(cases) | {"sub"}, "every bad entry is recorded, the .part is not"
     for name, (_data, fragment) in cases.items():
         assert fragment.lower() in files[name].lower(), (name, files[name])
         n = owner_conn.execute(
@@ -261,7 +262,7 @@ def test_vaccination_rules(owner_conn, landing):
     assert (s["rows_loaded"], s["rows_quarantined"]) == (1, 4)
 
 
-def test_failure_mid_batch_rolls_back_everything(owner_conn, landing):
+def test_an_error_while_reading_one_file_rejects_that_file_only(owner_conn, landing):
     from dla_pipeline import contract
 
     write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
@@ -269,18 +270,38 @@ def test_failure_mid_batch_rolls_back_everything(owner_conn, landing):
     calls = {"n": 0}
     real = contract.ALLOWANCE.convert
 
-    def flaky(get, ctx):
+    def flaky(chunk, ctx):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk went away")
-        return real(get, ctx)
+        return real(chunk, ctx)
 
     object.__setattr__(contract.ALLOWANCE, "convert", flaky)
     try:
-        with pytest.raises(OSError):
-            load_night("allowance", D, batches=1)
+        s = load_night("allowance", D, batches=1)
     finally:
         object.__setattr__(contract.ALLOWANCE, "convert", real)
+    assert s["conservation_ok"] and s["rows_loaded"] == 1 and s["files_rejected"] == 1
+    ((name, code, error),) = owner_conn.execute(
+        "select file_name, reason_code, error from ops.files where status = 'rejected'"
+    ).fetchall()
+    assert name == f"{LAO2}.csv" and code == "unreadable_file" and "disk went away" in error
+
+
+def test_failure_mid_batch_rolls_back_everything(owner_conn, landing, monkeypatch):
+    from dla_pipeline import ledger
+
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    write_extract(landing, "allowance", NIGHT, f"{LAO2}.csv", f"{HEADER_EN}\n{GOOD2}\n")
+    real = ledger.write_files
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("the server went away mid-batch")
+
+    monkeypatch.setattr(ledger, "write_files", broken)
+    with pytest.raises(ConnectionError):
+        load_night("allowance", D, batches=1)
+    monkeypatch.setattr(ledger, "write_files", real)
     assert _counts(owner_conn) == (0, 0)
     assert owner_conn.execute("select count(*) from ops.files").fetchone()[0] == 0
     s = load_night("allowance", D)  # the next run completes it

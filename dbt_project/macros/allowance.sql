@@ -19,3 +19,16 @@
         else 'under 60'
     end
 {%- endmacro %}
+
+{#- The allowance payment deadline for a period (first day of the month): the 10th, or the
+    Friday before when the 10th falls on a weekend (public holidays are not modelled). -#}
+{% macro allowance_deadline(period_expr) -%}
+    (({{ period_expr }})::date + ({{ var('allowance_payment_deadline_day') }} - 1)
+        - case extract(isodow from ({{ period_expr }})::date + ({{ var('allowance_payment_deadline_day') }} - 1))
+            when 6 then 1 when 7 then 2 else 0 end)
+{%- endmacro %}
+
+{#- The (LAO, payment period) groups touched by this build's changes. -#}
+{% macro allowance_groups_touched() -%}
+    {{ touched_keys('allowance', 'lao_code, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
+{%- endmacro %}

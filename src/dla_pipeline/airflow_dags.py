@@ -18,7 +18,13 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from .config import SOURCES, PgUrl, setting
 from .contract import SOURCES as SOURCE_SPECS
 
-DEFAULT_ARGS = {"owner": "dla-data", "retries": 2, "retry_delay": timedelta(minutes=5)}
+DEFAULT_ARGS = {
+    "owner": "dla-data",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    # no task may hang a night: a stuck task fails, and is retried
+    "execution_timeout": timedelta(hours=2),
+}
 BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 1, 1, tzinfo=BANGKOK)
 
@@ -69,20 +75,20 @@ def ingest_dag(source: str):
         doc_md=__doc__,
     )
     def _dag():
-        @task
+        @task(execution_timeout=timedelta(minutes=10))
         def plan() -> list[list[str]]:
             from .steps import ingest_plan
 
             return ingest_plan(source, _night_from_context(get_current_context()))
 
-        @task(max_active_tis_per_dagrun=2)
+        @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(hours=1))
         def load(names: list[str]) -> dict:
             from .steps import ingest_batch
 
             ctx = get_current_context()
             return ingest_batch(source, _night_from_context(ctx), names, ctx["run_id"])
 
-        @task(outlets=[asset])
+        @task(outlets=[asset], execution_timeout=timedelta(minutes=15))
         def close(batches: list[dict]) -> dict:
             from .steps import ingest_close
 

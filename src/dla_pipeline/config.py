@@ -2,6 +2,7 @@
 
 Precedence: a variable already in the process environment wins over ``.env``, so
 ``WAREHOUSE_URL=postgresql://... make night`` points everything at another server.
+Read with pydantic-settings; secrets never appear in a repr or a log line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SOURCES = ("allowance", "tax", "vaccination")
 
@@ -60,26 +64,44 @@ class PgUrl:
         return cls(
             host=u.hostname or "127.0.0.1",
             port=u.port or 5432,
-            user=u.username or "",
-            password=u.password or "",
+            user=unquote(u.username or ""),
+            password=unquote(u.password or ""),
             dbname=(u.path or "/").lstrip("/") or "postgres",
         )
 
-    def url(self, dbname: str | None = None) -> str:
-        return (
-            f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/"
-            f"{dbname or self.dbname}"
-        )
+    def url(
+        self, dbname: str | None = None, user: str | None = None, password: str | None = None
+    ) -> str:
+        user = self.user if user is None else user
+        password = self.password if password is None else password
+        auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname or self.dbname}"
+
+    def safe(self) -> str:
+        """The URL without its password (for logs and messages)."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    root: Path
-    warehouse_url: str
-    analyst_url: str | None
-    landing_dir: Path
-    runs_dir: Path
-    pseudonym_key: str
+class ConfigError(RuntimeError):
+    pass
+
+
+class Settings(BaseSettings):
+    """Everything configurable, from the environment or ``.env``."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    root: Path = Field(default_factory=project_root, validation_alias="DLA_HOME")
+    warehouse_url: str = Field(repr=False)
+    analyst_url: str | None = Field(default=None, repr=False)
+    landing_dir: Path = Path("data/landing")
+    runs_dir: Path = Path("data/runs")
+    pseudonym_key: str = Field(repr=False)
+    # which master key the pseudonyms are made with (stored beside every hash)
+    pseudonym_key_version: int = Field(default=1, ge=1, le=32767)
+    ingest_batches: int = Field(default=4, ge=1, le=256)
+    # loader processes on this machine (0 = one per core)
+    load_workers: int = Field(default=0, ge=0, le=64)
 
     @property
     def pg(self) -> PgUrl:
@@ -97,36 +119,48 @@ class Settings:
     def reference_dir(self) -> Path:
         return self.dbt_dir / "seeds" / "reference"
 
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
 
-class ConfigError(RuntimeError):
-    pass
+
+_REQUIRED_HINT = {
+    "warehouse_url": "WAREHOUSE_URL is not set: run `make setup` (writes .env) or export it.",
+    "pseudonym_key": "PSEUDONYM_KEY is not set: run `make setup` (writes .env) or export it.",
+}
 
 
 @cache
 def _cached(root: Path, env_key: tuple) -> Settings:
-    return _build(root)
+    try:
+        s = Settings(_env_file=root / ".env", DLA_HOME=str(root))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(_REQUIRED_HINT.get(name.lower()) or f"{name.upper()}: {err['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+    landing = s.landing_dir if s.landing_dir.is_absolute() else root / s.landing_dir
+    runs = s.runs_dir if s.runs_dir.is_absolute() else root / s.runs_dir
+    return s.model_copy(update={"landing_dir": landing, "runs_dir": runs})
 
 
-def _build(root: Path) -> Settings:
-    url = setting("WAREHOUSE_URL")
-    if not url:
-        raise ConfigError("WAREHOUSE_URL is not set: run `make setup` (writes .env) or export it.")
-    key = setting("PSEUDONYM_KEY")
-    if not key:
-        raise ConfigError("PSEUDONYM_KEY is not set: run `make setup` (writes .env) or export it.")
-    landing = Path(setting("LANDING_DIR", str(root / "data" / "landing")))
-    runs = Path(setting("RUNS_DIR", str(root / "data" / "runs")))
-    return Settings(
-        root=root,
-        warehouse_url=url,
-        analyst_url=setting("ANALYST_URL"),
-        landing_dir=landing if landing.is_absolute() else root / landing,
-        runs_dir=runs if runs.is_absolute() else root / runs,
-        pseudonym_key=key,
-    )
+_ENV_NAMES = (
+    "WAREHOUSE_URL",
+    "ANALYST_URL",
+    "LANDING_DIR",
+    "RUNS_DIR",
+    "PSEUDONYM_KEY",
+    "PSEUDONYM_KEY_VERSION",
+    "DLA_HOME",
+    "INGEST_BATCHES",
+    "LOAD_WORKERS",
+)
 
 
 def get_settings() -> Settings:
     """Settings for this process; re-read when the relevant environment changes."""
-    names = ("WAREHOUSE_URL", "ANALYST_URL", "LANDING_DIR", "RUNS_DIR", "PSEUDONYM_KEY", "DLA_HOME")
-    return _cached(project_root(), tuple(os.environ.get(n) for n in names))
+    root = project_root()
+    env_file = root / ".env"
+    stamp = env_file.stat().st_mtime_ns if env_file.exists() else 0
+    return _cached(root, (stamp, *(os.environ.get(n) for n in _ENV_NAMES)))

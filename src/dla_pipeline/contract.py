@@ -1,30 +1,29 @@
-"""The three extract layouts of ../shared/extracts.md as data, plus row conversion.
+"""The three extract layouts of ../shared/extracts.md as data, and their conversion.
 
-A ``Source`` knows its columns (English and Thai header names, which are
-required), the raw table it loads, and how to turn one CSV record into the typed
-tuple that is COPYed there. Conversion raises ``RowError(field, reason)``; the
-loader turns that into a quarantine row.
+A ``Source`` knows its columns (English and Thai header names, which are required),
+the raw table it loads, its within-file business key, and how to convert a *chunk* of
+records column by column: each distinct cell value is parsed once (dates, amounts and
+codes repeat across a file), and rules that need two cells of a row run per row. A row
+is rejected at its first failing check, in the order the checks are written.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 from . import parsing as p
 from .parsing import CellError
 
-
-class RowError(ValueError):
-    def __init__(self, field: str | None, reason: str):
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
+INVISIBLE = " \t\r\n\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"
 
 
 @dataclass(frozen=True)
@@ -34,56 +33,216 @@ class Column:
     required: bool = True
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """Plausibility bounds for one source (config/contract.yml)."""
+
+    max_amount: Decimal = Decimal("999999999999.99")
+    max_count: int = 10_000_000
+    max_age_years: int = 120
+    max_years_back: int = 5
+    max_years_ahead: int = 1
+    max_text_length: int = 200
+
+
+@dataclass(frozen=True)
+class Rules:
+    """config/contract.yml: bounds per source and the extra-column allow-list."""
+
+    bounds: dict[str, Bounds]
+    extra_columns_allowed: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path) -> Rules:
+        return _load_rules(path, path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@cache
+def _load_rules(path: Path, _mtime: int) -> Rules:
+    config = yaml.safe_load(path.read_text()) if path.exists() else {}
+    defaults = config.get("defaults") or {}
+    bounds = {}
+    for name in SOURCES:
+        merged = {**defaults, **((config.get("sources") or {}).get(name) or {})}
+        unknown = set(merged) - set(Bounds.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown bound(s) {sorted(unknown)} for {name}")
+        if "max_amount" in merged:
+            merged["max_amount"] = Decimal(str(merged["max_amount"]))
+        bounds[name] = Bounds(**merged)
+    allowed = frozenset(str(n).strip().lower() for n in (config.get("extra_columns_allowed") or []))
+    return Rules(bounds, allowed)
+
+
 @dataclass
 class Context:
-    """What conversion needs beyond the row: the night, the key, code lists."""
+    """What conversion needs beyond the cells: the night, keys, code lists, bounds."""
 
     extract_date: date
-    pseudonym_key: bytes
+    citizen_key: bytes
+    taxpayer_key: bytes
+    key_version: int = 1
     account_codes: frozenset[str] = frozenset()
+    rules: Rules = field(default_factory=lambda: Rules({n: Bounds() for n in SOURCES}, frozenset()))
 
-    def pseudonym(self, clear_id: str) -> str:
-        return hmac.new(self.pseudonym_key, clear_id.encode(), hashlib.sha256).hexdigest()
+    def bounds(self, source: str) -> Bounds:
+        return self.rules.bounds.get(source) or Bounds()
 
-
-Get = Callable[[str], str]
-
-
-def _cell(get: Get, name: str, fn, *args):
-    try:
-        return fn(get(name), *args)
-    except CellError as exc:
-        raise RowError(name, str(exc)) from None
+    @staticmethod
+    def pseudonymise(key: bytes, ids: Iterable[str]) -> dict[str, str]:
+        """HMAC-SHA256 of each distinct ID, once (pseudonyms.py derives the keys)."""
+        return {i: hmac.digest(key, i.encode(), "sha256").hex() for i in set(ids)}
 
 
-def _optional(get: Get, name: str, fn):
-    raw = get(name)
-    if not p.normalise(raw):
-        return None
-    return _cell(get, name, fn)
+class Chunk:
+    """Records of one file with the header's width, as columns of raw cell text.
+
+    ``errors[i]`` is the first problem of row i as (field, code, detail), or None.
+    """
+
+    def __init__(self, line_nos: list[int], columns: dict[str, list[str]]):
+        self.line_nos = line_nos
+        self.n = len(line_nos)
+        self.cols = columns
+        self.errors: list[tuple[str | None, str, str] | None] = [None] * self.n
+
+    def parse(self, name: str, fn: Callable[[str], object], optional: bool = False) -> list:
+        """Parse a column, each distinct value once; a failure marks the row."""
+        col = self.cols.get(name) or [""] * self.n
+        parsed: dict[str, object] = {}
+        failed = False
+        for value in set(col):
+            if optional and not p.normalise(value):
+                parsed[value] = None
+                continue
+            try:
+                parsed[value] = fn(value)
+            except CellError as exc:
+                parsed[value] = exc
+                failed = True
+        out = [parsed[v] for v in col]
+        if failed:
+            errors = self.errors
+            for i, v in enumerate(out):
+                if v.__class__ is CellError and errors[i] is None:
+                    errors[i] = (name, v.code, v.detail)
+        return out
+
+    def check(self, name: str, failure: Callable[[int], tuple[str, str] | None]) -> None:
+        """A rule over several cells of a row, for rows still valid."""
+        errors = self.errors
+        for i in range(self.n):
+            if errors[i] is None:
+                problem = failure(i)
+                if problem:
+                    errors[i] = (name, *problem)
+
+    def ok(self) -> list[int]:
+        return [i for i, e in enumerate(self.errors) if e is None]
 
 
-def _not_future(name: str, d: date, ctx: Context) -> date:
-    if d > ctx.extract_date:
-        raise RowError(
-            name,
-            f"date in the future ({d.isoformat()} is after the extract date "
-            f"{ctx.extract_date.isoformat()})",
-        )
-    return d
+# -- cell rules shared by the sources ---------------------------------------------
 
 
-def _enum(get: Get, name: str, mapping: dict[str, str], default: str | None = None) -> str:
-    raw = p.normalise(get(name))
-    if not raw and default is not None:
-        return default
-    value = mapping.get(raw) or mapping.get(raw.lower())
-    if value is None:
-        raise RowError(
-            name,
-            f"unknown {name} {raw!r} (expected one of {', '.join(sorted(set(mapping.values())))})",
-        )
-    return value
+def _date_within(ctx: Context, source: str, name: str):
+    """An event date: parseable, not after the extract date, not too old."""
+    b = ctx.bounds(source)
+    oldest = p.add_years(ctx.extract_date, -b.max_years_back)
+
+    def parse(text: str) -> date:
+        d = p.parse_date(text)
+        if d > ctx.extract_date:
+            raise CellError(
+                "future_date",
+                f"date in the future ({d.isoformat()} is after the extract date "
+                f"{ctx.extract_date.isoformat()})",
+            )
+        if d < oldest:
+            raise CellError(
+                "too_old",
+                f"{name} {d.isoformat()} is more than {b.max_years_back} years before the"
+                f" extract date {ctx.extract_date.isoformat()}",
+            )
+        return d
+
+    return parse
+
+
+def _amount(ctx: Context, source: str):
+    limit = ctx.bounds(source).max_amount
+
+    def parse(text: str) -> Decimal:
+        value = p.parse_amount(text)
+        if value > limit:
+            raise CellError("amount_too_large", f"implausible amount {value} (limit {limit})")
+        return value
+
+    return parse
+
+
+def _count(ctx: Context, source: str):
+    limit = ctx.bounds(source).max_count
+
+    def parse(text: str) -> int:
+        value = p.parse_count(text)
+        if value > limit:
+            raise CellError("number_too_large", f"implausible number {value} (limit {limit:,})")
+        return value
+
+    return parse
+
+
+def _fiscal_year(ctx: Context, source: str):
+    b = ctx.bounds(source)
+    newest = p.fiscal_year_of(ctx.extract_date) + b.max_years_ahead
+    oldest = p.fiscal_year_of(p.add_years(ctx.extract_date, -b.max_years_back))
+
+    def parse(text: str) -> int:
+        fy = p.parse_fiscal_year(text)
+        if not oldest <= fy <= newest:
+            raise CellError(
+                "fiscal_year_out_of_range",
+                f"fiscal year {fy} is outside {oldest}-{newest} for the extract date"
+                f" {ctx.extract_date.isoformat()}",
+            )
+        return fy
+
+    return parse
+
+
+def _text(ctx: Context, source: str, name: str, required: bool = True):
+    limit = ctx.bounds(source).max_text_length
+
+    def parse(text: str) -> str | None:
+        value = p.normalise(text)
+        if not value:
+            if required:
+                raise CellError("empty_value", f"empty {name}")
+            return None
+        if len(value) > limit:
+            raise CellError("text_too_long", f"{name} longer than {limit} characters")
+        return value
+
+    return parse
+
+
+def _enum(name: str, mapping: dict[str, str], default: str | None = None):
+    expected = ", ".join(sorted(set(mapping.values())))
+
+    def parse(text: str) -> str:
+        raw = p.normalise(text)
+        if not raw and default is not None:
+            return default
+        value = mapping.get(raw) or mapping.get(raw.lower())
+        if value is None:
+            if not raw:
+                raise CellError("empty_value", f"empty {name} (expected one of {expected})")
+            raise CellError(
+                "unknown_value", f"unknown {name} {raw[:60]!r} (expected one of {expected})"
+            )
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -92,9 +251,11 @@ class Source:
     table: str  # raw.<table>
     columns: tuple[Column, ...]
     db_columns: tuple[str, ...]  # typed columns after the lineage columns
-    convert: Callable[[Get, Context], tuple]
-    # within-file uniqueness besides exact duplicates: (columns, label)
+    convert: Callable[[Chunk, Context], dict[str, list]]
+    # within-file uniqueness besides exact duplicates: (db columns, label)
     business_key: tuple[tuple[str, ...], str] | None = None
+    # the db columns that say what a row *is* (exact duplicates compare these)
+    value_columns: tuple[str, ...] = ()
     header_map: dict[str, str] = field(init=False)
 
     def __post_init__(self):
@@ -109,7 +270,7 @@ class Source:
         return [c.name for c in self.columns if c.required]
 
     def canonical(self, header_cell: str) -> str | None:
-        key = header_cell.replace("\ufeff", "").strip().strip("\u00a0").strip()
+        key = header_cell.strip(INVISIBLE)
         return self.header_map.get(key) or self.header_map.get(key.lower())
 
 
@@ -133,18 +294,83 @@ ALLOWANCE_STATUS = {
 }
 
 
-def _allowance(get: Get, ctx: Context) -> tuple:
-    cid = _cell(get, "citizen_id", p.parse_thai_id)
-    birth, precision = _cell(get, "birth_date", p.parse_birth_date)
-    if birth.year < 1880:
-        raise RowError("birth_date", f"implausible birth year {birth.year}")
-    _not_future("birth_date", birth, ctx)
-    period = _cell(get, "payment_period", p.parse_period)
-    amount = _cell(get, "amount", p.parse_amount)
-    paid_on = _not_future("paid_on", _cell(get, "paid_on", p.parse_date), ctx)
-    channel = _enum(get, "channel", CHANNELS)
-    status = _enum(get, "status", ALLOWANCE_STATUS)
-    return (cid, ctx.pseudonym(cid), birth, precision, period, amount, paid_on, channel, status)
+def _birth(ctx: Context):
+    b = ctx.bounds("allowance")
+    oldest_year = ctx.extract_date.year - b.max_age_years - 1
+
+    def parse(text: str) -> tuple[date, str]:
+        birth, precision = p.parse_birth_date(text)
+        if birth > ctx.extract_date:
+            raise CellError(
+                "future_date",
+                f"date in the future ({birth.isoformat()} is after the extract date "
+                f"{ctx.extract_date.isoformat()})",
+            )
+        if birth.year < oldest_year:
+            raise CellError(
+                "implausible_age",
+                f"implausible birth date {birth.isoformat()} (older than {b.max_age_years})",
+            )
+        return birth, precision
+
+    return parse
+
+
+def _period(ctx: Context):
+    b = ctx.bounds("allowance")
+    oldest = p.add_years(ctx.extract_date, -b.max_years_back).replace(day=1)
+    newest = p.add_years(ctx.extract_date, b.max_years_ahead)
+
+    def parse(text: str) -> date:
+        period = p.parse_period(text)
+        if period < oldest:
+            raise CellError(
+                "too_old",
+                f"payment period {period:%m/%Y} is more than {b.max_years_back} years before"
+                f" the extract date {ctx.extract_date.isoformat()}",
+            )
+        if period > newest:
+            raise CellError(
+                "period_too_far",
+                f"payment period {period:%m/%Y} is more than {b.max_years_ahead} year(s)"
+                f" after the extract date {ctx.extract_date.isoformat()}",
+            )
+        return period
+
+    return parse
+
+
+def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
+    max_age = ctx.bounds("allowance").max_age_years
+    cid = ch.parse("citizen_id", p.parse_thai_id)
+    birth = ch.parse("birth_date", _birth(ctx))
+    period = ch.parse("payment_period", _period(ctx))
+
+    def too_old(i: int):
+        born, paid_for = birth[i][0], period[i]
+        age = paid_for.year - born.year - ((paid_for.month, 1) < (born.month, born.day))
+        if age > max_age:
+            return "implausible_age", f"recipient aged {age} in period {paid_for:%m/%Y}"
+        return None
+
+    ch.check("birth_date", too_old)
+    amount = ch.parse("amount", _amount(ctx, "allowance"))
+    paid_on = ch.parse("paid_on", _date_within(ctx, "allowance", "paid_on"))
+    channel = ch.parse("channel", _enum("channel", CHANNELS))
+    status = ch.parse("status", _enum("status", ALLOWANCE_STATUS))
+    ok = ch.ok()
+    keys = Context.pseudonymise(ctx.citizen_key, (cid[i] for i in ok))
+    return {
+        "citizen_id": cid,
+        "person_key": [keys.get(c) if c.__class__ is str else None for c in cid],
+        "birth_date": [b[0] if b.__class__ is tuple else None for b in birth],
+        "birth_date_precision": [b[1] if b.__class__ is tuple else None for b in birth],
+        "payment_period": period,
+        "amount": amount,
+        "paid_on": paid_on,
+        "channel": channel,
+        "status": status,
+    }
 
 
 ALLOWANCE = Source(
@@ -170,7 +396,17 @@ ALLOWANCE = Source(
         "channel",
         "status",
     ),
-    convert=_allowance,
+    convert=_convert_allowance,
+    value_columns=(
+        "citizen_id",
+        "birth_date",
+        "birth_date_precision",
+        "payment_period",
+        "amount",
+        "paid_on",
+        "channel",
+        "status",
+    ),
 )
 
 # -- tax --------------------------------------------------------------------------
@@ -178,39 +414,55 @@ ALLOWANCE = Source(
 TAX_STATUS = {"ชำระแล้ว": "paid", "paid": "paid", "ยกเลิก": "cancelled", "cancelled": "cancelled"}
 
 
-def _tax(get: Get, ctx: Context) -> tuple:
-    receipt_no = p.normalise(get("receipt_no"))
-    if not receipt_no:
-        raise RowError("receipt_no", "empty receipt_no")
-    fy = _cell(get, "fiscal_year", p.parse_fiscal_year)
-    rdate = _not_future("receipt_date", _cell(get, "receipt_date", p.parse_date), ctx)
-    start, end = p.fiscal_year_bounds(fy)
-    if not start <= rdate <= end:
-        raise RowError(
-            "receipt_date",
-            f"receipt_date {rdate.isoformat()} is outside fiscal "
-            f"year {fy} ({start.isoformat()}..{end.isoformat()})",
-        )
-    account = p.normalise(get("account_code"))
-    if not (len(account) == 8 and account.isdigit()):
-        raise RowError("account_code", f"account_code {account!r} is not 8 digits")
-    if ctx.account_codes and account not in ctx.account_codes:
-        raise RowError("account_code", f"unknown revenue account_code {account}")
-    tid = _cell(get, "taxpayer_id", p.parse_thai_id)
-    amount = _cell(get, "amount", p.parse_amount)
-    status = _enum(get, "status", TAX_STATUS, default="paid")
-    return (
-        receipt_no,
-        rdate,
-        account,
-        p.normalise(get("revenue_type")) or None,
-        p.normalise(get("parcel_id")) or None,
-        tid,
-        ctx.pseudonym(tid),
-        amount,
-        fy,
-        status,
-    )
+def _account(ctx: Context):
+    def parse(text: str) -> str:
+        account = p.normalise(text)
+        if not account:
+            raise CellError("empty_value", "empty account_code")
+        if not (len(account) == 8 and account.isascii() and account.isdigit()):
+            raise CellError("bad_account_code", f"account_code {account[:60]!r} is not 8 digits")
+        if ctx.account_codes and account not in ctx.account_codes:
+            raise CellError("unknown_account", f"unknown revenue account_code {account}")
+        return account
+
+    return parse
+
+
+def _convert_tax(ch: Chunk, ctx: Context) -> dict[str, list]:
+    receipt_no = ch.parse("receipt_no", _text(ctx, "tax", "receipt_no"))
+    fy = ch.parse("fiscal_year", _fiscal_year(ctx, "tax"))
+    rdate = ch.parse("receipt_date", _date_within(ctx, "tax", "receipt_date"))
+
+    def outside_fy(i: int):
+        start, end = p.fiscal_year_bounds(fy[i])
+        if not start <= rdate[i] <= end:
+            return (
+                "date_outside_fiscal_year",
+                f"receipt_date {rdate[i].isoformat()} is outside fiscal year {fy[i]}"
+                f" ({start.isoformat()}..{end.isoformat()})",
+            )
+        return None
+
+    ch.check("receipt_date", outside_fy)
+    account = ch.parse("account_code", _account(ctx))
+    revenue_type = ch.parse("revenue_type", _text(ctx, "tax", "revenue_type", required=False))
+    parcel = ch.parse("parcel_id", _text(ctx, "tax", "parcel_id", required=False))
+    tid = ch.parse("taxpayer_id", p.parse_thai_id)
+    amount = ch.parse("amount", _amount(ctx, "tax"))
+    status = ch.parse("status", _enum("status", TAX_STATUS, default="paid"))
+    keys = Context.pseudonymise(ctx.taxpayer_key, (tid[i] for i in ch.ok()))
+    return {
+        "receipt_no": receipt_no,
+        "receipt_date": rdate,
+        "account_code": account,
+        "revenue_type": revenue_type,
+        "parcel_id": parcel,
+        "taxpayer_id": tid,
+        "taxpayer_key": [keys.get(t) if t.__class__ is str else None for t in tid],
+        "amount": amount,
+        "fiscal_year": fy,
+        "status": status,
+    }
 
 
 TAX = Source(
@@ -239,8 +491,19 @@ TAX = Source(
         "fiscal_year",
         "status",
     ),
-    convert=_tax,
-    business_key=(("receipt_no", "status"), "receipt_no and status"),
+    convert=_convert_tax,
+    business_key=(("receipt_no", "fiscal_year", "status"), "receipt_no, fiscal year and status"),
+    value_columns=(
+        "receipt_no",
+        "receipt_date",
+        "account_code",
+        "revenue_type",
+        "parcel_id",
+        "taxpayer_id",
+        "amount",
+        "fiscal_year",
+        "status",
+    ),
 )
 
 # -- vaccination --------------------------------------------------------------------
@@ -248,22 +511,48 @@ TAX = Source(
 SPECIES = {"สุนัข": "dog", "dog": "dog", "แมว": "cat", "cat": "cat"}
 
 
-def _vaccination(get: Get, ctx: Context) -> tuple:
-    village = _cell(get, "village_no", p.parse_count)
+def _village(text: str) -> int:
+    village = p.parse_count(text)
     if not 1 <= village <= 99:
-        raise RowError("village_no", f"village_no {village} is outside 1-99")
-    species = _enum(get, "species", SPECIES)
-    surveyed = _cell(get, "surveyed", p.parse_count)
-    owned = _optional(get, "owned", p.parse_count)
-    ownerless = _optional(get, "ownerless", p.parse_count)
-    vaccinated = _optional(get, "vaccinated", p.parse_count)
-    if owned is not None and ownerless is not None and owned + ownerless != surveyed:
-        raise RowError("owned", f"owned {owned} + ownerless {ownerless} != surveyed {surveyed}")
-    if vaccinated is not None and vaccinated > surveyed:
-        raise RowError("vaccinated", f"vaccinated {vaccinated} > surveyed {surveyed}")
-    vdate = _not_future("vaccination_date", _cell(get, "vaccination_date", p.parse_date), ctx)
-    fy = _cell(get, "fiscal_year", p.parse_fiscal_year)
-    return (village, species, surveyed, owned, ownerless, vaccinated, vdate, fy)
+        raise CellError("out_of_range", f"village_no {village} is outside 1-99")
+    return village
+
+
+def _convert_vaccination(ch: Chunk, ctx: Context) -> dict[str, list]:
+    count = _count(ctx, "vaccination")
+    village = ch.parse("village_no", _village)
+    species = ch.parse("species", _enum("species", SPECIES))
+    surveyed = ch.parse("surveyed", count)
+    owned = ch.parse("owned", count, optional=True)
+    ownerless = ch.parse("ownerless", count, optional=True)
+    vaccinated = ch.parse("vaccinated", count, optional=True)
+
+    def owned_sum(i: int):
+        o, u, s = owned[i], ownerless[i], surveyed[i]
+        if o is not None and u is not None and o + u != s:
+            return "inconsistent_counts", f"owned {o} + ownerless {u} != surveyed {s}"
+        return None
+
+    def over(i: int):
+        v, s = vaccinated[i], surveyed[i]
+        if v is not None and v > s:
+            return "inconsistent_counts", f"vaccinated {v} > surveyed {s}"
+        return None
+
+    ch.check("owned", owned_sum)
+    ch.check("vaccinated", over)
+    vdate = ch.parse("vaccination_date", _date_within(ctx, "vaccination", "vaccination_date"))
+    fy = ch.parse("fiscal_year", _fiscal_year(ctx, "vaccination"))
+    return {
+        "village_no": village,
+        "species": species,
+        "surveyed": surveyed,
+        "owned": owned,
+        "ownerless": ownerless,
+        "vaccinated": vaccinated,
+        "vaccination_date": vdate,
+        "fiscal_year": fy,
+    }
 
 
 VACCINATION = Source(
@@ -289,7 +578,7 @@ VACCINATION = Source(
         "vaccination_date",
         "fiscal_year",
     ),
-    convert=_vaccination,
+    convert=_convert_vaccination,
     business_key=(("village_no", "species", "fiscal_year"), "village, species and fiscal year"),
 )
 
@@ -302,7 +591,13 @@ LINEAGE_COLUMNS = ("load_id", "lao_code", "extract_date", "source_file", "file_s
 
 
 def load_lao_codes(reference_dir: Path) -> frozenset[str]:
-    with (reference_dir / "dla_lao_registry.csv").open(encoding="utf-8") as fh:
+    path = reference_dir / "dla_lao_registry.csv"
+    return _lao_codes(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _lao_codes(path: Path, _mtime: int) -> frozenset[str]:
+    with path.open(encoding="utf-8") as fh:
         return frozenset(row["lao_code"].strip() for row in csv.DictReader(fh))
 
 

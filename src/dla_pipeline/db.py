@@ -1,12 +1,14 @@
-"""Connections and schema migration."""
+"""Connections and schema migrations (Alembic, in ``dla_pipeline/migrations``)."""
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 import psycopg
 
 from .config import Settings, get_settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def connect(settings: Settings | None = None, **kwargs) -> psycopg.Connection:
@@ -14,12 +16,37 @@ def connect(settings: Settings | None = None, **kwargs) -> psycopg.Connection:
     return psycopg.connect(settings.warehouse_url, **kwargs)
 
 
-def migrate(settings: Settings | None = None) -> None:
-    ddl = resources.files("dla_pipeline").joinpath("sql/schema.sql").read_text()
-    with connect(settings, autocommit=True) as conn:
-        # serialise concurrent migrations (two DAGs starting at once)
-        conn.execute("select pg_advisory_lock(4242)")
-        try:
-            conn.execute(ddl)
-        finally:
-            conn.execute("select pg_advisory_unlock(4242)")
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["sqlalchemy_url"] = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("postgresql://")).get_current_head()
+
+
+def current_revision(settings: Settings | None = None) -> str | None:
+    with connect(settings) as conn:
+        exists = conn.execute("select to_regclass('ops.alembic_version')").fetchone()[0]
+        if not exists:
+            return None
+        row = conn.execute("select version_num from ops.alembic_version").fetchone()
+        return row[0] if row else None
+
+
+def migrate(settings: Settings | None = None) -> str:
+    """Upgrade the warehouse schema in place to the newest revision (no-op when current)."""
+    from alembic import command
+
+    settings = settings or get_settings()
+    head = head_revision()
+    if current_revision(settings) != head:
+        command.upgrade(_alembic_config(settings.warehouse_url), "head")
+    return head

@@ -1,507 +1,487 @@
-"""Loading one night of one source: discover files, COPY good rows, quarantine the rest.
+"""Loading one night of one source: scan the landing zone, read each LAO's file with the
+contract's one reader, COPY the accepted rows, quarantine the rest, keep the ledger.
 
-Work is done in *batches* of files (grouped by province) so a national night is a
-handful of Airflow task instances, not 7,849. A batch is one transaction: rows of
-every file stream through a single COPY into the raw table, the LAO's earlier rows
-for that night are deleted, quarantine and audit rows are written, and the
-current-file registry is updated. A crash anywhere rolls the whole batch back;
-the next run loads it again. Unchanged files (same SHA-256) are skipped, so a
-rerun costs a checksum per file.
+Work is done in *batches* of LAO-nights (grouped by province), so a national night is
+a handful of Airflow task instances, not 7,849. A batch is one transaction: the rows of
+every changed file stream through one COPY into raw; each LAO-night a file replaces is
+retracted as a whole (its old rows move to ``raw.<table>_retracted`` with a change id
+from the ledger, which is how the marts learn about retractions); quarantine and ledger
+rows are written; a crash anywhere rolls the whole batch back and the next run loads
+it again. Unchanged files are skipped (same inode, size and mtime, or same SHA-256).
+
+One file's problem is that file's problem: whatever goes wrong while reading or
+converting it becomes that file's rejection, with the reason, and the batch goes on.
+Should the database still refuse a row, the batch is retried one LAO-night at a time
+and only the file it came from is rejected.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import re
+import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import fsspec
+import psycopg
 
+from . import ledger
 from .config import Settings, get_settings
 from .contract import (
     LINEAGE_COLUMNS,
     SOURCES,
     Context,
-    RowError,
+    Rules,
     Source,
     load_account_codes,
     load_lao_codes,
 )
+from .copytext import accepted_copy_text, quarantine_copy_text
 from .db import connect, migrate
-from .reader import FileReject, open_records, printable
+from .extract import Rejection, read_extract
+from .landing import Entry, NightScan, landing_for
 
 log = logging.getLogger(__name__)
 
-LAO_FILE = re.compile(r"^(\d{7})\.csv$", re.IGNORECASE)
-DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PROGRESS_EVERY = 500  # files
+SPOOL_BYTES = 4 << 20  # per-file spool kept in memory before it goes to a temp file
 
 
 class ConservationError(RuntimeError):
     pass
 
 
-# -- discovery --------------------------------------------------------------------
+# -- planning ---------------------------------------------------------------------------
 
 
-def _fs(settings: Settings):
-    fs, root = fsspec.core.url_to_fs(str(settings.landing_dir))
-    return fs, root.rstrip("/")
+def unit_key(entry: Entry) -> str:
+    """The unit a load replaces as a whole: an LAO-night, or one stray entry."""
+    return f"lao:{entry.lao_code}" if entry.lao_code else f"file:{entry.name}"
 
 
-def discover(source: str, night: date, settings: Settings | None = None) -> list[str]:
-    """Names (relative to ``<landing>/<source>/<date>/``) of the files to consider.
-
-    ``*.part`` uploads are ignored. Anything else that is not ``<lao_code>.csv`` is
-    returned too: the loader rejects it as a layout violation.
-    """
+def scan_night(source: str, night: date, settings: Settings | None = None) -> NightScan:
     settings = settings or get_settings()
-    fs, root = _fs(settings)
-    base = f"{root}/{source}/{night.isoformat()}"
-    if not fs.isdir(base):
-        return []
-    names = []
-    for path in fs.find(base):
-        rel = path[len(base) + 1 :]
-        if rel.endswith(".part") or rel.rsplit("/", 1)[-1].startswith("."):
-            continue
-        names.append(rel)
-    return sorted(names)
+    return landing_for(settings.landing_dir).scan(source, night)
 
 
-def plan_batches(names: list[str], batches: int) -> list[list[str]]:
-    """Group files by province (digits 2-3 of the LAO code), balanced into N batches."""
+def plan_batches(scan: NightScan, batches: int) -> list[list[str]]:
+    """Unit keys grouped by province (digits 2-3 of the LAO code), balanced into N batches."""
     by_province: dict[str, list[str]] = {}
-    for n in names:
-        m = LAO_FILE.match(n)
-        key = m[1][1:3] if m else "??"
-        by_province.setdefault(key, []).append(n)
+    for key in sorted({unit_key(e) for e in scan.entries}):
+        province = key[5:7] if key.startswith("lao:") else "??"
+        by_province.setdefault(province, []).append(key)
     bins: list[list[str]] = [[] for _ in range(max(1, min(batches, len(by_province))))]
-    for _key, files in sorted(by_province.items(), key=lambda kv: -len(kv[1])):
-        min(bins, key=len).extend(files)
+    for _province, keys in sorted(by_province.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        min(bins, key=len).extend(keys)
     return [sorted(b) for b in bins if b]
 
 
-# -- loading ------------------------------------------------------------------------
+def refusal(entry: Entry, registry: frozenset[str]) -> tuple[str, str, str] | None:
+    """Why an entry is refused as a whole (its path, its LAO code), or None."""
+    if entry.reject:
+        return entry.reject
+    if entry.lao_code and entry.lao_code not in registry:
+        return ("unknown_lao", f"unknown LAO code {entry.lao_code} in the path", "rejected")
+    return None
+
+
+def make_context(settings: Settings, night: date) -> Context:
+    from .pseudonyms import Keys
+
+    keys = Keys.from_settings(settings)
+    return Context(
+        extract_date=night,
+        citizen_key=keys.citizen,
+        taxpayer_key=keys.taxpayer,
+        key_version=keys.version,
+        account_codes=load_account_codes(settings.dbt_dir / "seeds"),
+        rules=Rules.load(settings.config_dir / "contract.yml"),
+    )
+
+
+# -- one batch ----------------------------------------------------------------------------
 
 
 @dataclass
-class FileResult:
-    file_name: str
+class _Unit:
+    key: str
+    entries: list[Entry]
     lao_code: str | None
-    sha256: str | None = None
-    size_bytes: int | None = None
-    encoding: str | None = None
-    status: str = "loaded"
-    rows_in: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    extra_columns: list[str] = field(default_factory=list)
-    error: str | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    duration_ms: int = 0
+    records: list[ledger.FileRecord] = field(default_factory=list)
+    raw_spools: list = field(default_factory=list)
+    quarantine: list = field(default_factory=list)
+    rows_after: int = 0
 
 
-@dataclass
-class BatchResult:
-    load_id: int
-    files: list[FileResult]
+class _Batch:
+    """The state of one batch load (one transaction)."""
 
-    def totals(self) -> dict:
-        return {
-            "load_id": self.load_id,
-            "files": len(self.files),
-            "unchanged": sum(f.status == "unchanged" for f in self.files),
-            "rejected": sum(f.status == "rejected" for f in self.files),
-            "rows_in": sum(f.rows_in for f in self.files),
-            "rows_loaded": sum(f.rows_loaded for f in self.files),
-            "rows_quarantined": sum(f.rows_quarantined for f in self.files),
-        }
+    def __init__(self, source: Source, night: date, settings: Settings, run_id: str):
+        self.source, self.night, self.settings, self.run_id = source, night, settings, run_id
+        self.landing = landing_for(settings.landing_dir)
+        self.ctx = make_context(settings, night)
+        self.registry = load_lao_codes(settings.reference_dir)
+        self.load_id = 0
+        self.audit: list[ledger.FileRecord] = []
+        self.touched: dict[str, str] = {}  # same bytes, new stat signature
 
-
-def _sha256(fs, path: str) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with fs.open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-class _Quarantine:
-    def __init__(self, source: str, night: date, load_id: int):
-        self.rows: list[tuple] = []
-        self.source, self.night, self.load_id = source, night, load_id
-
-    def add(self, res: FileResult, row_no, field_, reason, raw):
-        self.rows.append(
-            (
-                self.load_id,
-                self.source,
-                self.night,
-                res.file_name,
-                res.lao_code,
-                res.sha256,
-                row_no,
-                field_,
-                reason,
-                printable(raw),
-            )
-        )
-        res.rows_quarantined += 1
-
-
-def _load_file(
-    fs,
-    path: str,
-    res: FileResult,
-    source: Source,
-    ctx: Context,
-    known_laos: frozenset[str],
-    load_id: int,
-    write_row,
-    q: _Quarantine,
-) -> None:
-    """Parse one file: good rows to ``write_row``, bad ones to quarantine."""
-    reject_all: tuple[str | None, str] | None = None
-    if res.lao_code is None:
-        reject_all = (
-            None,
-            f"path does not follow the layout <source>/<YYYY-MM-DD>/"
-            f"<lao_code>.csv: {source.name}/{ctx.extract_date}/{res.file_name}",
-        )
-    elif res.lao_code not in known_laos:
-        reject_all = (None, f"unknown LAO code {res.lao_code} in the path")
-    with fs.open(path, "rb") as fh:
-        try:
-            layout, records = open_records(fh, source)
-        except FileReject as exc:
-            # nothing readable as records: one quarantine row stands for the file
-            res.status, res.error = "rejected", exc.reason
-            res.rows_in = 1
-            fh.seek(0)
-            head = fh.read(300)
-            q.add(
-                res,
-                None,
-                exc.field,
-                exc.reason if not reject_all else reject_all[1],
-                head.decode("utf-8", errors="surrogateescape"),
-            )
-            return
-        res.encoding = layout.encoding
-        res.extra_columns = [name for name, _ in layout.extras]
-        if layout.missing and not reject_all:
-            reject_all = (
-                layout.missing[0],
-                f"missing required column(s): {', '.join(layout.missing)}",
-            )
-        if reject_all:
-            res.status, res.error = "rejected", reject_all[1]
-            for rec in records:
-                res.rows_in += 1
-                q.add(res, rec.line_no, reject_all[0], reject_all[1], rec.raw)
-            return
-
-        pos = layout.positions
-        extras = layout.extras
-        seen: dict[int, int] = {}
-        seen_key: dict[int, int] = {}
-        key_cols = source.business_key[0] if source.business_key else None
-        lineage = (load_id, res.lao_code, ctx.extract_date, res.file_name, res.sha256)
-        for rec in records:
-            res.rows_in += 1
-            if rec.problem:
-                q.add(res, rec.line_no, None, rec.problem, rec.raw)
-                continue
-            cells = rec.cells
-
-            def get(name, _c=cells):
-                i = pos.get(name)
-                return _c[i] if i is not None else ""
-
-            # a 64-bit hash per row, not the row: ~100 bytes a row whatever the row's width
-            dup_key = hash(tuple(c.strip() for c in cells))
-            if dup_key in seen:
-                q.add(
-                    res, rec.line_no, None, f"duplicate row (same as line {seen[dup_key]})", rec.raw
-                )
-                continue
-            seen[dup_key] = rec.line_no
+    def same_content(self, unit: _Unit, known: dict[str, ledger.KnownFile]) -> bool:
+        """Touched or copied but byte-identical files need no reload."""
+        if not all(_same_role(e, known) and e.read and known[e.name].sha256 for e in unit.entries):
+            return False
+        sigs = {}
+        for e in unit.entries:
             try:
-                values = source.convert(get, ctx)
-            except RowError as exc:
-                q.add(res, rec.line_no, exc.field, exc.reason, rec.raw)
-                continue
-            if key_cols:
-                bkey = hash(tuple(get(c).strip() for c in key_cols))
-                if bkey in seen_key:
-                    q.add(
-                        res,
-                        rec.line_no,
-                        key_cols[0],
-                        f"duplicate {source.business_key[1]} (same as line {seen_key[bkey]})",
-                        rec.raw,
-                    )
-                    continue
-                seen_key[bkey] = rec.line_no
-            extra = (
-                json.dumps({n: cells[i] for n, i in extras}, ensure_ascii=False) if extras else None
+                with self.landing.open(self.source.name, self.night, e) as fh:
+                    if _sha256(fh) != known[e.name].sha256:
+                        return False
+            except OSError:
+                return False
+            sigs[e.name] = e.signature
+        self.touched.update(sigs)
+        return True
+
+    # reading -------------------------------------------------------------------------
+    def read_unit(self, unit: _Unit) -> None:
+        for entry in unit.entries:
+            started = datetime.now(UTC)
+            t0 = time.monotonic()
+            rec = ledger.FileRecord(
+                entry.name,
+                entry.lao_code,
+                entry_kind=entry.kind,
+                size_bytes=entry.size,
+                stat_signature=entry.signature,
+                started_at=started,
             )
-            write_row((*lineage, rec.line_no, *values, extra))
-            res.rows_loaded += 1
+            if entry.read:
+                self._read_entry(unit, entry, rec)
+            else:
+                self._refuse_entry(unit, entry, rec)
+            rec.duration_ms = int((time.monotonic() - t0) * 1000)
+            unit.records.append(rec)
+
+    def _refuse_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
+        code, detail, status = entry.reject or ("unreadable_file", "not read", "rejected")
+        rec.status, rec.reason_code, rec.error = status, code, detail
+        rec.rows_in = rec.rows_quarantined = 1
+        unit.quarantine.append(
+            quarantine_copy_text(
+                self._q_prefix(entry.name, entry.lao_code, None),
+                [Rejection(None, None, code, detail, None)],
+            )
+        )
+
+    def _reject_all(self, entry: Entry) -> tuple[str, str, str] | None:
+        return refusal(entry, self.registry)
+
+    def _read_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
+        # the spool outlives this call: it is COPYed, then closed, by _replace
+        raw = tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
+        quarantine: list[str] = []
+        try:
+            with self.landing.open(self.source.name, self.night, entry) as fh:
+                rec.sha256 = _sha256(fh)
+                fh.seek(0)
+                reader = read_extract(fh, self.source, self.ctx, self._reject_all(entry))
+                self._consume(reader, entry, rec, raw, quarantine)
+        except OSError as exc:  # PermissionError included: replaced by a link, vanished
+            raw.close()
+            self._unreadable(unit, entry, rec, exc)
+            return
+        except Exception as exc:  # a bug must not stop the night: the file is rejected
+            log.exception("reading %s failed", entry.name)
+            raw.close()
+            self._unreadable(unit, entry, rec, exc, code="unreadable_file")
+            return
+        unit.raw_spools.append(raw)
+        unit.quarantine.extend(quarantine)
+        unit.rows_after += rec.rows_loaded
+
+    def _consume(self, reader, entry: Entry, rec, raw, quarantine: list[str]) -> None:
+        prefix = self._lineage(entry, rec.sha256)
+        q_prefix = self._q_prefix(entry.name, entry.lao_code, rec.sha256)
+        for item in reader:
+            if isinstance(item, list):
+                quarantine.append(quarantine_copy_text(q_prefix, item))
+            else:
+                raw.write(accepted_copy_text(item, self.source, prefix, self.ctx.key_version))
+        v = reader.verdict
+        rec.status, rec.reason_code, rec.error = v.status, v.code, v.detail
+        rec.encoding = v.encoding
+        rec.rows_in, rec.rows_loaded, rec.rows_quarantined = (
+            v.rows_in,
+            v.rows_accepted,
+            v.rows_rejected,
+        )
+        rec.extra_columns = v.extra_columns or None
+
+    def _unreadable(self, unit, entry, rec, exc, code: str | None = None) -> None:
+        code = code or (
+            "not_regular_file" if isinstance(exc, PermissionError) else "unreadable_file"
+        )
+        detail = f"{entry.name} could not be read: {exc}"[:500]
+        rec.status, rec.reason_code, rec.error = "rejected", code, detail
+        rec.rows_in = rec.rows_quarantined = 1
+        rec.rows_loaded = 0
+        unit.quarantine.append(
+            quarantine_copy_text(
+                self._q_prefix(entry.name, entry.lao_code, rec.sha256),
+                [Rejection(None, None, code, detail, None)],
+            )
+        )
+
+    def _lineage(self, entry: Entry, sha: str | None) -> tuple:
+        return (self.load_id, entry.lao_code, self.night, entry.name, sha)
+
+    def _q_prefix(self, name: str, lao: str | None, sha: str | None) -> tuple:
+        return (self.load_id, self.source.name, self.night, name, lao, sha)
+
+
+def _sha256(fh) -> str:
+    h = hashlib.sha256()
+    while chunk := fh.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _units(scan: NightScan, keys: set[str]) -> list[_Unit]:
+    units: dict[str, _Unit] = {}
+    for e in scan.entries:
+        k = unit_key(e)
+        if k in keys:
+            units.setdefault(k, _Unit(k, [], e.lao_code)).entries.append(e)
+    return [units[k] for k in sorted(units)]
+
+
+def _same_role(e: Entry, known: dict[str, ledger.KnownFile]) -> bool:
+    k = known.get(e.name)
+    superseded = bool(e.reject and e.reject[2] == "superseded")
+    return k is not None and (k.status == "superseded") == superseded and k.entry_kind == e.kind
+
+
+def _unchanged(unit: _Unit, known: dict[str, ledger.KnownFile]) -> bool:
+    """Every present entry of the unit is recorded with the same role and stat."""
+    return all(
+        _same_role(e, known)
+        and e.signature is not None
+        and known[e.name].stat_signature == e.signature
+        for e in unit.entries
+    )
 
 
 def load_batch(
     source_name: str,
     night: date,
-    names: Iterable[str],
+    unit_keys: list[str],
     run_id: str = "cli",
     settings: Settings | None = None,
 ) -> dict:
-    """Load a batch of files of one source and night in one transaction."""
+    """Load a batch of LAO-nights of one source in one transaction."""
     settings = settings or get_settings()
-    source = SOURCES[source_name]
-    names = sorted(names)
-    fs, root = _fs(settings)
-    base = f"{root}/{source.name}/{night.isoformat()}"
-    ctx = Context(
-        extract_date=night,
-        pseudonym_key=settings.pseudonym_key.encode(),
-        account_codes=load_account_codes(settings.dbt_dir / "seeds"),
-    )
-    known = load_lao_codes(settings.reference_dir)
-    cols = (*LINEAGE_COLUMNS, *source.db_columns, "extra")
-    copy_sql = f"copy raw.{source.table} ({', '.join(cols)}) from stdin"
+    batch = _Batch(SOURCES[source_name], night, settings, run_id)
+    scan = batch.landing.scan(source_name, night)
+    units = _units(scan, set(unit_keys))
     t0 = time.monotonic()
-    with connect(settings) as conn, conn.transaction():
-        cur = conn.cursor()
-        load_id = cur.execute("select nextval('ops.load_id_seq')").fetchone()[0]
-        # one lock per file name: two runs of the same night never interleave on a file
-        cur.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || n, 0))"
-            " from unnest(%s::text[]) as n order by n",
-            (source.name, night.isoformat(), names),
-        )
-        current = dict(
-            cur.execute(
-                "select file_name, sha256 from ops.files where source=%s and extract_date=%s"
-                " and file_name = any(%s)",
-                (source.name, night, names),
-            ).fetchall()
-        )
-        q = _Quarantine(source.name, night, load_id)
-        results: list[FileResult] = []
-        rows = 0
-        with cur.copy(copy_sql) as copy:
-            for i, name in enumerate(names, 1):
-                m = LAO_FILE.match(name)
-                res = FileResult(name, m[1] if m else None)
-                t_file = time.monotonic()
-                path = f"{base}/{name}"
-                try:
-                    res.sha256, res.size_bytes = _sha256(fs, path)
-                except FileNotFoundError:
-                    continue  # renamed or removed since discovery
-                if current.get(name) == res.sha256:
-                    res.status = "unchanged"
-                else:
-                    _load_file(fs, path, res, source, ctx, known, load_id, copy.write_row, q)
-                res.duration_ms = int((time.monotonic() - t_file) * 1000)
-                results.append(res)
-                rows += res.rows_in
-                if i % PROGRESS_EVERY == 0:
-                    log.info(
-                        "%s %s: %d/%d files, %d rows read", source.name, night, i, len(names), rows
-                    )
-        changed = [r for r in results if r.status != "unchanged"]
-        changed_names = [r.file_name for r in changed]
-        changed_laos = [r.lao_code for r in changed if r.lao_code]
-        # the newer file replaces the LAO's rows for the night completely
-        cur.execute(
-            f"delete from raw.{source.table} where extract_date=%s and lao_code = any(%s)"
-            " and load_id <> %s",
-            (night, changed_laos, load_id),
-        )
-        cur.execute(
-            "delete from ops.quarantine where source=%s and extract_date=%s"
-            " and file_name = any(%s)",
-            (source.name, night, changed_names),
-        )
-        with cur.copy(
-            "copy ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
-            " file_sha256, row_no, field, reason, raw_line) from stdin"
-        ) as copy:
-            for row in q.rows:
-                copy.write_row(row)
-        cur.executemany(
-            "insert into ops.files (source, extract_date, file_name, lao_code, sha256, load_id,"
-            " status, encoding, rows_in, rows_loaded, rows_quarantined, extra_columns, error)"
-            " values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-            " on conflict (source, extract_date, file_name) do update set"
-            " lao_code=excluded.lao_code, sha256=excluded.sha256, load_id=excluded.load_id,"
-            " status=excluded.status, encoding=excluded.encoding, rows_in=excluded.rows_in,"
-            " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
-            " extra_columns=excluded.extra_columns, error=excluded.error, loaded_at=now()",
-            [
-                (
-                    source.name,
-                    night,
-                    r.file_name,
-                    r.lao_code,
-                    r.sha256,
-                    load_id,
-                    r.status,
-                    r.encoding,
-                    r.rows_in,
-                    r.rows_loaded,
-                    r.rows_quarantined,
-                    r.extra_columns or None,
-                    r.error,
-                )
-                for r in changed
-            ],
-        )
-        with cur.copy(
-            "copy ops.file_loads (run_id, load_id, source, extract_date, file_name,"
-            " lao_code, sha256, size_bytes, encoding, status, rows_in, rows_loaded,"
-            " rows_quarantined, extra_columns, error, started_at, duration_ms)"
-            " from stdin"
-        ) as copy:
-            for r in results:
-                copy.write_row(
-                    (
-                        run_id,
-                        load_id,
-                        source.name,
-                        night,
-                        r.file_name,
-                        r.lao_code,
-                        r.sha256,
-                        r.size_bytes,
-                        r.encoding,
-                        r.status,
-                        r.rows_in,
-                        r.rows_loaded,
-                        r.rows_quarantined,
-                        r.extra_columns or None,
-                        r.error,
-                        r.started_at,
-                        r.duration_ms,
-                    )
-                )
-    batch = BatchResult(load_id, results)
-    totals = batch.totals()
+    try:
+        totals = _load_units(batch, units, isolate=False)
+    except (
+        psycopg.errors.DataError,
+        psycopg.errors.IntegrityError,
+        psycopg.errors.ProgramLimitExceeded,
+    ) as exc:
+        log.error("the warehouse refused a row (%s): retrying one LAO-night at a time", exc)
+        batch = _Batch(SOURCES[source_name], night, settings, run_id)
+        totals = _load_units(batch, _units(scan, set(unit_keys)), isolate=True)
     secs = time.monotonic() - t0
     totals["seconds"] = round(secs, 3)
     totals["rows_per_second"] = round(totals["rows_in"] / secs) if secs else None
-    log.info("%s %s batch load %d: %s", source.name, night, load_id, totals)
-    for r in results:
+    log.info("%s %s batch load %d: %s", source_name, night, batch.load_id, totals)
+    _log_problems(source_name, night, batch.audit)
+    return totals
+
+
+def _load_units(batch: _Batch, units: list[_Unit], isolate: bool) -> dict:
+    source, night = batch.source, batch.night
+    with connect(batch.settings) as conn, conn.transaction():
+        batch.load_id = ledger.new_load_id(conn)
+        ledger.lock_units(conn, source.name, night, [u.key for u in units])
+        known = ledger.known_files(conn, source.name, night)
+        changed: list[_Unit] = []
+        for i, unit in enumerate(units, 1):
+            if _unchanged(unit, known) or batch.same_content(unit, known):
+                batch.audit.extend(_unchanged_records(unit, known))
+                continue
+            batch.read_unit(unit)
+            changed.append(unit)
+            if i % PROGRESS_EVERY == 0:
+                log.info("%s %s: %d/%d LAO-nights read", source.name, night, i, len(units))
+        _write_units(conn, batch, changed, isolate)
+        ledger.touch_signatures(conn, source.name, night, batch.touched)
+        ledger.audit_file_loads(conn, batch.run_id, source.name, night, batch.load_id, batch.audit)
+    return _totals(batch)
+
+
+def _unchanged_records(unit: _Unit, known) -> list[ledger.FileRecord]:
+    return [
+        ledger.FileRecord(
+            e.name,
+            e.lao_code,
+            entry_kind=e.kind,
+            sha256=known[e.name].sha256,
+            size_bytes=e.size,
+            status="unchanged",
+            started_at=datetime.now(UTC),
+        )
+        for e in unit.entries
+    ]
+
+
+def _write_units(conn, batch: _Batch, units: list[_Unit], isolate: bool) -> None:
+    """Rows to raw, retractions, the ledger: for all units at once, or unit by unit."""
+    if not isolate:
+        _copy_raw(conn, batch, units)
+        _replace(conn, batch, units)
+        return
+    for unit in units:
+        try:
+            with conn.transaction():
+                _copy_raw(conn, batch, [unit])
+                _replace(conn, batch, [unit])
+        except (
+            psycopg.errors.DataError,
+            psycopg.errors.IntegrityError,
+            psycopg.errors.ProgramLimitExceeded,
+        ) as exc:
+            log.error("the warehouse refused a row of %s: %s", unit.key, exc)
+            _refuse_unit(batch, unit, f"the warehouse refused a row: {exc}".splitlines()[0][:300])
+            _replace(conn, batch, [unit])
+
+
+def _refuse_unit(batch: _Batch, unit: _Unit, detail: str) -> None:
+    for spool in unit.raw_spools:
+        spool.close()
+    unit.raw_spools, unit.quarantine, unit.records, unit.rows_after = [], [], [], 0
+    for e in unit.entries:
+        if e.read:
+            e.reject = ("database_refused", detail, "rejected")
+    batch.read_unit(unit)
+
+
+def _copy_raw(conn, batch: _Batch, units: list[_Unit]) -> None:
+    cols = (*LINEAGE_COLUMNS, "key_version", *batch.source.db_columns, "extra")
+    with conn.cursor().copy(
+        f"copy raw.{batch.source.table} ({', '.join(cols)}) from stdin"
+    ) as copy:
+        for unit in units:
+            for spool in unit.raw_spools:
+                spool.seek(0)
+                while block := spool.read(1 << 20):
+                    copy.write(block)
+
+
+def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
+    """The new files replace their LAO-nights: old rows retracted, ledger rewritten."""
+    source, night, table = batch.source, batch.night, batch.source.table
+    laos = [u.lao_code for u in units if u.lao_code]
+    before = dict(
+        conn.execute(
+            f"select lao_code, count(*) from raw.{table} where extract_date=%s"
+            " and lao_code = any(%s) and load_id <> %s group by 1",
+            (night, laos, batch.load_id),
+        ).fetchall()
+    )
+    counts = {
+        u.lao_code: (before.get(u.lao_code, 0), u.rows_after)
+        for u in units
+        if u.lao_code and (before.get(u.lao_code, 0) or u.rows_after)
+    }
+    ids = ledger.allocate_changes(conn, source.name, night, batch.load_id, counts)
+    if ids:
+        cols = ", ".join(
+            (*LINEAGE_COLUMNS, "key_version", *source.db_columns, "extra", "loaded_at")
+        )
+        conn.execute(
+            f"with gone as (delete from raw.{table} r using unnest(%s::text[], %s::bigint[])"
+            " as c(lao_code, change_id) where r.extract_date = %s and r.lao_code = c.lao_code"
+            f" and r.load_id <> %s returning r.*, c.change_id)"
+            f" insert into raw.{table}_retracted ({cols}, retracted_change_id)"
+            f" select {cols}, change_id from gone",
+            (list(ids), list(ids.values()), night, batch.load_id),
+        )
+    names = [r.file_name for u in units for r in u.records]
+    present = {e.name for u in units for e in u.entries}
+    known = ledger.known_files(conn, source.name, night)
+    gone = [n for n, k in known.items() if k.lao_code in set(laos) and n not in present]
+    ledger.forget_files(conn, source.name, night, gone)
+    ledger.write_files(
+        conn, source.name, night, batch.load_id, (r for u in units for r in u.records)
+    )
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8") as q:
+        for u in units:
+            q.writelines(u.quarantine)
+        ledger.replace_quarantine(conn, source.name, night, names, q)
+    for u in units:
+        batch.audit.extend(u.records)
+        for spool in u.raw_spools:
+            spool.close()
+
+
+def _totals(batch: _Batch) -> dict:
+    recs = batch.audit
+    return {
+        "load_id": batch.load_id,
+        "files": len(recs),
+        "unchanged": sum(r.status == "unchanged" for r in recs),
+        "rejected": sum(r.status in ("rejected", "superseded") for r in recs),
+        "rows_in": sum(r.rows_in for r in recs),
+        "rows_loaded": sum(r.rows_loaded for r in recs),
+        "rows_quarantined": sum(r.rows_quarantined for r in recs),
+    }
+
+
+def _log_problems(source: str, night: date, records) -> None:
+    for r in records:
         if r.extra_columns:
             log.warning(
-                "schema drift in %s/%s/%s: unknown column(s) %s kept in raw.extra",
-                source.name,
+                "schema drift in %s/%s/%s: unknown column(s) %s",
+                source,
                 night,
                 r.file_name,
                 r.extra_columns,
             )
-        if r.status == "rejected":
-            log.warning("rejected %s/%s/%s: %s", source.name, night, r.file_name, r.error)
-    return totals
+        if r.status in ("rejected", "superseded"):
+            log.warning("%s %s/%s/%s: %s", r.status, source, night, r.file_name, r.error)
+
+
+# -- closing a night --------------------------------------------------------------------------
 
 
 def close_night(source_name: str, night: date, settings: Settings | None = None) -> dict:
-    """Totals for the night over the current files; fail loudly if rows went missing.
+    """Totals over the night's current entries; fail loudly if rows went missing.
 
     Conservation is checked twice: per file (rows in = loaded + quarantined) and
-    against what the tables really hold.
+    against what the tables really hold. Landing issues are recorded here too.
     """
+    settings = settings or get_settings()
     source = SOURCES[source_name]
+    scan = landing_for(settings.landing_dir).scan(source_name, night)
     with connect(settings) as conn, conn.transaction():
-        # two runs closing the same night (a rerun racing a backfill) take turns
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 1))",
-            (f"close/{source.name}/{night.isoformat()}",),
+        ledger.record_landing_issues(conn, scan.scopes, scan.issues)
+        summary = ledger.close_night(
+            conn, source.name, source.table, night, load_lao_codes(settings.reference_dir)
         )
-        f = conn.execute(
-            "select count(*), count(*) filter (where status='rejected'),"
-            " count(distinct lao_code) filter (where status='loaded'),"
-            " coalesce(sum(rows_in),0), coalesce(sum(rows_loaded),0),"
-            " coalesce(sum(rows_quarantined),0),"
-            " count(*) filter (where rows_in <> rows_loaded + rows_quarantined)"
-            " from ops.files where source=%s and extract_date=%s",
-            (source.name, night),
-        ).fetchone()
-        in_raw = conn.execute(
-            f"select count(*) from raw.{source.table} where extract_date=%s", (night,)
-        ).fetchone()[0]
-        in_q = conn.execute(
-            "select count(*) from ops.quarantine where source=%s and extract_date=%s",
-            (source.name, night),
-        ).fetchone()[0]
-        files, rejected, laos, rows_in, loaded, quarantined, bad_files = f
-        _record_submissions(conn, source.name, night, settings or get_settings())
-        ok = bad_files == 0 and in_raw == loaded and in_q == quarantined
-        conn.execute(
-            "insert into ops.nights (source, extract_date, files, files_rejected, laos_reporting,"
-            " rows_in, rows_loaded, rows_quarantined, conservation_ok)"
-            " values (%s,%s,%s,%s,%s,%s,%s,%s,%s) on conflict (source, extract_date) do update set"
-            " files=excluded.files, files_rejected=excluded.files_rejected,"
-            " laos_reporting=excluded.laos_reporting, rows_in=excluded.rows_in,"
-            " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
-            " conservation_ok=excluded.conservation_ok, checked_at=now()",
-            (source.name, night, files, rejected, laos, rows_in, loaded, quarantined, ok),
-        )
-    summary = {
-        "source": source.name,
-        "extract_date": night.isoformat(),
-        "files": files,
-        "files_rejected": rejected,
-        "laos_reporting": laos,
-        "rows_in": rows_in,
-        "rows_loaded": loaded,
-        "rows_quarantined": quarantined,
-        "conservation_ok": ok,
-    }
-    if not ok:
+    summary["landing_issues"] = len(scan.issues)
+    summary["uploads_in_progress"] = len(scan.uploads_in_progress)
+    if not summary["conservation_ok"]:
         raise ConservationError(
-            f"{source.name} {night}: rows in ({rows_in}) != loaded ({loaded}, {in_raw} in raw)"
-            f" + quarantined ({quarantined}, {in_q} in quarantine); {bad_files} file(s) unbalanced"
+            f"{source.name} {night}: rows in ({summary['rows_in']}) != loaded"
+            f" ({summary['rows_loaded']}, {summary['in_raw']} in raw) + quarantined"
+            f" ({summary['rows_quarantined']}, {summary['in_quarantine']} in quarantine);"
+            f" {summary['unbalanced_files']} file(s) unbalanced"
         )
     return summary
-
-
-def _record_submissions(conn, source: str, night: date, settings: Settings) -> None:
-    """Who sent and who did not (registry LAOs only), for the compliance marts."""
-    sent = {
-        lao: (status, name)
-        for lao, status, name in conn.execute(
-            "select lao_code, status, file_name from ops.files where source=%s and extract_date=%s"
-            " and lao_code is not null",
-            (source, night),
-        ).fetchall()
-    }
-    conn.execute("delete from ops.submissions where source=%s and extract_date=%s", (source, night))
-    with conn.cursor().copy(
-        "copy ops.submissions (source, extract_date, lao_code, status, file_name) from stdin"
-    ) as copy:
-        for lao in sorted(load_lao_codes(settings.reference_dir)):
-            status, name = sent.get(lao, (None, None))
-            copy.write_row(
-                (
-                    source,
-                    night,
-                    lao,
-                    {"loaded": "reported", "rejected": "rejected"}.get(status, "missing"),
-                    name,
-                )
-            )
 
 
 def load_night(
@@ -514,9 +494,9 @@ def load_night(
     """Everything for one source and night, without Airflow (tests, CLI, benchmarks)."""
     settings = settings or get_settings()
     migrate(settings)
-    names = discover(source_name, night, settings)
-    for batch in plan_batches(names, batches):
-        load_batch(source_name, night, batch, run_id, settings)
+    scan = scan_night(source_name, night, settings)
+    for keys in plan_batches(scan, batches):
+        load_batch(source_name, night, keys, run_id, settings)
     return close_night(source_name, night, settings)
 
 
@@ -524,8 +504,4 @@ def forget_night(source_name: str, night: date, settings: Settings | None = None
     """Drop what was loaded for a night so the next run reloads every file (reprocessing)."""
     source = SOURCES[source_name]
     with connect(settings) as conn, conn.transaction():
-        conn.execute(f"delete from raw.{source.table} where extract_date=%s", (night,))
-        for table in ("ops.quarantine", "ops.files", "ops.nights"):
-            conn.execute(
-                f"delete from {table} where source=%s and extract_date=%s", (source.name, night)
-            )
+        ledger.forget_night(conn, source.name, source.table, night)

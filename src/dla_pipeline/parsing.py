@@ -1,8 +1,9 @@
 """Parsers for the cell formats of ../shared/extracts.md (pure functions).
 
-Each parser takes the raw cell text and returns a Python value or raises
-``CellError`` with a reason a person can read. Cells repeat a lot within a night
-(dates, tier amounts), so the hot parsers are memoised on the raw string.
+Each parser takes the raw cell text and returns a Python value or raises ``CellError``
+with a reason code (see the seed ``reason_codes``) and a detail a person can read.
+Cells repeat a lot within a file (dates, tier amounts), so callers parse each distinct
+value once (``contract.Chunk.parse``); the hot parsers are also memoised.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from functools import lru_cache
 THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 BE_OFFSET = 543
 BE_THRESHOLD = 2400  # a year above this is Buddhist Era (contract rule)
+# white space and invisible characters around a value (NBSP, zero-width, BOM)
+_STRIP = " \t\r\n\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"
 
 THAI_MONTHS = {
     "มค": 1,
@@ -45,12 +48,17 @@ THAI_MONTHS = {
 
 
 class CellError(ValueError):
-    """A cell that cannot be accepted; the message is the quarantine reason."""
+    """A cell that cannot be accepted: ``code`` (reason_codes) and a readable detail."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
 def normalise(text: str) -> str:
-    """Thai digits to ASCII, surrounding white space (incl. NBSP) removed."""
-    return text.translate(THAI_DIGITS).strip().strip("\u00a0\u200b").strip()
+    """Thai digits to ASCII, surrounding white space (incl. NBSP, zero-width) removed."""
+    return text.translate(THAI_DIGITS).strip(_STRIP)
 
 
 def ce_year(year: int) -> int:
@@ -67,7 +75,7 @@ def date_parts(text: str) -> tuple[int, int, int]:
     """(CE year, month, day) of a contract date; month/day may be 0 (unknown)."""
     s = normalise(text)
     if not s:
-        raise CellError("empty date")
+        raise CellError("empty_value", "empty date")
     if m := _DMY.match(s):
         d, mo, y = int(m[1]), int(m[2]), int(m[3])
     elif m := _ISO.match(s):
@@ -75,10 +83,10 @@ def date_parts(text: str) -> tuple[int, int, int]:
     elif m := _THAI.match(s):
         month = THAI_MONTHS.get(m[2].replace(".", "").replace(" ", ""))
         if month is None:
-            raise CellError(f"unknown Thai month {m[2]!r} in date {text!r}")
+            raise CellError("bad_date", f"unknown Thai month {m[2]!r} in date {text!r}")
         d, mo, y = int(m[1]), month, int(m[3])
     else:
-        raise CellError(f"unparseable date {text!r}")
+        raise CellError("bad_date", f"unparseable date {text!r}")
     return ce_year(y), mo, d
 
 
@@ -88,7 +96,7 @@ def parse_date(text: str) -> date:
     try:
         return date(y, mo, d)
     except ValueError:
-        raise CellError(f"impossible date {text!r}") from None
+        raise CellError("impossible_date", f"impossible date {text!r}") from None
 
 
 @lru_cache(maxsize=65536)
@@ -100,29 +108,35 @@ def parse_birth_date(text: str) -> tuple[date, str]:
     """
     y, mo, d = date_parts(text)
     if mo == 0 and d != 0:
-        raise CellError(f"birth date with a day but no month {text!r}")
+        raise CellError("impossible_date", f"birth date with a day but no month {text!r}")
     precision = "day" if d else ("month" if mo else "year")
     try:
         return date(y, mo or 1, d or 1), precision
     except ValueError:
-        raise CellError(f"impossible date {text!r}") from None
+        raise CellError("impossible_date", f"impossible date {text!r}") from None
 
 
 _PERIOD = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$")
+_PERIOD_ISO = re.compile(r"^(\d{4})-(\d{1,2})$")
 
 
 @lru_cache(maxsize=4096)
 def parse_period(text: str) -> date:
     """``MM/YYYY`` (BE, or CE by the year rule) to the first day of that month."""
     s = normalise(text)
-    m = _PERIOD.match(s) or re.match(r"^(\d{4})-(\d{1,2})$", s)
+    if not s:
+        raise CellError("empty_value", "empty payment period")
+    m = _PERIOD.match(s) or _PERIOD_ISO.match(s)
     if not m:
-        raise CellError(f"unparseable payment period {text!r} (expected MM/YYYY)")
+        raise CellError("bad_period", f"unparseable payment period {text!r} (expected MM/YYYY)")
     a, b = int(m[1]), int(m[2])
     month, year = (a, b) if m.re is _PERIOD else (b, a)
     if not 1 <= month <= 12:
-        raise CellError(f"impossible month in payment period {text!r}")
-    return date(ce_year(year), month, 1)
+        raise CellError("bad_period", f"impossible month in payment period {text!r}")
+    year = ce_year(year)
+    if year < 1:
+        raise CellError("bad_period", f"impossible year in payment period {text!r}")
+    return date(year, month, 1)
 
 
 _AMOUNT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
@@ -131,20 +145,20 @@ CENT = Decimal("0.01")
 
 @lru_cache(maxsize=65536)
 def parse_amount(text: str) -> Decimal:
-    """``1234.5``, ``1,234.50``, ``1,234.50 บาท``; must be > 0."""
+    """``1234.5``, ``1,234.50``, ``1,234.50 บาท``; must be > 0 (bounds: ``check_amount``)."""
     s = normalise(text).replace("บาท", "").replace("฿", "").replace(" ", "")
     if not s:
-        raise CellError("empty amount")
-    if not _AMOUNT.match(s):
-        raise CellError(f"unparseable amount {text!r}")
+        raise CellError("empty_value", "empty amount")
+    if len(s) > 40 or not _AMOUNT.match(s):
+        raise CellError("bad_amount", f"unparseable amount {text[:60]!r}")
     try:
         value = Decimal(s.replace(",", ""))
     except InvalidOperation:
-        raise CellError(f"unparseable amount {text!r}") from None
+        raise CellError("bad_amount", f"unparseable amount {text[:60]!r}") from None
     if value < 0:
-        raise CellError(f"negative amount {text!r}")
+        raise CellError("non_positive_amount", f"negative amount {text!r}")
     if value == 0:
-        raise CellError(f"zero amount {text!r}")
+        raise CellError("non_positive_amount", f"zero amount {text!r}")
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -153,12 +167,12 @@ def parse_count(text: str) -> int:
     """A non-negative integer (thousands separators allowed)."""
     s = normalise(text).replace(",", "")
     if not s:
-        raise CellError("empty number")
-    if not s.isascii() or not s.lstrip("-").isdigit():
-        raise CellError(f"not a whole number {text!r}")
+        raise CellError("empty_value", "empty number")
+    if len(s) > 20 or not s.isascii() or not s.lstrip("-").isdigit():
+        raise CellError("bad_number", f"not a whole number {text[:60]!r}")
     value = int(s)
     if value < 0:
-        raise CellError(f"negative number {text!r}")
+        raise CellError("bad_number", f"negative number {text!r}")
     return value
 
 
@@ -166,8 +180,10 @@ def parse_count(text: str) -> int:
 def parse_fiscal_year(text: str) -> int:
     """A fiscal year; returned in BE as the contract names it (CE is converted)."""
     s = normalise(text)
+    if not s:
+        raise CellError("empty_value", "empty fiscal year")
     if not (len(s) == 4 and s.isascii() and s.isdigit()):
-        raise CellError(f"unparseable fiscal year {text!r}")
+        raise CellError("bad_fiscal_year", f"unparseable fiscal year {text[:60]!r}")
     return ce_year(int(s)) + BE_OFFSET
 
 
@@ -183,11 +199,11 @@ def parse_thai_id(text: str) -> str:
     """Citizen or juristic ID, dashes and spaces allowed; returns the 13 digits."""
     s = normalise(text).replace("-", "").replace(" ", "")
     if not s:
-        raise CellError("empty ID")
+        raise CellError("empty_value", "empty ID")
     if len(s) != 13 or not s.isascii() or not s.isdigit():
-        raise CellError("ID is not 13 digits")
+        raise CellError("bad_id", "ID is not 13 digits")
     if not thai_id_valid(s):
-        raise CellError("ID fails the checksum")
+        raise CellError("bad_checksum", "ID fails the checksum")
     return s
 
 
@@ -199,3 +215,11 @@ def fiscal_year_of(d: date) -> int:
 def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
     end_ce = fy_be - BE_OFFSET
     return date(end_ce - 1, 10, 1), date(end_ce, 9, 30)
+
+
+def add_years(d: date, years: int) -> date:
+    """``d`` moved by whole years (29 February becomes 28 February)."""
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:
+        return d.replace(year=d.year + years, day=28)

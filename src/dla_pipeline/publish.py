@@ -18,25 +18,13 @@ from datetime import date
 import psycopg
 from psycopg import sql
 
+from . import ledger
 from .config import Settings
 from .db import connect
 from .warehouse import READER_ROLE
 
 log = logging.getLogger(__name__)
 PUBLISH_LOCK = 4243
-
-
-def pending_nights(conn) -> list[date]:
-    """Nights loaded (or re-loaded) since they were last published."""
-    return [
-        r[0]
-        for r in conn.execute(
-            "select n.extract_date from (select extract_date, max(checked_at) as checked_at"
-            " from ops.nights group by extract_date) as n"
-            " left join marts.published_nights as p using (extract_date)"
-            " where p.published_at is null or p.published_at < n.checked_at order by 1"
-        ).fetchall()
-    ]
 
 
 def _point_view(conn, name: str, versioned: str) -> None:
@@ -79,8 +67,8 @@ def publish(night: date, run_id: str = "cli", settings: Settings | None = None) 
             ]
             if not tables:
                 raise RuntimeError("nothing to publish: marts_build is empty (did dbt run?)")
-            nights = sorted(set(pending_nights(conn)) | {night})
-            version = conn.execute("select nextval('ops.publish_seq')").fetchone()[0]
+            nights = sorted(set(ledger.pending_nights(conn)) | {night})
+            version = ledger.next_publish_version(conn)
             for t in tables:
                 versioned = f"{t}__v{version}"
                 conn.execute(
@@ -108,11 +96,7 @@ def publish(night: date, run_id: str = "cli", settings: Settings | None = None) 
                     " run_id = excluded.run_id",
                     (n, run_id),
                 )
-            conn.execute(
-                "insert into ops.publish_log (extract_date, run_id, status, marts)"
-                " values (%s, %s, 'published', %s)",
-                (night, run_id, tables),
-            )
+            ledger.record_publish(conn, night, run_id, "published", tables)
         drop_superseded(conn)
     log.info("published %s (%s): %s", night, run_id, ", ".join(tables))
     return tables
@@ -143,8 +127,4 @@ def drop_superseded(conn) -> list[str]:
 
 def record_blocked(night: date, run_id: str, reason: str, settings: Settings | None = None) -> None:
     with connect(settings) as conn:
-        conn.execute(
-            "insert into ops.publish_log (extract_date, run_id, status, marts, reason)"
-            " values (%s, %s, 'blocked', '{}', %s)",
-            (night, run_id, reason),
-        )
+        ledger.record_publish(conn, night, run_id, "blocked", [], reason)

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 from psycopg import sql
 
+from . import ledger
 from .config import ConfigError, Settings, get_settings
 from .db import connect
 
@@ -164,11 +165,11 @@ def context(settings: Settings | None = None):
 
 
 def _gate_view(check: Check) -> tuple[str, str]:
-    return "ops", f"gate_{check.table}"
+    return "gate", check.table
 
 
 def point_gate_view(conn, check: Check, night: date) -> None:
-    """``ops.gate_<table>``: the night's rows, with a literal date so the index is used."""
+    """``gate.<table>``: the night's rows, with a literal date so the index is used."""
     schema, view = _gate_view(check)
     conn.execute(
         sql.SQL("create or replace view {} as select * from {} where extract_date = {}").format(
@@ -217,17 +218,15 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
     run = RunIdentifier(run_name=f"{night.isoformat()} {run_id}")
     # every night loaded since its last publish is re-checked: a blocked night's rows are in
     # the facts, so a later night must not carry them to analysts unchecked
-    from .publish import pending_nights
-
     with connect(settings) as conn:
-        nights = sorted(set(pending_nights(conn)) | {night})
+        nights = sorted(set(ledger.pending_nights(conn)) | {night})
     gate_conn = connect(settings, autocommit=True)
     # one gate at a time: the gate views are shared
-    gate_conn.execute("select pg_advisory_lock(4244)")
+    gate_conn.execute("select pg_advisory_lock(%s)", (ledger.GATE_LOCK,))
     try:
         _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings)
     finally:
-        gate_conn.execute("select pg_advisory_unlock(4244)")
+        gate_conn.execute("select pg_advisory_unlock(%s)", (ledger.GATE_LOCK,))
         gate_conn.close()
     try:
         ctx.build_data_docs()
@@ -294,26 +293,7 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
 
 def _record(result: GateResult, run_id: str, settings: Settings) -> None:
     with connect(settings) as conn, conn.transaction():
-        conn.execute(
-            "delete from ops.quality_results where run_id=%s and extract_date=%s",
-            (run_id, result.night),
-        )
-        with conn.cursor().copy(
-            "copy ops.quality_results (run_id, extract_date, suite,"
-            " expectation, column_name, success, observed) from stdin"
-        ) as cp:
-            for o in result.outcomes:
-                cp.write_row(
-                    (
-                        run_id,
-                        result.night,
-                        o.suite,
-                        f"{o.expectation}[{o.severity}]",
-                        o.column,
-                        o.success,
-                        o.observed,
-                    )
-                )
+        ledger.record_quality(conn, run_id, result.night, result.outcomes)
 
 
 def data_docs_dir(settings: Settings | None = None) -> Path:

@@ -1,71 +1,60 @@
 """Reconciliation: recompute headline figures straight from the extract files and
 compare them with the marts.
 
-The files are read with the loader's own acceptance rules (so quarantined rows are
-left out the same way), but everything after that — re-send replacement, superseding
-vaccination reports, grouping by province — is recomputed here in Python, not SQL.
+The files are read with the loader's own reader (``extract.read_extract``, the one
+definition of what the contract accepts) and the same landing rules (which entries are
+read, which LAO file wins), but everything after that - re-send replacement,
+superseding vaccination reports, grouping by province - is recomputed here in Python,
+not SQL.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
+from . import ledger
 from .config import Settings, get_settings
-from .contract import LINEAGE_COLUMNS, SOURCES, Context, load_account_codes, load_lao_codes
+from .contract import SOURCES, load_lao_codes
 from .db import connect
-from .ingest import LAO_FILE, FileResult, _fs, _load_file, _Quarantine, discover
+from .extract import Accepted, read_extract
+from .ingest import make_context, refusal
+from .landing import landing_for
 
-ALLOWANCE_COLS = {c: i for i, c in enumerate((*LINEAGE_COLUMNS, *SOURCES["allowance"].db_columns))}
-VACC_COLS = {c: i for i, c in enumerate((*LINEAGE_COLUMNS, *SOURCES["vaccination"].db_columns))}
 
-
-def _accepted_rows(source: str, night: date, settings: Settings):
-    """Rows of the night's current files that the contract accepts (as tuples)."""
-    fs, root = _fs(settings)
+def accepted_rows(source: str, night: date, settings: Settings) -> Iterator[dict]:
+    """Rows of the night's current files that the contract accepts, as dicts."""
+    landing = landing_for(settings.landing_dir)
     spec = SOURCES[source]
-    ctx = Context(
-        night, settings.pseudonym_key.encode(), load_account_codes(settings.dbt_dir / "seeds")
-    )
-    known = load_lao_codes(settings.reference_dir)
-    for name in discover(source, night, settings):
-        m = LAO_FILE.match(name)
-        res = FileResult(name, m[1] if m else None)
-        rows: list[tuple] = []
-        _load_file(
-            fs,
-            f"{root}/{source}/{night.isoformat()}/{name}",
-            res,
-            spec,
-            ctx,
-            known,
-            0,
-            rows.append,
-            _Quarantine(source, night, 0),
-        )
-        yield from rows
+    ctx = make_context(settings, night)
+    registry = load_lao_codes(settings.reference_dir)
+    for entry in landing.scan(source, night).entries:
+        reject = refusal(entry, registry)
+        if not entry.read or reject:
+            continue
+        with landing.open(source, night, entry) as fh:
+            for item in read_extract(fh, spec, ctx):
+                if isinstance(item, Accepted):
+                    for row in item.rows(spec):
+                        values = dict(zip(("row_no", *spec.db_columns, "extra"), row, strict=True))
+                        yield {**values, "lao_code": entry.lao_code, "extract_date": night}
 
 
 def expected_from_files(nights: list[date], settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     allowance: dict[str, Decimal] = defaultdict(Decimal)
     latest: dict[tuple, tuple] = {}
-    a, v = ALLOWANCE_COLS, VACC_COLS
     for night in nights:
-        for row in _accepted_rows("allowance", night, settings):
-            if row[a["status"]] in ("paid", "arrears"):
-                allowance[row[a["lao_code"]][1:3]] += row[a["amount"]]
-        for row in _accepted_rows("vaccination", night, settings):
-            key = (
-                row[v["lao_code"]],
-                row[v["village_no"]],
-                row[v["species"]],
-                row[v["fiscal_year"]],
-            )
-            order = (row[v["vaccination_date"]], row[v["extract_date"]], row[v["row_no"]])
+        for row in accepted_rows("allowance", night, settings):
+            if row["status"] in ("paid", "arrears"):
+                allowance[row["lao_code"][1:3]] += row["amount"]
+        for row in accepted_rows("vaccination", night, settings):
+            key = (row["lao_code"], row["village_no"], row["species"], row["fiscal_year"])
+            order = (row["vaccination_date"], row["extract_date"], row["row_no"])
             if key not in latest or order > latest[key][0]:
-                latest[key] = (order, row[v["surveyed"]], row[v["vaccinated"]] or 0)
+                latest[key] = (order, row["surveyed"], row["vaccinated"] or 0)
     coverage: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for (lao, _village, _species, fy), (_order, surveyed, vaccinated) in latest.items():
         coverage[(lao[1:3], fy)][0] += surveyed
@@ -93,12 +82,7 @@ def from_marts(schema: str = "marts", settings: Settings | None = None) -> dict:
 
 def loaded_nights(settings: Settings | None = None) -> list[date]:
     with connect(settings) as conn:
-        return [
-            r[0]
-            for r in conn.execute(
-                "select distinct extract_date from ops.nights order by 1"
-            ).fetchall()
-        ]
+        return ledger.loaded_nights(conn)
 
 
 def reconcile(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 
 from .config import get_settings
 from .db import migrate
-from .ingest import close_night, discover, load_batch, plan_batches
+from .ingest import close_night, load_batch, plan_batches, scan_night
 from .publish import publish, record_blocked
 from .quality import QualityGateFailed, run_gate
 from .transform import build
@@ -17,16 +16,25 @@ log = logging.getLogger(__name__)
 
 
 def ingest_plan(source: str, night: date) -> list[list[str]]:
-    """Files of the night grouped into batches (few task instances, not one per file)."""
-    migrate()
-    names = discover(source, night)
-    batches = plan_batches(names, int(os.environ.get("INGEST_BATCHES", "4")))
-    log.info("%s %s: %d files in %d batches", source, night, len(names), len(batches))
+    """The night's LAO-nights grouped into batches (few task instances, not one per file)."""
+    settings = get_settings()
+    migrate(settings)
+    scan = scan_night(source, night, settings)
+    batches = plan_batches(scan, settings.ingest_batches)
+    log.info(
+        "%s %s: %d entries in %d batches (%d upload(s) in progress, %d landing issue(s))",
+        source,
+        night,
+        len(scan.entries),
+        len(batches),
+        len(scan.uploads_in_progress),
+        len(scan.issues),
+    )
     return batches
 
 
-def ingest_batch(source: str, night: date, names: list[str], run_id: str) -> dict:
-    return load_batch(source, night, names, run_id)
+def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dict:
+    return load_batch(source, night, units, run_id)
 
 
 def ingest_close(source: str, night: date) -> dict:

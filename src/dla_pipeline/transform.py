@@ -8,6 +8,7 @@ import logging
 import os
 from datetime import date
 
+from . import ledger
 from .config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,18 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def build_vars(settings: Settings, night: date | None = None) -> dict:
+    """The vars every dbt invocation gets: the ledger's last change id (the incremental
+    window's upper bound, read once per build) and the night being built."""
+    from .db import connect
+
+    with connect(settings) as conn:
+        out: dict = {"change_hi": ledger.last_change_id(conn)}
+    if night:
+        out |= {"night": night.isoformat(), "night_sql": f"'{night.isoformat()}'"}
+    return out
+
+
 def run_dbt(args: list[str], settings: Settings | None = None, night: date | None = None) -> list:
     """Invoke dbt with the project's settings; raise ``DbtFailed`` naming what failed."""
     from dbt.cli.main import dbtRunner
@@ -37,11 +50,8 @@ def run_dbt(args: list[str], settings: Settings | None = None, night: date | Non
     settings = settings or get_settings()
     os.environ.update(dbt_env(settings))
     full = [*args, "--project-dir", str(settings.dbt_dir), "--profiles-dir", str(settings.dbt_dir)]
-    if night:
-        full += [
-            "--vars",
-            json.dumps({"night": night.isoformat(), "night_sql": f"'{night.isoformat()}'"}),
-        ]
+    if args and args[0] in ("build", "run", "test", "compile", "show", "snapshot", "seed", "docs"):
+        full += ["--vars", json.dumps(build_vars(settings, night))]
     log.info("dbt %s", " ".join(full))
     res = dbtRunner().invoke(full)
     if res.exception:
@@ -62,7 +72,7 @@ def build(
     settings = settings or get_settings()
     refresh_seeds(settings)
     args = ["build", "--exclude", "resource_type:seed"]
-    if full_refresh:
+    if full_refresh or _first_incremental_build(settings):
         args.append("--full-refresh")
     results = run_dbt(args, settings, night)
     counts: dict[str, int] = {}
@@ -70,6 +80,18 @@ def build(
         key = f"{r.node.resource_type}:{r.status}"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _first_incremental_build(settings: Settings) -> bool:
+    """No model has a watermark yet (a new warehouse, or one upgraded from release 0.1
+    whose facts were built from load times): build everything once from scratch."""
+    from .db import connect
+
+    with connect(settings) as conn:
+        exists = conn.execute("select to_regclass('core.model_watermarks')").fetchone()[0]
+        if not exists:
+            return True
+        return conn.execute("select count(*) from core.model_watermarks").fetchone()[0] == 0
 
 
 def refresh_seeds(settings: Settings | None = None) -> bool:
@@ -85,15 +107,9 @@ def refresh_seeds(settings: Settings | None = None) -> bool:
     for path in sorted((settings.dbt_dir / "seeds").rglob("*.csv")):
         digest.update(path.name.encode() + path.read_bytes())
     with connect(settings) as conn:
-        conn.execute(
-            "create table if not exists ops.seed_state (sha256 text not null,"
-            " loaded_at timestamptz not null default now())"
-        )
-        row = conn.execute("select sha256 from ops.seed_state").fetchone()
-    if row and row[0] == digest.hexdigest():
-        return False
+        if ledger.seed_digest(conn) == digest.hexdigest():
+            return False
     run_dbt(["seed", "--full-refresh"], settings)
     with connect(settings) as conn, conn.transaction():
-        conn.execute("delete from ops.seed_state")
-        conn.execute("insert into ops.seed_state (sha256) values (%s)", (digest.hexdigest(),))
+        ledger.set_seed_digest(conn, digest.hexdigest())
     return True

@@ -1,13 +1,18 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['lao_code', 'payment_period'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
+    post_hook="{{ advance_watermark() }}",
 ) }}
 -- Allowance aggregated per LAO, payment period and age tier: the base of the allowance
 -- marts, so a night re-aggregates only the (LAO, period) groups it touched.
 -- Grain: lao_code x payment_period x age_tier.
 with touched as (
+    {% if is_incremental() %}
     {{ allowance_groups_touched() }}
+    {% else %}
+    select distinct lao_code, payment_period from {{ ref('fct_allowance_payments') }}
+    {% endif %}
 )
 
 select

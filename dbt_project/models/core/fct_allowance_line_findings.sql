@@ -1,13 +1,18 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['lao_code', 'payment_period'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
+    post_hook="{{ advance_watermark() }}",
 ) }}
 -- Findings visible on an LAO's own payment lines (tier mismatch, under 60, failed,
 -- arrears, late), recomputed for the (LAO, period) groups a night touched.
 -- Grain: finding x person_key x lao_code x payment_period.
 with touched as (
+    {% if is_incremental() %}
     {{ allowance_groups_touched() }}
+    {% else %}
+    select distinct lao_code, payment_period from {{ ref('fct_allowance_payments') }}
+    {% endif %}
 ),
 
 f as (

@@ -1,18 +1,21 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['person_key', 'payment_period'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['person_key', 'payment_period'], touched_keys('allowance', 'person_key, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted'))) }}",
+    post_hook="{{ advance_watermark() }}",
 ) }}
 -- A person may be paid by one LAO only: people paid (regular payments) by two or more
 -- LAOs in one period, one row per LAO involved. Recomputed, across all their LAOs, for
--- the people a night touched (an index lookup per person, not a scan of the period).
+-- the people the build's changes touched (rows brought or retracted): an index lookup
+-- per person, not a scan of the period.
 -- Grain: person_key x payment_period x lao_code.
 with touched as (
+    {% if is_incremental() %}
+    {{ touched_keys('allowance', 'person_key, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
+    {% else %}
     select distinct person_key, payment_period
     from {{ ref('fct_allowance_payments') }}
     where is_paid and status = 'paid'
-    {% if is_incremental() %}
-        and {{ loaded_since_watermark() }}
     {% endif %}
 ),
 

@@ -1,7 +1,8 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['extract_date', 'lao_code'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['extract_date', 'lao_code'], changed_lao_nights('allowance')) }}",
+    post_hook="{{ advance_watermark() }}",
     indexes=[
         {'columns': ['extract_date', 'lao_code']},
         {'columns': ['payment_period', 'lao_code']},
@@ -10,19 +11,15 @@
     ],
 ) }}
 -- Allowance payment lines keyed by the pseudonymised person, with the tier checks.
--- Grain: one row per payment line received. Incremental: the (night, LAO) pairs that
--- received rows since the last build are rebuilt whole (a re-sent file replaces them).
+-- Grain: one row per payment line received. Incremental: every LAO-night the ledger
+-- changed since the last build is deleted and rebuilt whole from its current rows, so a
+-- re-sent file replaces it and a header-only re-send empties it.
 with payments as (
     select p.*
     from {{ ref('stg_allowance__payments') }} as p
     {% if is_incremental() %}
-    -- every row of each (night, LAO) that received rows since the last build: the
-    -- delete+insert replaces whole LAO-nights, so the batch must hold all of their rows
-    inner join (
-        select distinct extract_date, lao_code
-        from {{ ref('stg_allowance__payments') }}
-        where {{ loaded_since_watermark() }}
-    ) as touched on touched.extract_date = p.extract_date and touched.lao_code = p.lao_code
+    inner join ({{ changed_lao_nights('allowance') }}) as changed
+        on changed.extract_date = p.extract_date and changed.lao_code = p.lao_code
     {% endif %}
 ),
 

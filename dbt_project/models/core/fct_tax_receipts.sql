@@ -1,22 +1,21 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['lao_code', 'fiscal_year_be', 'receipt_no'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['lao_code', 'fiscal_year_be', 'receipt_no'], touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted'))) }}",
+    post_hook="{{ advance_watermark() }}",
     indexes=[{'columns': ['lao_code', 'fiscal_year_be', 'receipt_no']}, {'columns': ['first_extract_date']}],
 ) }}
 -- Revenue receipts net of cancellations. Grain: one row per receipt (LAO, fiscal year,
 -- receipt_no). A cancellation (same receipt_no, status cancelled) may arrive on a later
--- night: incremental runs recompute every receipt touched by rows loaded since the last build.
-with changed as (
-    select lao_code, fiscal_year as fiscal_year_be, receipt_no, loaded_at
-    from {{ ref('stg_tax__receipts') }}
+-- night, and a re-send may drop a receipt: incremental runs recompute every receipt the
+-- build's changes touched (rows brought or retracted).
+with touched as (
     {% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
+    {{ touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted')) }}
+    {% else %}
+    select distinct lao_code, fiscal_year as fiscal_year_be, receipt_no
+    from {{ ref('stg_tax__receipts') }}
     {% endif %}
-),
-
-touched as (
-    select distinct lao_code, fiscal_year_be, receipt_no from changed
 ),
 
 lines as (

@@ -1,16 +1,19 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['lao_code', 'village_no', 'species', 'fiscal_year_be'],
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched(['lao_code', 'village_no', 'species', 'fiscal_year_be'], touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year as fiscal_year_be', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted'))) }}",
+    post_hook="{{ advance_watermark() }}",
+    indexes=[{'columns': ['lao_code', 'village_no', 'species', 'fiscal_year_be']}],
 ) }}
 -- Rabies campaign figures: the latest report per LAO, village, species and fiscal year
 -- (reports are cumulative, a later one supersedes the earlier). Incremental runs recompute
--- only the villages touched by rows loaded since the last build.
+-- only the villages the build's changes touched (reports brought or retracted).
 with touched as (
+    {% if is_incremental() %}
+    {{ touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted')) }}
+    {% else %}
     select distinct lao_code, village_no, species, fiscal_year
     from {{ ref('stg_vaccination__reports') }}
-    {% if is_incremental() %}
-    where {{ loaded_since_watermark() }}
     {% endif %}
 ),
 

@@ -1,0 +1,77 @@
+{#- Incremental models learn what changed from the ledger, not from the rows that arrived.
+
+    Every time an LAO-night's data is replaced (a new file, a re-send, a retraction) the
+    loader writes one row to ops.lao_night_changes with a change id; the rows it replaced
+    move to raw.<table>_retracted with that id. A model keeps the last change id it has
+    consumed in core.model_watermarks (advanced in its post-hook, in the same transaction)
+    and, on each build, recomputes the keys touched by changes in (watermark, change_hi]:
+    the keys of the LAO-night's current rows and of the rows it retracted. So a re-send
+    that drops a period, a receipt or a village, or a header-only file, reaches the marts
+    without a full refresh. change_hi is read once per build by `dla` (transform.py), so
+    every model of a build sees the same window. -#}
+
+{% macro change_hi() -%}
+    {%- if var('change_hi', none) is none -%}
+        {{ exceptions.raise_compiler_error("change_hi is not set: run dbt through `dla dbt ...` or `make dbt`, which pass the ledger's last change id") }}
+    {%- endif -%}
+    {{ var('change_hi') | int }}
+{%- endmacro %}
+
+{% macro watermark() -%}
+    (select coalesce(max(w.change_id), 0) from core.model_watermarks as w where w.model = '{{ this.identifier }}')
+{%- endmacro %}
+
+{#- The LAO-nights of a source changed in this build's window. -#}
+{% macro changed_lao_nights(source_name) -%}
+    select distinct ch.extract_date, ch.lao_code
+    from {{ source('ops', 'lao_night_changes') }} as ch
+    where ch.source = '{{ source_name }}'
+        and ch.change_id > {{ watermark() }}
+        and ch.change_id <= {{ change_hi() }}
+{%- endmacro %}
+
+{#- Keys (a column list) of the rows a window's changes brought or took away: the current
+    rows of the changed LAO-nights and the rows those changes retracted. -#}
+{% macro touched_keys(source_name, columns, current, retracted) -%}
+    select {{ columns }}
+    from (
+        select c.*
+        from {{ current }} as c
+        inner join ({{ changed_lao_nights(source_name) }}) as changed
+            on changed.extract_date = c.extract_date and changed.lao_code = c.lao_code
+    ) as current_rows
+    union
+    select {{ columns }}
+    from {{ retracted }} as r
+    where r.retracted_change_id > {{ watermark() }}
+        and r.retracted_change_id <= {{ change_hi() }}
+{%- endmacro %}
+
+{#- pre-hook: remove the touched keys from the model (the model's select re-inserts what
+    still exists; a key whose rows were all retracted stays removed). -#}
+{% macro delete_touched(key_columns, touched_sql) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as t
+    using ({{ touched_sql }}) as k
+    where {% for col in key_columns %}t.{{ col }} = k.{{ col }}{% if not loop.last %} and {% endif %}{% endfor %}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- post-hook: the model has consumed every change up to change_hi. -#}
+{% macro advance_watermark() -%}
+    insert into core.model_watermarks (model, change_id, updated_at)
+    values ('{{ this.identifier }}', {{ change_hi() }}, now())
+    on conflict (model) do update set change_id = excluded.change_id, updated_at = now()
+{%- endmacro %}
+
+{#- on-run-start: the watermark table (dbt owns schema core). -#}
+{% macro create_watermarks() -%}
+    create schema if not exists core;
+    create table if not exists core.model_watermarks (
+        model text primary key,
+        change_id bigint not null,
+        updated_at timestamptz not null default now()
+    )
+{%- endmacro %}

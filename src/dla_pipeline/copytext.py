@@ -1,0 +1,73 @@
+"""Rows as PostgreSQL COPY text: accepted rows for raw, rejected rows for quarantine.
+
+Columns are formatted once per distinct value (dates, amounts and codes repeat), and a
+chunk becomes one string, so writing costs a few joins per row, not Python per cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from .csvread import printable
+from .extract import Accepted, Rejection
+
+NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def fmt(value) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (date, Decimal, int)):
+        return str(value) if not isinstance(value, date) else value.isoformat()
+    return str(value).translate(_ESCAPES)
+
+
+def _column(values: list) -> list[str]:
+    formatted = {v: fmt(v) for v in set(values)}
+    return [formatted[v] for v in values]
+
+
+def accepted_copy_text(acc: Accepted, source, lineage: tuple, key_version: int) -> str:
+    """COPY text of accepted rows: lineage, row_no, key_version, db columns, extra."""
+    if not acc.line_nos:
+        return ""
+    prefix = "\t".join(fmt(v) for v in lineage) + "\t"
+    tail = "\t" + str(key_version)
+    cols = [_column(acc.columns[c]) for c in source.db_columns]
+    cols.append([NULL if e is None else fmt(e) for e in acc.extra])
+    lines = [
+        prefix + str(n) + tail + "\t" + "\t".join(rest)
+        for n, *rest in zip(acc.line_nos, *cols, strict=True)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def quarantine_copy_text(prefix: tuple, rejections: Iterable[Rejection], mask=None) -> str:
+    """COPY text of rejected rows (``ledger.QUARANTINE_COLUMNS``); ``mask`` hides
+    personal data in the raw line before it is stored."""
+    head = "\t".join(fmt(v) for v in prefix) + "\t"
+    out = []
+    for r in rejections:
+        raw = printable(r.raw)
+        if raw is not None and mask is not None:
+            raw = mask(raw)
+        out.append(
+            head
+            + "\t".join(
+                (
+                    NULL if r.line_no is None else str(r.line_no),
+                    fmt(r.field),
+                    fmt(r.code),
+                    fmt(r.detail),
+                    fmt(raw),
+                )
+            )
+        )
+    return "\n".join(out) + "\n" if out else ""

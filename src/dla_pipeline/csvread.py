@@ -1,0 +1,293 @@
+"""Bytes of one extract -> physical lines -> CSV records, as office software writes them.
+
+Pure functions over a binary stream; nothing here knows the contract's columns.
+
+* **Encodings.** UTF-8, UTF-8 with BOM or Windows-874 (extracts.md). UTF-16/32 and
+  anything else are refused with a reason that names the encoding. A line that is not
+  in the file's encoding, or holds a NUL byte, is a damaged *row*, wherever it sits.
+* **Lines.** CRLF, LF, CR alone or a mix; line numbers are physical lines of the file
+  (the header is line 1). A line longer than ``MAX_LINE_CHARS`` is a damaged row and is
+  skipped without being held in memory.
+* **Quoting.** RFC 4180: quoted fields may hold commas, doubled quotes and line breaks.
+  A quote that is never closed damages its own line only: that line is quarantined and
+  the following lines are read as rows of their own. A quoted field may continue over
+  at most ``MAX_RECORD_LINES`` lines, and only into a record of the header's width.
+* **Empty lines** and lines of only commas and spaces carry nothing and are skipped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+SNIFF_BYTES = 64 * 1024
+MAX_LINE_CHARS = 64 * 1024
+MAX_RECORD_LINES = 100
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# white space and invisible characters that may surround a header name or a value
+INVISIBLE = " \t\r\n\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"
+_ONLY_COMMAS = re.compile(rf"^[,{INVISIBLE}]*$")
+
+BINARY_MAGIC = (
+    (b"PK\x03\x04", "a ZIP or XLSX workbook"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (XLS) workbook"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+)
+
+
+class Unreadable(Exception):
+    """The file as a whole cannot be read as CSV; ``code`` names the reason."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def sniff_encoding(head: bytes) -> str:
+    """The file's encoding per the contract, or ``Unreadable`` saying why not."""
+    if not head.strip(b" \t\r\n\x00"):
+        raise Unreadable("empty_file", "not CSV: the file is empty")
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16 (little-endian)"),
+        (codecs.BOM_UTF16_BE, "UTF-16 (big-endian)"),
+    ):
+        if head.startswith(bom):
+            raise Unreadable(
+                "bad_encoding",
+                f"unreadable encoding: the file is {name}; save it as UTF-8 or Windows-874",
+            )
+    for magic, what in BINARY_MAGIC:
+        if head.startswith(magic):
+            raise Unreadable("binary_file", f"not CSV: binary content ({what})")
+    sample = head[:4096]
+    nuls = sample.count(0)
+    if len(sample) >= 4 and nuls * 3 >= len(sample):
+        # every other byte NUL: UTF-16 without a BOM
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if max(even, odd) * 10 >= len(sample) * 4:
+            raise Unreadable(
+                "bad_encoding",
+                "unreadable encoding: the file looks like UTF-16 without a byte-order mark;"
+                " save it as UTF-8 or Windows-874",
+            )
+    if nuls > max(8, len(sample) // 100):
+        raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    text_head = head.replace(b"\x00", b"")
+    bad_utf8 = _decode_errors(text_head, "utf-8")
+    bad_874 = _decode_errors(text_head, "cp874")
+    enc = "utf-8" if bad_utf8 <= bad_874 else "cp874"
+    if min(bad_utf8, bad_874) > max(8, len(text_head) // 50):
+        raise Unreadable(
+            "bad_encoding",
+            "unreadable encoding: neither UTF-8 nor Windows-874; save it as UTF-8",
+        )
+    lowered = text_head.decode(enc, errors="replace").lstrip(INVISIBLE).lower()
+    if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
+        "<html" in lowered[:512]
+    ):
+        raise Unreadable("not_csv", "not CSV: an HTML/XML document (an error page?)")
+    if lowered.startswith(("{", "[")):
+        raise Unreadable("not_csv", "not CSV: a JSON document")
+    return enc
+
+
+def _decode_errors(data: bytes, encoding: str) -> int:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(data, final=False).count("\ufffd")
+
+
+@dataclass(slots=True)
+class Line:
+    no: int  # physical line number (1-based)
+    text: str  # without its terminator
+    too_long: bool = False
+
+
+class Lines:
+    """Physical lines of a decoded stream (LF, CRLF or CR alone), with push-back."""
+
+    def __init__(self, text: io.TextIOBase):
+        self._readline = text.readline
+        self.no = 0
+        self._back: list[Line] = []
+
+    def __iter__(self) -> Iterator[Line]:
+        return self
+
+    def __next__(self) -> Line:
+        if self._back:
+            return self._back.pop()
+        s = self._readline(MAX_LINE_CHARS)
+        if not s:
+            raise StopIteration
+        self.no += 1
+        if s[-1] == "\n" or s[-1] == "\r":
+            return Line(self.no, s.rstrip("\r\n") if s[-1] == "\n" else s[:-1])
+        if len(s) < MAX_LINE_CHARS:
+            return Line(self.no, s)  # the last line, without a terminator
+        # too long: skip the rest of the line without holding it
+        rest = s
+        while rest and rest[-1] not in "\r\n":
+            rest = self._readline(MAX_LINE_CHARS)
+        return Line(self.no, s[:200], too_long=True)
+
+    def push_back(self, lines: list[Line]) -> None:
+        self._back.extend(reversed(lines))
+
+
+@dataclass(slots=True)
+class Record:
+    line_no: int  # physical line where the record starts
+    cells: list[str] | None  # None when the record is damaged
+    raw: str  # the record's text (its lines joined with \n)
+    problem: tuple[str, str] | None = None  # (reason code, detail)
+
+
+class Records:
+    """CSV records of a line stream. Set ``width`` once the header is known: a quoted
+    field may then continue over several lines only into a record of that width."""
+
+    def __init__(self, lines: Lines):
+        self.lines = lines
+        self.width: int | None = None
+
+    def __iter__(self) -> Iterator[Record]:
+        for line in self.lines:
+            text = line.text
+            if line.too_long:
+                yield Record(
+                    line.no,
+                    None,
+                    text,
+                    ("line_too_long", f"line longer than {MAX_LINE_CHARS} characters"),
+                )
+                continue
+            if "\x00" in text:
+                yield Record(line.no, None, text, ("nul_byte", "a NUL byte in the line"))
+                continue
+            if _UNDECODABLE.search(text):
+                yield Record(
+                    line.no,
+                    None,
+                    text,
+                    ("bad_encoding_row", "bytes that are not valid in the file's encoding"),
+                )
+                continue
+            if _ONLY_COMMAS.match(text):
+                continue  # empty line or a row of commas: carries nothing
+            if '"' not in text:
+                yield Record(line.no, text.split(","), text)
+                continue
+            yield self._quoted(line)
+
+    def _quoted(self, first: Line) -> Record:
+        cells, error = _parse_one(first.text)
+        if error is None:
+            return Record(first.no, cells, first.text)
+        if error != "open":
+            return Record(first.no, None, first.text, ("malformed_quoting", error))
+        taken: list[Line] = []
+        texts = [first.text]
+        for line in self.lines:
+            taken.append(line)
+            if line.too_long or "\x00" in line.text or _UNDECODABLE.search(line.text):
+                break
+            texts.append(line.text)
+            cells, error = _parse_one("\n".join(texts))
+            if error == "open" and len(texts) < MAX_RECORD_LINES:
+                continue
+            if error is None and (self.width is None or fits_width(cells, self.width)):
+                return Record(first.no, cells, "\n".join(texts))
+            break
+        # never closed (or closed into a record of the wrong shape): the opening line is
+        # the damaged row; the lines after it are rows of their own
+        self.lines.push_back(taken)
+        return Record(
+            first.no,
+            None,
+            first.text,
+            ("unbalanced_quote", "a quote that is never closed"),
+        )
+
+
+def trimmed_width(cells: list[str]) -> int:
+    """Number of cells once trailing empty cells are dropped."""
+    n = len(cells)
+    while n and not cells[n - 1].strip(INVISIBLE):
+        n -= 1
+    return n
+
+
+def fits_width(cells: list[str], width: int) -> bool:
+    """A row fits a header of ``width`` columns: that many cells, plus only empty ones
+    (trailing empty columns, as spreadsheets write them, carry nothing)."""
+    return len(cells) == width or (len(cells) > width and trimmed_width(cells) <= width)
+
+
+def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
+    """One CSV record from text; error 'open' when a quoted field is not closed."""
+    try:
+        rows = list(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        msg = str(exc)
+        if "unexpected end of data" in msg or "newline inside string" in msg:
+            return None, "open"
+        return None, f"malformed quoting ({msg})"
+    if len(rows) != 1:
+        return None, "open" if not rows else "malformed quoting (several records)"
+    return rows[0], None
+
+
+def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
+    """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
+    head = stream.read(SNIFF_BYTES)
+    encoding = sniff_encoding(head)
+    raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+    return encoding, Lines(text)
+
+
+def printable(text: str | None) -> str | None:
+    """A raw line as storable text: undecodable bytes and NULs shown as escapes."""
+    if text is None:
+        return None
+    if _UNDECODABLE.search(text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\x00", "\\x00")
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that replays the sniffed head before the rest of the file."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)

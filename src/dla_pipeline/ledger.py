@@ -1,0 +1,557 @@
+"""The ``ops.*`` ledger: every read and write of it from Python goes through here.
+
+What the ledger records:
+
+* ``ops.files`` - every entry of a night folder with its verdict (loaded, rejected,
+  superseded), reason code, counts and checksum; ``ops.file_loads`` - one audit row per
+  entry per run; ``ops.quarantine`` - rejected rows with file, line, field and reason;
+  ``ops.landing_issues`` - what breaks the layout outside the night folders.
+* ``ops.lao_night_changes`` - each time an LAO-night's data is replaced (new, re-sent,
+  retracted), with a change id that incremental models use as their watermark.
+* ``ops.nights`` - per source and night: totals and conservation; ``ops.submissions``
+  - who reported, was rejected or is missing.
+* ``ops.runs``, ``ops.quality_results`` (with the severity as a column),
+  ``ops.publish_log``, ``ops.seed_state``.
+
+Functions take an open connection when they are part of a caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+
+from .config import SOURCES
+
+RUN_LOCK_CLASS = 7201  # pg_advisory_lock(class, key): one run per night
+GATE_LOCK = 4244
+
+
+# -- loading ------------------------------------------------------------------------
+
+
+def new_load_id(conn) -> int:
+    return conn.execute("select nextval('ops.load_id_seq')").fetchone()[0]
+
+
+def lock_units(conn, source: str, night: date, units: Sequence[str]) -> None:
+    """Transaction locks, one per LAO-night (or stray file): two runs of the same night
+    take turns per unit and never interleave on it."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || u, 0))"
+        " from unnest(%s::text[]) as u order by u",
+        (source, night.isoformat(), sorted(units)),
+    )
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    file_name: str
+    lao_code: str | None
+    sha256: str | None
+    status: str
+    reason_code: str | None
+    stat_signature: str | None
+    rows_loaded: int
+    entry_kind: str
+
+
+def known_files(conn, source: str, night: date) -> dict[str, KnownFile]:
+    rows = conn.execute(
+        "select file_name, lao_code, sha256, status, reason_code, stat_signature, rows_loaded,"
+        " entry_kind from ops.files where source=%s and extract_date=%s",
+        (source, night),
+    ).fetchall()
+    return {r[0]: KnownFile(*r) for r in rows}
+
+
+@dataclass
+class FileRecord:
+    """What the loader learnt about one entry of a night folder."""
+
+    file_name: str
+    lao_code: str | None
+    entry_kind: str = "file"
+    sha256: str | None = None
+    size_bytes: int | None = None
+    stat_signature: str | None = None
+    encoding: str | None = None
+    status: str = "loaded"  # loaded | rejected | superseded | unchanged (audit only)
+    reason_code: str | None = None
+    error: str | None = None
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    extra_columns: list[str] | None = None
+    started_at: object = None
+    duration_ms: int = 0
+
+
+def allocate_changes(
+    conn, source: str, night: date, load_id: int, counts: dict[str, tuple[int, int]]
+) -> dict[str, int]:
+    """Change ids for the LAO-nights replaced by this load ({lao: (rows_before, rows_after)}).
+
+    The counter row stays locked until commit, so changes commit in change-id order and
+    a model that has read change N has every change below N."""
+    if not counts:
+        return {}
+    laos = sorted(counts)
+    last = conn.execute(
+        "update ops.change_counter set last_change_id = last_change_id + %s"
+        " returning last_change_id",
+        (len(laos),),
+    ).fetchone()[0]
+    ids = {lao: last - len(laos) + 1 + i for i, lao in enumerate(laos)}
+    with conn.cursor().copy(
+        "copy ops.lao_night_changes (change_id, source, extract_date, lao_code, load_id,"
+        " rows_before, rows_after) from stdin"
+    ) as copy:
+        for lao in laos:
+            copy.write_row((ids[lao], source, night, lao, load_id, *counts[lao]))
+    return ids
+
+
+def last_change_id(conn) -> int:
+    return conn.execute("select last_change_id from ops.change_counter").fetchone()[0]
+
+
+def write_files(conn, source: str, night: date, load_id: int, records: Iterable[FileRecord]):
+    """The current verdict of each entry that was (re)read."""
+    conn.cursor().executemany(
+        "insert into ops.files (source, extract_date, file_name, lao_code, sha256, load_id,"
+        " status, encoding, rows_in, rows_loaded, rows_quarantined, extra_columns, error,"
+        " reason_code, entry_kind, size_bytes, stat_signature)"
+        " values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " on conflict (source, extract_date, file_name) do update set"
+        " lao_code=excluded.lao_code, sha256=excluded.sha256, load_id=excluded.load_id,"
+        " status=excluded.status, encoding=excluded.encoding, rows_in=excluded.rows_in,"
+        " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
+        " extra_columns=excluded.extra_columns, error=excluded.error,"
+        " reason_code=excluded.reason_code, entry_kind=excluded.entry_kind,"
+        " size_bytes=excluded.size_bytes, stat_signature=excluded.stat_signature,"
+        " loaded_at=now()",
+        [
+            (
+                source,
+                night,
+                r.file_name,
+                r.lao_code,
+                r.sha256,
+                load_id,
+                r.status,
+                r.encoding,
+                r.rows_in,
+                r.rows_loaded,
+                r.rows_quarantined,
+                r.extra_columns or None,
+                r.error,
+                r.reason_code,
+                r.entry_kind,
+                r.size_bytes,
+                r.stat_signature,
+            )
+            for r in records
+        ],
+    )
+
+
+def touch_signatures(conn, source: str, night: date, sigs: dict[str, str]) -> None:
+    """Entries whose content is unchanged but whose stat changed (a touch, a copy)."""
+    if sigs:
+        conn.execute(
+            "update ops.files f set stat_signature = s.sig from unnest(%s::text[], %s::text[])"
+            " as s(name, sig) where f.source=%s and f.extract_date=%s and f.file_name = s.name",
+            (list(sigs), list(sigs.values()), source, night),
+        )
+
+
+def forget_files(conn, source: str, night: date, names: Sequence[str]) -> None:
+    """Ledger rows (and their quarantine) of entries that are gone from a reloaded unit."""
+    if names:
+        for table in ("ops.quarantine", "ops.files"):
+            conn.execute(
+                f"delete from {table} where source=%s and extract_date=%s and file_name = any(%s)",
+                (source, night, list(names)),
+            )
+
+
+QUARANTINE_COLUMNS = (
+    "load_id",
+    "source",
+    "extract_date",
+    "file_name",
+    "lao_code",
+    "file_sha256",
+    "row_no",
+    "field",
+    "reason_code",
+    "reason",
+    "raw_line",
+)
+
+
+def replace_quarantine(conn, source: str, night: date, names: Sequence[str], spool) -> None:
+    """The quarantine of the (re)read entries: old rows out, the spooled COPY text in."""
+    conn.execute(
+        "delete from ops.quarantine where source=%s and extract_date=%s and file_name = any(%s)",
+        (source, night, list(names)),
+    )
+    spool.seek(0)
+    with conn.cursor().copy(
+        f"copy ops.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
+    ) as copy:
+        while block := spool.read(1 << 20):
+            copy.write(block)
+
+
+def audit_file_loads(conn, run_id: str, source: str, night: date, load_id: int, records):
+    with conn.cursor().copy(
+        "copy ops.file_loads (run_id, load_id, source, extract_date, file_name,"
+        " lao_code, sha256, size_bytes, encoding, status, rows_in, rows_loaded,"
+        " rows_quarantined, extra_columns, error, started_at, duration_ms, reason_code,"
+        " entry_kind) from stdin"
+    ) as copy:
+        for r in records:
+            copy.write_row(
+                (
+                    run_id,
+                    load_id,
+                    source,
+                    night,
+                    r.file_name,
+                    r.lao_code,
+                    r.sha256,
+                    r.size_bytes,
+                    r.encoding,
+                    r.status,
+                    r.rows_in,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.extra_columns or None,
+                    r.error,
+                    r.started_at,
+                    r.duration_ms,
+                    r.reason_code,
+                    r.entry_kind,
+                )
+            )
+
+
+def record_landing_issues(conn, scopes: Sequence[str], issues) -> None:
+    """Upsert what the scan found outside the night folders; resolve what is gone."""
+    seen = [i.key for i in issues]
+    conn.cursor().executemany(
+        "insert into ops.landing_issues (path_sha256, path, scope, source, extract_date,"
+        " entry_kind, reason_code, reason, size_bytes) values (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " on conflict (path_sha256) do update set reason_code=excluded.reason_code,"
+        " reason=excluded.reason, entry_kind=excluded.entry_kind,"
+        " size_bytes=excluded.size_bytes, last_seen_at=now(), resolved_at=null",
+        [
+            (i.key, i.path, i.scope, i.source, i.night, i.kind, i.code, i.detail, i.size)
+            for i in issues
+        ],
+    )
+    conn.execute(
+        "update ops.landing_issues set resolved_at = now() where scope = any(%s)"
+        " and resolved_at is null and not (path_sha256 = any(%s))",
+        (list(scopes), seen),
+    )
+
+
+# -- closing a night ------------------------------------------------------------------
+
+
+def close_night(conn, source: str, table: str, night: date, registry: Iterable[str]) -> dict:
+    """Totals over the night's current entries, conservation, and who reported."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s, 1))",
+        (f"close/{source}/{night.isoformat()}",),
+    )
+    f = conn.execute(
+        "select count(*), count(*) filter (where status <> 'loaded'),"
+        " count(distinct lao_code) filter (where status='loaded'),"
+        " coalesce(sum(rows_in),0), coalesce(sum(rows_loaded),0),"
+        " coalesce(sum(rows_quarantined),0),"
+        " count(*) filter (where rows_in <> rows_loaded + rows_quarantined)"
+        " from ops.files where source=%s and extract_date=%s",
+        (source, night),
+    ).fetchone()
+    in_raw = conn.execute(
+        f"select count(*) from raw.{table} where extract_date=%s", (night,)
+    ).fetchone()[0]
+    in_q = conn.execute(
+        "select count(*) from ops.quarantine where source=%s and extract_date=%s",
+        (source, night),
+    ).fetchone()[0]
+    files, rejected, laos, rows_in, loaded, quarantined, bad_files = f
+    _record_submissions(conn, source, night, registry)
+    ok = bad_files == 0 and in_raw == loaded and in_q == quarantined
+    conn.execute(
+        "insert into ops.nights (source, extract_date, files, files_rejected, laos_reporting,"
+        " rows_in, rows_loaded, rows_quarantined, conservation_ok)"
+        " values (%s,%s,%s,%s,%s,%s,%s,%s,%s) on conflict (source, extract_date) do update set"
+        " files=excluded.files, files_rejected=excluded.files_rejected,"
+        " laos_reporting=excluded.laos_reporting, rows_in=excluded.rows_in,"
+        " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
+        " conservation_ok=excluded.conservation_ok, checked_at=now()",
+        (source, night, files, rejected, laos, rows_in, loaded, quarantined, ok),
+    )
+    return {
+        "source": source,
+        "extract_date": night.isoformat(),
+        "files": files,
+        "files_rejected": rejected,
+        "laos_reporting": laos,
+        "rows_in": rows_in,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "conservation_ok": ok,
+        "in_raw": in_raw,
+        "in_quarantine": in_q,
+        "unbalanced_files": bad_files,
+    }
+
+
+def _record_submissions(conn, source: str, night: date, registry: Iterable[str]) -> None:
+    """Every registered LAO: reported (a loaded file, header-only included), rejected
+    (it sent something unusable) or missing."""
+    sent: dict[str, tuple[str, str]] = {}
+    for lao, status, name in conn.execute(
+        "select lao_code, status, file_name from ops.files where source=%s and extract_date=%s"
+        " and lao_code is not null order by (status = 'loaded') , file_name",
+        (source, night),
+    ).fetchall():
+        sent[lao] = (status, name)  # a loaded file wins over a rejected one
+    conn.execute("delete from ops.submissions where source=%s and extract_date=%s", (source, night))
+    with conn.cursor().copy(
+        "copy ops.submissions (source, extract_date, lao_code, status, file_name) from stdin"
+    ) as copy:
+        for lao in sorted(registry):
+            status, name = sent.get(lao, (None, None))
+            copy.write_row(
+                (
+                    source,
+                    night,
+                    lao,
+                    "reported" if status == "loaded" else "rejected" if status else "missing",
+                    name,
+                )
+            )
+
+
+def night_totals(conn, night: date) -> dict[str, dict | None]:
+    keys = (
+        "files",
+        "files_rejected",
+        "laos_reporting",
+        "rows_in",
+        "rows_loaded",
+        "rows_quarantined",
+        "conservation_ok",
+    )
+    out: dict[str, dict | None] = {}
+    for source in SOURCES:
+        row = conn.execute(
+            f"select {', '.join(keys)} from ops.nights where source=%s and extract_date=%s",
+            (source, night),
+        ).fetchone()
+        out[source] = dict(zip(keys, row, strict=True)) if row else None
+    return out
+
+
+def landing_issue_counts(conn, night: date) -> dict[str, int]:
+    return dict(
+        conn.execute(
+            "select reason_code, count(*) from ops.landing_issues where resolved_at is null"
+            " and (extract_date = %s or extract_date is null) group by 1 order by 1",
+            (night,),
+        ).fetchall()
+    )
+
+
+def loaded_nights(conn) -> list[date]:
+    return [r[0] for r in conn.execute("select distinct extract_date from ops.nights order by 1")]
+
+
+def forget_night(conn, source: str, table: str, night: date) -> None:
+    """Drop what was loaded for a night so the next run reloads every file."""
+    conn.execute(f"delete from raw.{table} where extract_date=%s", (night,))
+    for t in ("ops.quarantine", "ops.files", "ops.nights", "ops.submissions"):
+        conn.execute(f"delete from {t} where source=%s and extract_date=%s", (source, night))
+
+
+# -- quality gate and publishing -------------------------------------------------------
+
+
+def record_quality(conn, run_id: str, night: date, outcomes) -> None:
+    conn.execute(
+        "delete from ops.quality_results where run_id=%s and extract_date=%s", (run_id, night)
+    )
+    with conn.cursor().copy(
+        "copy ops.quality_results (run_id, extract_date, suite, expectation, severity,"
+        " column_name, success, observed) from stdin"
+    ) as cp:
+        for o in outcomes:
+            cp.write_row(
+                (run_id, night, o.suite, o.expectation, o.severity, o.column, o.success, o.observed)
+            )
+
+
+def quality_results(conn, run_id: str, night: date) -> list[tuple]:
+    return conn.execute(
+        "select suite, expectation, severity, column_name, success, observed"
+        " from ops.quality_results where run_id=%s and extract_date=%s",
+        (run_id, night),
+    ).fetchall()
+
+
+def pending_nights(conn) -> list[date]:
+    """Nights loaded (or re-loaded) since they were last published."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "select n.extract_date from (select extract_date, max(checked_at) as checked_at"
+            " from ops.nights group by extract_date) as n"
+            " left join marts.published_nights as p using (extract_date)"
+            " where p.published_at is null or p.published_at < n.checked_at order by 1"
+        ).fetchall()
+    ]
+
+
+def next_publish_version(conn) -> int:
+    return conn.execute("select nextval('ops.publish_seq')").fetchone()[0]
+
+
+def record_publish(conn, night: date, run_id: str, status: str, marts, reason=None) -> None:
+    conn.execute(
+        "insert into ops.publish_log (extract_date, run_id, status, marts, reason)"
+        " values (%s, %s, %s, %s, %s)",
+        (night, run_id, status, list(marts), reason),
+    )
+
+
+def last_publish(conn, night: date) -> tuple | None:
+    return conn.execute(
+        "select run_id, status, marts, reason from ops.publish_log where extract_date=%s"
+        " order by published_at desc limit 1",
+        (night,),
+    ).fetchone()
+
+
+# -- seeds ------------------------------------------------------------------------------
+
+
+def seed_digest(conn) -> str | None:
+    conn.execute(
+        "create table if not exists ops.seed_state (sha256 text not null,"
+        " loaded_at timestamptz not null default now())"
+    )
+    row = conn.execute("select sha256 from ops.seed_state").fetchone()
+    return row[0] if row else None
+
+
+def set_seed_digest(conn, digest: str) -> None:
+    conn.execute("delete from ops.seed_state")
+    conn.execute("insert into ops.seed_state (sha256) values (%s)", (digest,))
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+@dataclass
+class Interrupted:
+    run_id: str
+    step: str | None
+    started_at: object
+    heartbeat_at: object
+    pid: int | None
+    host: str | None
+
+
+def try_run_lock(conn, night: date) -> bool:
+    return conn.execute(
+        "select pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, night.toordinal())
+    ).fetchone()[0]
+
+
+def wait_run_lock(conn, night: date) -> None:
+    conn.execute("select pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, night.toordinal()))
+
+
+def running_holder(conn, night: date) -> tuple | None:
+    """The run that says it is running for this night (while another process holds the lock)."""
+    return conn.execute(
+        "select run_id, pid, host, started_at, step from ops.runs where extract_date=%s"
+        " and status='running' order by started_at desc limit 1",
+        (night,),
+    ).fetchone()
+
+
+def mark_interrupted(conn, night: date) -> list[Interrupted]:
+    """Runs of this night that still say 'running' but hold no lock (we hold it): they
+    were killed. Returns them, marked interrupted."""
+    rows = conn.execute(
+        "update ops.runs set status='interrupted', finished_at=now(),"
+        " message=coalesce(message, 'interrupted: the process stopped without finishing')"
+        " where extract_date=%s and status='running'"
+        " returning run_id, step, started_at, heartbeat_at, pid, host",
+        (night,),
+    ).fetchall()
+    return [Interrupted(*r) for r in rows]
+
+
+def start_run(
+    conn, run_id: str, night: date, kind: str, runner: str, date_to=None, triggered_by=None
+):
+    conn.execute(
+        "insert into ops.runs (run_id, extract_date, date_to, kind, runner, triggered_by, host,"
+        " pid, status, step) values (%s,%s,%s,%s,%s,%s,%s,%s,'running','start')"
+        " on conflict (run_id) do update set status='running', step='start',"
+        " heartbeat_at=now(), finished_at=null, pid=excluded.pid",
+        (
+            run_id,
+            night,
+            date_to,
+            kind,
+            runner,
+            triggered_by or _who(),
+            socket.gethostname(),
+            os.getpid(),
+        ),
+    )
+
+
+def run_step(conn, run_id: str, step: str, result: dict | None = None) -> None:
+    conn.execute(
+        "update ops.runs set step=%s, heartbeat_at=now(),"
+        " steps = steps || jsonb_build_object(%s::text, %s::jsonb) where run_id=%s",
+        (step, step, json.dumps(result or {}, default=str), run_id),
+    )
+
+
+def finish_run(conn, run_id: str, ok: bool, message: str | None = None) -> None:
+    conn.execute(
+        "update ops.runs set status=%s, finished_at=now(), heartbeat_at=now(), message=%s"
+        " where run_id=%s",
+        ("succeeded" if ok else "failed", message, run_id),
+    )
+
+
+def _who() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):  # pragma: no cover
+        return str(os.getuid())
+
+
+def is_missing_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable)
