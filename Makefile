@@ -1,9 +1,13 @@
 # One-command setup and run. See README.md.
+#
+# Variables given on the command line (DATE, FROM, TO, ARGS, ...) never reach a shell
+# or make itself as code: their raw text ($(value ...), not expanded by make) is exported
+# to the recipes' environment and passed quoted as "$$DLA_DATE" etc., and `dla`
+# validates it (an extract date is YYYY-MM-DD, CE).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 DLA    := $(BIN)/dla
-DATE   ?= 2026-11-05
 DOCS_PORT ?= 8081
 QUALITY_DOCS_PORT ?= 8082
 export DLA_HOME := $(CURDIR)
@@ -11,11 +15,19 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATH := $(BIN):$(PATH)
+# make would export command-line variables itself, expanding them: it must not
+unexport DATE FROM TO ARGS DOCS_PORT QUALITY_DOCS_PORT
+export DLA_DATE := $(value DATE)
+export DLA_FROM := $(value FROM)
+export DLA_TO := $(value TO)
+export DLA_ARGS := $(value ARGS)
+export DLA_DOCS_PORT := $(value DOCS_PORT)
+export DLA_QUALITY_DOCS_PORT := $(value QUALITY_DOCS_PORT)
 
-.PHONY: setup venv run night backfill demo-blocked quality-docs test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness
+.PHONY: setup venv run night backfill demo-blocked quality-docs test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness migrate
 
 setup: venv ## install, start the warehouse, create roles/schemas, migrate Airflow's DB
-	$(DLA) setup
+	umask 077; $(DLA) setup
 	$(BIN)/airflow db migrate > .airflow-migrate.log 2>&1 || (cat .airflow-migrate.log; exit 1)
 	@rm -f .airflow-migrate.log
 	@echo "setup done: try 'make run'"
@@ -29,21 +41,24 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@touch $@
 
 run: ## the main job: one night end to end (sample extracts if the landing zone is empty)
-	$(DLA) run --date $(DATE)
+	$(DLA) run $${DLA_DATE:+--date "$$DLA_DATE"}
 
-night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD
-	$(DLA) night --date $(DATE)
+night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD (default: yesterday)
+	$(DLA) night $${DLA_DATE:+--date "$$DLA_DATE"}
 
-backfill: ## a range of nights in order: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD
-	@test -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2)
-	$(DLA) backfill --from $(FROM) --to $(TO)
+backfill: ## a range of nights: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD
+	@if [ -z "$$DLA_FROM" ] || [ -z "$$DLA_TO" ]; then echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD" >&2; exit 2; fi
+	$(DLA) backfill --from "$$DLA_FROM" --to "$$DLA_TO"
+
+migrate: ## upgrade the warehouse schema (raw, ops) in place
+	$(DLA) migrate
 
 demo-blocked: ## a night with an injected blocking failure: analysts' view unchanged, report names the check
-	$(BIN)/python scripts/demo_blocked_night.py --date $(DATE)
+	$(BIN)/python scripts/demo_blocked_night.py $${DLA_DATE:+--date "$$DLA_DATE"}
 
 quality-docs: ## Great Expectations data docs of the latest runs on http://localhost:$(QUALITY_DOCS_PORT)
 	@test -f expectations/gx/uncommitted/data_docs/local_site/index.html || (echo "no data docs yet: run make run first"; exit 1)
-	$(BIN)/python -m http.server $(QUALITY_DOCS_PORT) --bind 127.0.0.1 --directory expectations/gx/uncommitted/data_docs/local_site
+	$(BIN)/python -m http.server "$$DLA_QUALITY_DOCS_PORT" --bind 127.0.0.1 --directory expectations/gx/uncommitted/data_docs/local_site
 
 test: ## the test suite, against the real warehouse
 	$(DLA) warehouse start
@@ -59,11 +74,11 @@ warehouse-stop:
 	$(DLA) warehouse stop
 
 dbt: ## any dbt command with the warehouse settings: make dbt ARGS="build --select marts"
-	$(DLA) dbt $(ARGS)
+	$(DLA) dbt --args "$$DLA_ARGS"
 
 docs: ## dbt docs (lineage, every model and column) on http://localhost:$(DOCS_PORT)
 	$(DLA) dbt docs generate
-	cd dbt_project && $(BIN)/dbt docs serve --port $(DOCS_PORT) --no-browser --profiles-dir .
+	cd dbt_project && $(BIN)/dbt docs serve --port "$$DLA_DOCS_PORT" --host 127.0.0.1 --no-browser --profiles-dir .
 
 freshness: ## dbt source freshness on the raw tables
 	$(DLA) dbt source freshness

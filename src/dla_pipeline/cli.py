@@ -11,9 +11,46 @@ from datetime import date
 from pathlib import Path
 
 from . import warehouse
-from .config import SOURCES, project_root
+from .config import SOURCES, ConfigError, project_root
+from .landing import LandingError
 
 DEFAULT_NIGHT = "2026-11-05"  # inside the allowance payment window (1st-10th)
+BANGKOK = "Asia/Bangkok"
+
+
+class UsageError(RuntimeError):
+    """A command line that cannot be run: the message says what to type instead."""
+
+
+def extract_date(text: str) -> date:
+    """An extract date as the CLI and the Makefile take it: YYYY-MM-DD (CE)."""
+    try:
+        value = date.fromisoformat(text.strip())
+        if len(text.strip()) != 10:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an extract date: type it as YYYY-MM-DD in the CE calendar,"
+            " e.g. DATE=2026-11-05"
+        ) from None
+    if value.year > 2400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has a Buddhist-Era year: type the CE year, e.g. DATE={value.year - 543}"
+            f"-{value.month:02d}-{value.day:02d}"
+        )
+    return value
+
+
+def yesterday_in_bangkok() -> date:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(BANGKOK)).date() - timedelta(days=1)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line that says what to type, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _setup(args) -> int:
@@ -64,7 +101,7 @@ def _warehouse(args) -> int:
 def _generate(args) -> int:
     from .generator import generate_night
 
-    night = date.fromisoformat(args.date)
+    night = args.date
     out = generate_night(
         night,
         laos=args.laos,
@@ -81,7 +118,7 @@ def _load(args) -> int:
     from .ingest import load_night
 
     for source in args.sources:
-        print(load_night(source, date.fromisoformat(args.date), batches=args.batches))
+        print(load_night(source, args.date, batches=args.batches))
     return 0
 
 
@@ -89,7 +126,7 @@ def _forget(args) -> int:
     from .ingest import forget_night
 
     for source in args.sources:
-        forget_night(source, date.fromisoformat(args.date))
+        forget_night(source, args.date)
     print(f"forgot {', '.join(args.sources)} for {args.date}: the next run reloads every file")
     return 0
 
@@ -97,7 +134,7 @@ def _forget(args) -> int:
 def _night(args) -> int:
     from .night import run_night
 
-    summary = run_night(date.fromisoformat(args.date), runner=args.runner)
+    summary = run_night(args.date or yesterday_in_bangkok(), runner=args.runner)
     return 0 if summary["ok"] else 1
 
 
@@ -106,10 +143,12 @@ def _backfill(args) -> int:
 
     from .night import run_night
 
-    start, end = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    start, end = args.date_from, args.date_to
     if end < start:
-        print("--to is before --from", file=sys.stderr)
-        return 2
+        raise UsageError(
+            f"FROM {start} is after TO {end}: type the earlier night first, e.g."
+            f" make backfill FROM={end} TO={start}"
+        )
     night = start
     while night <= end:
         if not run_night(night, runner=args.runner)["ok"]:
@@ -129,7 +168,7 @@ def _run(args) -> int:
     from .generator import generate_night
     from .night import run_night
 
-    night = date.fromisoformat(args.date)
+    night = args.date
     landing = get_settings().landing_dir
     if not any(landing.glob("*/*/*.csv")):
         print(f"landing zone {landing} is empty: generating a sample night {night}")
@@ -139,13 +178,26 @@ def _run(args) -> int:
     return 0 if summary["ok"] else 1
 
 
+def _migrate(args) -> int:
+    from .db import migrate
+
+    print(f"warehouse schema at revision {migrate()}")
+    return 0
+
+
 def _dbt(args) -> int:
+    import shlex
+
     from .transform import DbtFailed, refresh_seeds, run_dbt
 
-    if args.rest and args.rest[0] in ("build", "run", "test"):
+    # `make dbt ARGS="..."` passes the arguments as one string: split here, never by a shell
+    rest = shlex.split(args.args_text) if args.args_text else list(args.rest)
+    if not rest:
+        raise UsageError('no dbt command: type e.g. make dbt ARGS="build --select marts"')
+    if rest[0] in ("build", "run", "test"):
         refresh_seeds()
     try:
-        run_dbt(args.rest)
+        run_dbt(rest)
     except DbtFailed as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -159,19 +211,17 @@ def _airflow(args) -> int:
     return subprocess.call([str(airflow), *args.rest], env=airflow_env())
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    ap = argparse.ArgumentParser(prog="dla", description=__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="dla", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     sub.add_parser("setup", help="write .env, start the warehouse, create roles and schemas")
+    sub.add_parser("migrate", help="upgrade the warehouse schema (raw, ops) in place")
     w = sub.add_parser("warehouse", help="start/stop/status of the embedded warehouse")
     w.add_argument("action", choices=["start", "stop", "status"])
 
     g = sub.add_parser("generate", help="write sample extracts into the landing zone")
-    g.add_argument("--date", default=DEFAULT_NIGHT)
+    g.add_argument("--date", type=extract_date, default=DEFAULT_NIGHT)
     g.add_argument("--laos", type=int, default=300, help="how many LAOs (0 = all 7,849)")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--bad-fraction", type=float, default=0.02)
@@ -179,49 +229,63 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
 
     ld = sub.add_parser("load", help="load one night without Airflow (debugging, benchmarks)")
-    ld.add_argument("--date", required=True)
+    ld.add_argument("--date", type=extract_date, required=True)
     ld.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     ld.add_argument("--batches", type=int, default=4)
 
     f = sub.add_parser("forget", help="drop a night's loaded rows so the next run reloads it")
-    f.add_argument("--date", required=True)
+    f.add_argument("--date", type=extract_date, required=True)
     f.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
 
-    for name, helptext in (
-        ("night", "the whole chain for one extract date"),
-        ("run", "the main job: sample night if the landing zone is empty"),
-    ):
-        n = sub.add_parser(name, help=helptext)
-        n.add_argument("--date", default=DEFAULT_NIGHT)
-        n.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
-        if name == "run":
-            n.add_argument("--laos", type=int, default=300)
+    n = sub.add_parser("night", help="the whole chain for one extract date (default: yesterday)")
+    n.add_argument("--date", type=extract_date, default=None)
+    n.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+    r = sub.add_parser("run", help="the main job: a sample night if the landing zone is empty")
+    r.add_argument("--date", type=extract_date, default=extract_date(DEFAULT_NIGHT))
+    r.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+    r.add_argument("--laos", type=int, default=300)
 
     d = sub.add_parser("dbt", help="run a dbt command with the warehouse settings")
+    d.add_argument("--args", dest="args_text", default=None, help="dbt arguments as one string")
     d.add_argument("rest", nargs=argparse.REMAINDER)
 
     b = sub.add_parser("backfill", help="run a range of nights in order (stops at a failure)")
-    b.add_argument("--from", dest="date_from", required=True)
-    b.add_argument("--to", dest="date_to", required=True)
+    b.add_argument("--from", dest="date_from", type=extract_date, required=True)
+    b.add_argument("--to", dest="date_to", type=extract_date, required=True)
     b.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
 
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
+    return ap
 
-    args = ap.parse_args(argv)
-    handlers = {
-        "setup": _setup,
-        "warehouse": _warehouse,
-        "generate": _generate,
-        "load": _load,
-        "night": _night,
-        "run": _run,
-        "airflow": _airflow,
-        "forget": _forget,
-        "dbt": _dbt,
-        "backfill": _backfill,
-    }
-    return handlers[args.cmd](args)
+
+HANDLERS = {
+    "setup": _setup,
+    "migrate": _migrate,
+    "warehouse": _warehouse,
+    "generate": _generate,
+    "load": _load,
+    "night": _night,
+    "run": _run,
+    "airflow": _airflow,
+    "forget": _forget,
+    "dbt": _dbt,
+    "backfill": _backfill,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # files the pipeline writes (reports, logs, spools) are private
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = _parser().parse_args(argv)
+    try:
+        return HANDLERS[args.cmd](args)
+    except (UsageError, ConfigError, LandingError) as exc:
+        print(f"dla {args.cmd}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

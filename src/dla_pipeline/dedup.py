@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-DEFAULT_BUDGET = 32_768
+DEFAULT_BUDGET = 32_768  # the largest real LAO files (~22,000 rows) never spill
 
 
 class FirstSeen:
@@ -47,8 +47,7 @@ class FirstSeen:
         db = sqlite3.connect(Path(self._dir.name) / "seen.db", isolation_level=None)
         db.execute("pragma journal_mode = off")
         db.execute("pragma synchronous = off")
-        db.execute("pragma cache_size = -2048")  # at most 2 MiB of pages in memory
-        db.execute("pragma temp_store = file")
+        db.execute("pragma cache_size = -512")  # at most 512 KiB of pages in memory
         db.execute("create table seen (k integer primary key, line integer not null)")
         db.executemany("insert into seen values (?, ?)", self._mem.items())
         self._mem = {}
@@ -60,16 +59,15 @@ class FirstSeen:
         local: dict[int, int] = {}
         for k, line in zip(keys, lines, strict=True):
             local.setdefault(k, line)
+        earlier: dict[int, int] = {}
+        batch = list(local)
+        for i in range(0, len(batch), 900):  # SQLite's bound-parameter limit, with room
+            part = batch[i : i + 900]
+            marks = ",".join("?" * len(part))
+            earlier.update(db.execute(f"select k, line from seen where k in ({marks})", part))
         db.execute("begin")
-        db.execute("create temp table if not exists batch (k integer primary key, line integer)")
-        db.execute("delete from batch")
-        db.executemany("insert into batch values (?, ?)", local.items())
-        earlier = dict(
-            db.execute("select b.k, s.line from batch b join seen s on s.k = b.k").fetchall()
-        )
-        db.execute(
-            "insert into seen select k, line from batch b"
-            " where not exists (select 1 from seen s where s.k = b.k)"
+        db.executemany(
+            "insert into seen values (?, ?)", ((k, v) for k, v in local.items() if k not in earlier)
         )
         db.execute("commit")
         out: list[int | None] = []

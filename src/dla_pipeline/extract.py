@@ -18,7 +18,7 @@ from .contract import INVISIBLE, Chunk, Context, Source
 from .csvread import Lines, Record, Records, Unreadable, fits_width, open_lines, printable
 from .dedup import FirstSeen
 
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 2048
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ from .landing import Entry, NightScan, landing_for
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500  # files
-SPOOL_BYTES = 4 << 20  # per-file spool kept in memory before it goes to a temp file
+SPOOL_BYTES = 1 << 20  # per-file spool kept in memory before it goes to a temp file
 
 
 class ConservationError(RuntimeError):
@@ -110,8 +110,18 @@ class _Unit:
     lao_code: str | None
     records: list[ledger.FileRecord] = field(default_factory=list)
     raw_spools: list = field(default_factory=list)
-    quarantine: list = field(default_factory=list)
+    q_spools: list = field(default_factory=list)
     rows_after: int = 0
+
+    def close(self) -> None:
+        for spool in (*self.raw_spools, *self.q_spools):
+            spool.close()
+        self.raw_spools, self.q_spools = [], []
+
+
+def _spool():
+    """COPY text kept in memory up to SPOOL_BYTES, then in a private temp file."""
+    return tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
 
 
 class _Batch:
@@ -125,6 +135,7 @@ class _Batch:
         self.load_id = 0
         self.audit: list[ledger.FileRecord] = []
         self.touched: dict[str, str] = {}  # same bytes, new stat signature
+        self.mask = None  # hides personal data in quarantined raw lines (pseudonyms.py)
 
     def same_content(self, unit: _Unit, known: dict[str, ledger.KnownFile]) -> bool:
         """Touched or copied but byte-identical files need no reload."""
@@ -166,20 +177,26 @@ class _Batch:
         code, detail, status = entry.reject or ("unreadable_file", "not read", "rejected")
         rec.status, rec.reason_code, rec.error = status, code, detail
         rec.rows_in = rec.rows_quarantined = 1
-        unit.quarantine.append(
+        self._one_row(unit, entry, rec.sha256, code, detail)
+
+    def _one_row(self, unit: _Unit, entry: Entry, sha: str | None, code: str, detail: str) -> None:
+        """The quarantine row that stands for an entry with no record to show."""
+        q = _spool()
+        q.write(
             quarantine_copy_text(
-                self._q_prefix(entry.name, entry.lao_code, None),
+                self._q_prefix(entry.name, entry.lao_code, sha),
                 [Rejection(None, None, code, detail, None)],
+                self.mask,
             )
         )
+        unit.q_spools.append(q)
 
     def _reject_all(self, entry: Entry) -> tuple[str, str, str] | None:
         return refusal(entry, self.registry)
 
     def _read_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
-        # the spool outlives this call: it is COPYed, then closed, by _replace
-        raw = tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
-        quarantine: list[str] = []
+        # the spools outlive this call: they are COPYed, then closed, by _replace
+        raw, quarantine = _spool(), _spool()
         try:
             with self.landing.open(self.source.name, self.night, entry) as fh:
                 rec.sha256 = _sha256(fh)
@@ -188,23 +205,25 @@ class _Batch:
                 self._consume(reader, entry, rec, raw, quarantine)
         except OSError as exc:  # PermissionError included: replaced by a link, vanished
             raw.close()
+            quarantine.close()
             self._unreadable(unit, entry, rec, exc)
             return
         except Exception as exc:  # a bug must not stop the night: the file is rejected
             log.exception("reading %s failed", entry.name)
             raw.close()
+            quarantine.close()
             self._unreadable(unit, entry, rec, exc, code="unreadable_file")
             return
         unit.raw_spools.append(raw)
-        unit.quarantine.extend(quarantine)
+        unit.q_spools.append(quarantine)
         unit.rows_after += rec.rows_loaded
 
-    def _consume(self, reader, entry: Entry, rec, raw, quarantine: list[str]) -> None:
+    def _consume(self, reader, entry: Entry, rec, raw, quarantine) -> None:
         prefix = self._lineage(entry, rec.sha256)
         q_prefix = self._q_prefix(entry.name, entry.lao_code, rec.sha256)
         for item in reader:
             if isinstance(item, list):
-                quarantine.append(quarantine_copy_text(q_prefix, item))
+                quarantine.write(quarantine_copy_text(q_prefix, item, self.mask))
             else:
                 raw.write(accepted_copy_text(item, self.source, prefix, self.ctx.key_version))
         v = reader.verdict
@@ -225,12 +244,7 @@ class _Batch:
         rec.status, rec.reason_code, rec.error = "rejected", code, detail
         rec.rows_in = rec.rows_quarantined = 1
         rec.rows_loaded = 0
-        unit.quarantine.append(
-            quarantine_copy_text(
-                self._q_prefix(entry.name, entry.lao_code, rec.sha256),
-                [Rejection(None, None, code, detail, None)],
-            )
-        )
+        self._one_row(unit, entry, rec.sha256, code, detail)
 
     def _lineage(self, entry: Entry, sha: str | None) -> tuple:
         return (self.load_id, entry.lao_code, self.night, entry.name, sha)
@@ -360,9 +374,8 @@ def _write_units(conn, batch: _Batch, units: list[_Unit], isolate: bool) -> None
 
 
 def _refuse_unit(batch: _Batch, unit: _Unit, detail: str) -> None:
-    for spool in unit.raw_spools:
-        spool.close()
-    unit.raw_spools, unit.quarantine, unit.records, unit.rows_after = [], [], [], 0
+    unit.close()
+    unit.records, unit.rows_after = [], 0
     for e in unit.entries:
         if e.read:
             e.reject = ("database_refused", detail, "rejected")
@@ -418,14 +431,12 @@ def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
     ledger.write_files(
         conn, source.name, night, batch.load_id, (r for u in units for r in u.records)
     )
-    with tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8") as q:
-        for u in units:
-            q.writelines(u.quarantine)
-        ledger.replace_quarantine(conn, source.name, night, names, q)
+    ledger.replace_quarantine(
+        conn, source.name, night, names, [q for u in units for q in u.q_spools]
+    )
     for u in units:
         batch.audit.extend(u.records)
-        for spool in u.raw_spools:
-            spool.close()
+        u.close()
 
 
 def _totals(batch: _Batch) -> dict:

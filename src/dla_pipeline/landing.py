@@ -80,6 +80,12 @@ def night_of_folder(name: str) -> date | None:
         return None
 
 
+def is_night_folder(name: str) -> bool:
+    """The layout's date folder: the extract date in CE, ISO, zero-padded."""
+    d = night_of_folder(name) if NIGHT_NAME.match(name) else None
+    return d is not None and d.isoformat() == name
+
+
 _KIND = (
     (stat.S_ISREG, "file"),
     (stat.S_ISDIR, "directory"),
@@ -303,7 +309,7 @@ class LocalLanding:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 kind = kind_of(st.st_mode)
                 label = f"{scan.source}/{printable_name(name)}"
-                if kind == "directory" and NIGHT_NAME.match(name) and night_of_folder(name):
+                if kind == "directory" and is_night_folder(name):
                     continue  # a night folder (this night's is scanned by scan())
                 night = night_of_folder(name)
                 if name.startswith("."):

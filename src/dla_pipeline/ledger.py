@@ -197,18 +197,19 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def replace_quarantine(conn, source: str, night: date, names: Sequence[str], spool) -> None:
+def replace_quarantine(conn, source: str, night: date, names: Sequence[str], spools) -> None:
     """The quarantine of the (re)read entries: old rows out, the spooled COPY text in."""
     conn.execute(
         "delete from ops.quarantine where source=%s and extract_date=%s and file_name = any(%s)",
         (source, night, list(names)),
     )
-    spool.seek(0)
     with conn.cursor().copy(
         f"copy ops.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
     ) as copy:
-        while block := spool.read(1 << 20):
-            copy.write(block)
+        for spool in spools:
+            spool.seek(0)
+            while block := spool.read(1 << 20):
+                copy.write(block)
 
 
 def audit_file_loads(conn, run_id: str, source: str, night: date, load_id: int, records):

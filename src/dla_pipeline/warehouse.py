@@ -204,9 +204,10 @@ class Embedded:
             "pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "120"
         )
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (roll back and disconnect) or ``immediate`` (a crash)."""
         if self.is_running():
-            self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "120")
+            self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "120")
 
 
 # -- .env and bootstrap ------------------------------------------------------------

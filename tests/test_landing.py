@@ -1,0 +1,228 @@
+"""The landing zone as a trust boundary, against the real server: every hostile entry is
+recorded with a reason and never read, the night goes on, and nothing outside the root
+leaks in. A night with every file case at once loads, quarantines and publishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import reset_loaded_data, write_extract
+
+from dla_pipeline.generator import make_thai_id
+from dla_pipeline.ingest import load_night
+
+NIGHT = "2026-11-05"
+D = date.fromisoformat(NIGHT)
+CID = make_thai_id("310050012345")
+HEADER = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
+GOOD = f"{CID},12/03/2490,11/2569,800,05/11/2569,cash,paid"
+SECRET = "SUPERUSER_PASSWORD=hunter2-do-not-leak"
+
+
+@pytest.fixture(autouse=True)
+def clean(warehouse_db, landing):
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
+        conn.execute("truncate ops.landing_issues")
+
+
+@pytest.fixture(autouse=True)
+def no_hang():
+    """A FIFO must not hang a load: fail the test instead of waiting forever."""
+
+    def boom(*_):
+        raise TimeoutError("the load hung")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _dump(conn) -> str:
+    """Everything the ledger and raw hold, as text (to look for leaks)."""
+    parts = []
+    for table in (
+        "ops.files",
+        "ops.quarantine",
+        "ops.file_loads",
+        "ops.landing_issues",
+        "raw.allowance_payments",
+    ):
+        parts += [str(r) for r in conn.execute(f"select * from {table}").fetchall()]
+    return "\n".join(parts)
+
+
+def test_only_regular_files_under_the_root_are_read(owner_conn, landing, tmp_path):
+    folder = landing / "allowance" / NIGHT
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    outside = tmp_path / "outside.csv"
+    outside.write_text(f"{HEADER}\n{GOOD}\n{SECRET}\n")
+    other = tmp_path / "dir"
+    other.mkdir()
+    (folder / "6110112.csv").symlink_to(outside)  # a valid LAO name pointing outside
+    (folder / "6110113.csv").symlink_to(folder / "6110111.csv")  # a link inside the tree
+    (folder / "6110114.csv").symlink_to(other)  # a link to a folder
+    (folder / "6110115.csv").mkdir()  # a folder named like a file
+    os.mkfifo(folder / "6110116.csv")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "6110117.csv"))
+    os.link(outside, folder / "6110118.csv")  # a hard link to a file outside the root
+    kinds = {
+        "6110112.csv": "symlink",
+        "6110113.csv": "symlink",
+        "6110114.csv": "symlink",
+        "6110115.csv": "directory",
+        "6110116.csv": "fifo",
+        "6110117.csv": "socket",
+        "6110118.csv": "file",
+    }
+    if os.geteuid() == 0:
+        os.mknod(folder / "6110119.csv", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        kinds["6110119.csv"] = "character device"
+    try:
+        s = load_night("allowance", D)
+    finally:
+        sock.close()
+    assert s["conservation_ok"] and s["rows_loaded"] == 1 and s["laos_reporting"] == 1
+    rows = owner_conn.execute(
+        "select file_name, entry_kind, status, reason_code, rows_in, rows_quarantined"
+        " from ops.files where status <> 'loaded' order by 1"
+    ).fetchall()
+    assert {r[0]: r[1] for r in rows} == kinds
+    for name, _kind, status, code, rows_in, quarantined in rows:
+        assert (status, code, rows_in, quarantined) == ("rejected", "not_regular_file", 1, 1), name
+    assert SECRET not in _dump(owner_conn), "a file outside the landing root leaked in"
+    assert (
+        owner_conn.execute(
+            "select count(*) from ops.quarantine where raw_line is not null and file_name <> '6110111.csv'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_a_symlinked_night_folder_is_recorded_and_not_followed(owner_conn, landing, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "6110111.csv").write_text(f"{HEADER}\n{GOOD}\n")
+    (landing / "allowance").mkdir(parents=True)
+    (landing / "allowance" / NIGHT).symlink_to(elsewhere)
+    s = load_night("allowance", D)
+    assert s["files"] == 0 and s["conservation_ok"]
+    code, kind = owner_conn.execute(
+        "select reason_code, entry_kind from ops.landing_issues where path = %s",
+        (f"allowance/{NIGHT}",),
+    ).fetchone()
+    assert code == "not_regular_file" and kind == "symlink"
+
+
+def test_what_breaks_the_layout_is_recorded_never_invisible(owner_conn, landing):
+    good = f"{HEADER}\n{GOOD}\n"
+    write_extract(landing, "allowance", "2569-11-05", "6110111.csv", good)  # BE date folder
+    write_extract(landing, "allowance", "2026-11-5", "6110111.csv", good)  # no zero padding
+    (landing / "allowance" / "6110111.csv").write_text(good)  # a file at the source root
+    write_extract(landing, "Allowance", NIGHT, "6110111.csv", good)  # wrongly cased source
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", good)
+    names = {
+        ".6110120.csv": "hidden_file",
+        "6110 121.csv": "bad_layout",
+        "6110122\n.csv": "bad_layout",
+        "๖๑๑๐๑๒๓.csv": "bad_layout",
+        os.fsdecode(b"\xff\xfe6110124.csv"): "bad_layout",
+    }
+    for name in names:
+        (landing / "allowance" / NIGHT / name).write_bytes(good.encode())
+    write_extract(landing, "allowance", NIGHT, "6110205.CSV", good)  # any case: valid
+    write_extract(landing, "allowance", NIGHT, "6110126.csv.PART", "half")  # upload: ignored
+    write_extract(landing, "allowance", NIGHT, "6110127.csv.part", "half")
+    s = load_night("allowance", D)
+    assert s["conservation_ok"] and s["rows_loaded"] == 2 and s["laos_reporting"] == 2
+    files = dict(owner_conn.execute("select file_name, reason_code from ops.files").fetchall())
+    assert files.pop("6110111.csv") is None and files.pop("6110205.CSV") is None
+    assert sorted(files.values()) == sorted(names.values())
+    assert "6110122\\n.csv" in files and "\\xff\\xfe6110124.csv" in files
+    issues = dict(
+        owner_conn.execute(
+            "select path, reason_code || ':' || coalesce(extract_date::text, '')"
+            " from ops.landing_issues"
+        ).fetchall()
+    )
+    assert issues["allowance/2569-11-05"] == f"bad_date_folder:{NIGHT}"
+    assert issues["allowance/2026-11-5"] == f"bad_date_folder:{NIGHT}"
+    assert issues["allowance/2569-11-05/6110111.csv"] == f"bad_layout:{NIGHT}"
+    assert issues["allowance/6110111.csv"] == "unknown_folder:"
+    assert issues["Allowance"] == "unknown_folder:"
+    assert issues[f"Allowance/{NIGHT}/6110111.csv"] == f"bad_layout:{NIGHT}"
+    assert not any(".part" in p.lower() for p in issues)
+    # fixed by the LAO: the next scan resolves the issue
+    (landing / "allowance" / "6110111.csv").unlink()
+    load_night("allowance", D)
+    resolved = owner_conn.execute(
+        "select resolved_at is not null from ops.landing_issues where path = 'allowance/6110111.csv'"
+    ).fetchone()[0]
+    assert resolved
+
+
+def test_two_names_for_one_lao_the_newer_wins_and_the_other_is_superseded(owner_conn, landing):
+    older = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    other = f"{make_thai_id('310050099999')},12/03/2490,11/2569,700,05/11/2569,cash,paid"
+    newer = write_extract(
+        landing, "allowance", NIGHT, "6110111.CSV", f"{HEADER}\n{other}\n{GOOD}\n"
+    )
+    os.utime(older, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    os.utime(newer, ns=(1_700_000_100_000_000_000, 1_700_000_100_000_000_000))
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 2 and s["rows_quarantined"] == 1 and s["conservation_ok"]
+    status = dict(owner_conn.execute("select file_name, status from ops.files").fetchall())
+    assert status == {"6110111.CSV": "loaded", "6110111.csv": "superseded"}
+    (code,) = owner_conn.execute("select distinct reason_code from ops.quarantine").fetchone()
+    assert code == "superseded"
+    # the older name is touched later: it becomes the LAO's file, never the sum of both
+    os.utime(older, ns=(1_700_000_200_000_000_000, 1_700_000_200_000_000_000))
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 1 and s["rows_quarantined"] == 2
+    assert owner_conn.execute("select count(*) from raw.allowance_payments").fetchone()[0] == 1
+
+
+def test_a_missing_landing_root_refuses_and_loads_nothing(warehouse_db, monkeypatch, tmp_path):
+    from dla_pipeline.landing import LandingError
+
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path / "nope"))
+    with pytest.raises(LandingError, match="does not exist"):
+        load_night("allowance", D)
+
+
+def test_fsspec_roots_are_listed_without_the_local_checks(tmp_path):
+    import fsspec
+
+    from dla_pipeline.landing import landing_for
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe(f"/land/allowance/{NIGHT}/6110111.csv", f"{HEADER}\n{GOOD}\n".encode())
+    fs.pipe(f"/land/allowance/{NIGHT}/6110112.csv.part", b"half")
+    fs.pipe(f"/land/allowance/{NIGHT}/sub/6110113.csv", b"x")
+    scan = landing_for("memory:///land").scan("allowance", D)
+    assert [e.name for e in scan.entries if e.read and not e.reject] == ["6110111.csv"]
+    assert scan.uploads_in_progress == ["6110112.csv.part"]
+    with landing_for("memory:///land").open("allowance", D, scan.entries[0]) as fh:
+        assert fh.read().startswith(b"citizen_id")
+
+
+def test_reading_a_regular_file_swapped_for_a_link_after_the_scan_is_refused(landing, tmp_path):
+    from dla_pipeline.landing import landing_for
+
+    path = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    zone = landing_for(Path(landing))
+    (entry,) = zone.scan("allowance", D).entries
+    path.unlink()
+    path.symlink_to(tmp_path)
+    with pytest.raises(OSError):
+        zone.open("allowance", D, entry)

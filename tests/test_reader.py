@@ -1,0 +1,331 @@
+"""The pure reader (csvread + extract): CSV as office software writes it, no database.
+
+Property tests write records with the csv module (random quoting, commas, quotes, line
+breaks, Thai text, any line ending) and check that the reader gives back the same cells
+at the same physical line numbers; and that no byte string makes it raise or lose a row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dla_pipeline.config import project_root
+from dla_pipeline.contract import SOURCES, Context, Rules
+from dla_pipeline.csvread import Lines, Records
+from dla_pipeline.extract import Accepted, read_extract
+from dla_pipeline.generator import make_thai_id
+
+NIGHT = date(2026, 11, 5)
+CID = make_thai_id("310050012345")
+CID2 = make_thai_id("310050012346")
+HEADER = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
+GOOD = f"{CID},12/03/2490,11/2569,800,05/11/2569,bank_transfer,paid"
+GOOD2 = f"{CID2},00/00/2495,11/2569,700.00,5 พ.ย. 2569,cash,paid"
+TAX_HEADER = "receipt_no,receipt_date,account_code,revenue_type,parcel_id,taxpayer_id,amount,fiscal_year,status"
+TID = make_thai_id("010555012345")
+
+
+def ctx() -> Context:
+    rules = Rules.load(project_root() / "config" / "contract.yml")
+    accounts = frozenset({"41100003", "41100005", "41210008"})
+    return Context(NIGHT, b"c" * 32, b"t" * 32, account_codes=accounts, rules=rules)
+
+
+def read(data: bytes | str, source: str = "allowance"):
+    if isinstance(data, str):
+        data = data.encode()
+    reader = read_extract(io.BytesIO(data), SOURCES[source], ctx())
+    accepted, rejected = [], []
+    for item in reader:
+        if isinstance(item, Accepted):
+            accepted += list(item.rows(SOURCES[source]))
+        else:
+            rejected += item
+    v = reader.verdict
+    assert v.rows_in == v.rows_accepted + v.rows_rejected == len(accepted) + len(rejected)
+    return accepted, rejected, v
+
+
+def lines_of(rejected):
+    return {r.line_no: r.code for r in rejected}
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\n", "\r"])
+def test_line_endings(eol):
+    bad = f"{CID2},12/03/2490,11/2569,8o0,05/11/2569,cash,paid"
+    acc, rej, v = read(eol.join([HEADER, GOOD, bad, GOOD2]) + eol)
+    assert [a[0] for a in acc] == [2, 4] and lines_of(rej) == {3: "bad_amount"}
+
+
+def test_mixed_line_endings_keep_physical_line_numbers():
+    bad = f"{CID2},12/03/2490,11/2569,-1,05/11/2569,cash,paid"
+    text = HEADER + "\r\n" + GOOD + "\r" + "\r\n" + bad + "\n" + GOOD2 + "\r\n"
+    # lines: 2 GOOD (ends CR), 3 empty (CRLF), 4 bad (LF), 5 GOOD2 (CRLF)
+    acc, rej, _ = read(text)
+    assert [a[0] for a in acc] == [2, 5] and lines_of(rej) == {4: "non_positive_amount"}
+
+
+def test_quoted_fields_with_commas_quotes_and_line_breaks():
+    rows = [
+        f'R1,01/11/2569,41100003,"ภาษีป้าย, ""ป้ายใหญ่""\nบรรทัดสอง","12,3",{TID},"1,500.00",2570,paid',
+        f"R2,01/11/2569,41100003,ภาษีป้าย,,{TID},x,2570,paid",
+    ]
+    acc, rej, _ = read("\n".join([TAX_HEADER, *rows]) + "\n", "tax")
+    assert len(acc) == 1 and acc[0][0] == 2
+    assert acc[0][4] == 'ภาษีป้าย, "ป้ายใหญ่"\nบรรทัดสอง' and acc[0][5] == "12,3"
+    assert lines_of(rej) == {4: "bad_amount"}  # line 3 is the second line of record 2
+
+
+def test_an_unbalanced_quote_damages_its_own_row_only():
+    broken = f'{CID2},12/03/2490,11/2569,"700,05/11/2569,cash,paid'
+    acc, rej, _ = read("\n".join([HEADER, GOOD, broken, GOOD2, GOOD.replace("800", "600")]) + "\n")
+    assert [a[0] for a in acc] == [2, 4, 5]
+    assert lines_of(rej) == {3: "unbalanced_quote"}
+
+
+def test_a_quote_closed_lines_later_into_a_wrong_shape_is_not_a_record():
+    # the quote on line 3 closes on line 5: the joined record has the wrong shape
+    lines = [
+        HEADER,
+        GOOD,
+        f'{CID2},12/03/2490,11/2569,"700,x',
+        GOOD2,
+        'a",b',
+        GOOD.replace("800", "600"),
+    ]
+    acc, rej, _ = read("\n".join(lines) + "\n")
+    assert [a[0] for a in acc] == [2, 4, 6]
+    assert lines_of(rej) == {3: "unbalanced_quote", 5: "wrong_column_count"}
+
+
+def test_a_header_repeated_inside_the_file_with_a_second_bom_is_skipped():
+    text = "\ufeff" + HEADER + "\n" + GOOD + "\n" + "\ufeff" + HEADER + "\n" + GOOD2 + "\n"
+    acc, rej, v = read(text)
+    assert [a[0] for a in acc] == [2, 4] and not rej and v.rows_in == 2
+
+
+def test_a_repeated_header_in_another_order_switches_the_layout():
+    other = "status,channel,paid_on,amount,payment_period,birth_date,citizen_id"
+    row = f"paid,cash,05/11/2569,700,11/2569,00/00/2495,{CID2}"
+    acc, rej, _ = read("\n".join([HEADER, GOOD, other, row]) + "\n")
+    assert not rej and [a[0] for a in acc] == [2, 4] and acc[1][1] == CID2
+
+
+def test_trailing_empty_columns_and_rows_of_commas_carry_nothing():
+    text = HEADER + ",,\n" + GOOD + ",,\n" + ",,,,,,,,\n" + " , ,\n" + GOOD2 + "\n"
+    acc, rej, v = read(text)
+    assert [a[0] for a in acc] == [2, 5] and not rej and v.rows_in == 2
+
+
+def test_a_required_column_named_twice_rejects_the_file():
+    acc, rej, v = read(HEADER + ",amount\n" + GOOD + ",900\n")
+    assert not acc and v.status == "rejected" and v.code == "ambiguous_header"
+    assert "amount" in v.detail and lines_of(rej) == {2: "ambiguous_header"}
+
+
+def test_two_unknown_columns_with_the_same_name_are_both_kept():
+    acc, rej, v = read(HEADER + ",remark,remark\n" + GOOD + ",first,second\n")
+    assert not rej and acc[0][-1] == '{"remark": "first", "remark (2)": "second"}'
+    assert v.extra_columns == ["remark", "remark (2)"]
+
+
+def test_extra_columns_off_the_allow_list_are_named_but_not_kept():
+    acc, _, v = read(HEADER + ",ชื่อ-สกุล,remark\n" + GOOD + ",นายสมชาย ใจดี,โทรแล้ว\n")
+    assert acc[0][-1] == '{"remark": "โทรแล้ว"}' and "สมชาย" not in str(acc)
+    assert v.extra_columns == ["ชื่อ-สกุล", "remark"] and v.extra_columns_dropped == ["ชื่อ-สกุล"]
+
+
+def test_invisible_characters_around_header_names():
+    header = ",".join(
+        f"\u200b{c}\u00a0" if i % 2 else f"\ufeff {c}\u2060"
+        for i, c in enumerate(HEADER.split(","))
+    )
+    acc, rej, _ = read(header + "\n" + GOOD + "\n")
+    assert len(acc) == 1 and not rej
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF16_LE + (HEADER + "\n" + GOOD + "\n").encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + (HEADER + "\n" + GOOD + "\n").encode("utf-16-be"),
+        (HEADER + "\n" + GOOD + "\n").encode("utf-16-le"),
+        (HEADER + "\n" + GOOD + "\n").encode("utf-32"),
+    ],
+    ids=["utf16le-bom", "utf16be-bom", "utf16le-no-bom", "utf32"],
+)
+def test_utf16_and_other_encodings_are_rejected_naming_the_encoding(data):
+    acc, rej, v = read(data)
+    assert not acc and v.status == "rejected" and v.code == "bad_encoding"
+    assert "encoding" in v.detail and "UTF-" in v.detail and len(rej) == 1
+
+
+@pytest.mark.parametrize("where", ["first_row", "middle_row", "last_row", "last_row_no_eol"])
+def test_a_stray_nul_byte_damages_its_row_wherever_it_sits(where):
+    rows = [GOOD, GOOD2, GOOD.replace("800", "600")]
+    i = {"first_row": 0, "middle_row": 1, "last_row": 2, "last_row_no_eol": 2}[where]
+    rows[i] = rows[i][:20] + "\x00" + rows[i][20:]
+    text = HEADER + "\n" + "\n".join(rows) + ("" if where.endswith("no_eol") else "\n")
+    acc, rej, _ = read(text)
+    assert lines_of(rej) == {i + 2: "nul_byte"} and len(acc) == 2
+
+
+def test_a_nul_deep_in_a_big_file_is_a_row_too():
+    rows = [GOOD.replace(CID, make_thai_id(f"3{n:011d}")) for n in range(5000)]
+    rows[4000] = rows[4000] + "\x00"
+    acc, rej, _ = read(HEADER + "\n" + "\n".join(rows) + "\n")
+    assert lines_of(rej) == {4002: "nul_byte"} and len(acc) == 4999
+
+
+def test_an_undecodable_line_is_a_row():
+    data = (
+        (HEADER + "\n" + GOOD + "\n").encode() + b"\xff\xfe\xfa,broken\n" + (GOOD2 + "\n").encode()
+    )
+    acc, rej, _ = read(data)
+    assert (
+        len(acc) == 2
+        and lines_of(rej) == {3: "bad_encoding_row"}
+        and "\\xff" in str(rej[0].raw.encode("utf-8", "surrogateescape"))
+    )
+
+
+def test_a_line_longer_than_the_limit_is_skipped_without_holding_it():
+    acc, rej, _ = read(HEADER + "\n" + GOOD + "\n" + "x" * 300_000 + "\n" + GOOD2 + "\n")
+    assert len(acc) == 2 and lines_of(rej) == {3: "line_too_long"} and len(rej[0].raw) <= 200
+
+
+def test_duplicates_are_judged_after_normalisation():
+    dashed = f"{CID[0]}-{CID[1:5]}-{CID[5:10]}-{CID[10:12]}-{CID[12]}"
+    same = f"{dashed},๑๒/๐๓/๒๔๙๐,๑๑/๒๕๖๙,800.00,2026-11-05,โอนเข้าบัญชี,จ่ายแล้ว"
+    acc, rej, _ = read("\n".join([HEADER, GOOD, same]) + "\n")
+    assert len(acc) == 1 and rej[0].code == "duplicate_row" and "line 2" in rej[0].detail
+
+
+def test_business_keys_are_read_the_same_way():
+    rows = [
+        f"R1,01/11/2569,41100003,,,{TID},200,2570,paid",
+        f"R1,2026-11-02,41100003,,,{TID},300,๒๕๗๐,ชำระแล้ว",  # same receipt, FY and status
+        f"R1,02/11/2569,41100003,,,{TID},200,2570,cancelled",  # a cancellation: kept
+    ]
+    acc, rej, _ = read("\n".join([TAX_HEADER, *rows]) + "\n", "tax")
+    assert [a[0] for a in acc] == [2, 4] and lines_of(rej) == {3: "duplicate_key"}
+
+
+@pytest.mark.parametrize(
+    ("cell", "field", "code"),
+    [
+        ("1000000000000000", "amount", "amount_too_large"),
+        (CID, "amount", "amount_too_large"),  # a 13-digit ID pasted into the amount
+        ("999999999999.99", None, None),
+    ],
+)
+def test_amounts_that_cannot_be_stored_are_bad_rows(cell, field, code):
+    row = f"{CID2},12/03/2490,11/2569,{cell},05/11/2569,cash,paid"
+    acc, rej, _ = read(HEADER + "\n" + row + "\n")
+    if code:
+        assert not acc and (rej[0].field, rej[0].code) == (field, code)
+    else:
+        assert len(acc) == 1
+
+
+def test_implausible_ages_dates_and_counts_are_bad_rows():
+    rows = [
+        f"{CID2},12/03/2401,11/2569,800,05/11/2569,cash,paid",  # born 1858: age > 120
+        f"{CID2},12/03/2490,11/2560,800,05/11/2569,cash,paid",  # period 9 years back
+        f"{CID2},12/03/2490,11/2569,800,05/11/2560,cash,paid",  # paid 9 years back
+        f"{CID2},12/03/2490,11/2612,800,05/11/2569,cash,paid",  # BE converted twice
+    ]
+    _, rej, _ = read("\n".join([HEADER, *rows]) + "\n")
+    assert [r.code for r in rej] == ["implausible_age", "too_old", "too_old", "period_too_far"]
+    vh = "village_no,species,surveyed,owned,ownerless,vaccinated,vaccination_date,fiscal_year"
+    vrows = ["1,dog,20000000,,,5,01/11/2569,2570", "2,dog,10,,,5,01/11/2569,2612"]
+    _, rej, _ = read("\n".join([vh, *vrows]) + "\n", "vaccination")
+    assert [r.code for r in rej] == ["number_too_large", "fiscal_year_out_of_range"]
+
+
+def test_text_longer_than_the_bound_is_a_bad_row():
+    row = f"{'R' * 3000},01/11/2569,41100003,,,{TID},200,2570,paid"
+    _, rej, _ = read(TAX_HEADER + "\n" + row + "\n", "tax")
+    assert rej[0].code == "text_too_long" and rej[0].field == "receipt_no"
+
+
+# -- properties ---------------------------------------------------------------------------
+
+cell = st.lists(st.sampled_from(list('abcก๑,"\n\r ;') + ["ภาษี", "1,234.50", '""']), max_size=6).map(
+    "".join
+)
+record = st.lists(cell, min_size=3, max_size=3)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(record, min_size=1, max_size=8), st.sampled_from(["\r\n", "\n", "\r"]))
+def test_records_written_by_csv_come_back_with_their_physical_lines(rows, eol):
+    rows = [r for r in rows if any(c.strip(" ,\r\n") for c in r)]  # all-empty rows carry nothing
+    buf = io.StringIO(newline="")
+    # minimal quoting only quotes the characters of its own line terminator
+    quoting = csv.QUOTE_MINIMAL if eol == "\r\n" else csv.QUOTE_ALL
+    writer = csv.writer(buf, lineterminator=eol, quoting=quoting)
+    writer.writerow(["a", "b", "c"])
+    starts = []
+    for r in rows:
+        starts.append(
+            buf.getvalue().count("\n")
+            + buf.getvalue().count("\r")
+            - buf.getvalue().count("\r\n")
+            + 1
+        )
+        writer.writerow(r)
+    records = Records(
+        Lines(io.TextIOWrapper(io.BytesIO(buf.getvalue().encode()), "utf-8", newline=""))
+    )
+    records.width = 3
+    got = [(rec.line_no, rec.cells) for rec in records][1:]
+    want = [
+        (s, [c.replace("\r\n", "\n").replace("\r", "\n") for c in r])
+        for s, r in zip(starts, rows, strict=True)
+    ]
+    assert got == want
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=600))
+def test_no_bytes_make_the_reader_raise_or_lose_a_row(data):
+    for source in SOURCES:
+        read(data, source)  # read() asserts rows_in = accepted + rejected
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from([HEADER, GOOD, GOOD2, "", ",,,", '"', "\ufeff" + HEADER, "x\x00y", "1,2"]),
+        max_size=12,
+    )
+)
+def test_any_mix_of_lines_keeps_conservation(lines):
+    read("\n".join(lines))
+
+
+def test_reason_codes_raised_in_the_code_are_in_the_catalogue():
+    """Every CellError/Unreadable code has a row (Thai wording, what to do) in the seed."""
+    import re
+
+    from dla_pipeline import reasons
+
+    used = set()
+    for path in Path(project_root(), "src", "dla_pipeline").glob("*.py"):
+        text = path.read_text()
+        used |= set(re.findall(r'(?:CellError|Unreadable)\(\s*"([a-z_]+)"', text))
+        used |= set(re.findall(r'return\s*\(?\s*"([a-z_]+)",\s*f?"', text))
+    assert len(used) > 30
+    missing = sorted(u for u in used if not reasons.known(u))
+    assert not missing, f"reason codes without a row in reason_codes.csv: {missing}"
+    for code, row in reasons.catalogue().items():
+        assert row["reason_th"] and row["what_to_do_th"] and row["scope"] in ("file", "row"), code

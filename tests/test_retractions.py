@@ -1,0 +1,178 @@
+"""A re-sent file replaces its LAO-night everywhere, marts included, in the same night:
+retracted rows leave facts, aggregates and marts without a full refresh, and the
+incremental result equals a full refresh."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+from conftest import reset_loaded_data, write_extract
+
+from dla_pipeline.config import SOURCES
+from dla_pipeline.generator import make_thai_id
+from dla_pipeline.ingest import load_night
+from dla_pipeline.transform import build
+
+NIGHT = "2026-11-05"
+D = date.fromisoformat(NIGHT)
+X, Y = "6110111", "6110112"
+P1, P2 = make_thai_id("310050012345"), make_thai_id("310050012346")
+AH = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
+TH = "receipt_no,receipt_date,account_code,revenue_type,parcel_id,taxpayer_id,amount,fiscal_year,status"
+VH = "village_no,species,surveyed,owned,ownerless,vaccinated,vaccination_date,fiscal_year"
+TID = make_thai_id("010555012345")
+
+
+def allowance(*periods: str, person: str = P1) -> str:
+    rows = [f"{person},12/03/2490,{p},800,05/11/2569,bank_transfer,paid" for p in periods]
+    rows.append(f"{P2},12/03/2490,11/2569,600,05/11/2569,cash,paid")  # a finding: tier mismatch
+    return "\n".join([AH, *rows]) + "\n"
+
+
+def tax(*receipts: str) -> str:
+    return (
+        "\n".join([TH, *(f"{r},01/11/2569,41100003,,,{TID},200,2570,paid" for r in receipts)])
+        + "\n"
+    )
+
+
+def vaccination(*villages: int) -> str:
+    return "\n".join([VH, *(f"{v},dog,10,9,1,8,01/11/2569,2570" for v in villages)]) + "\n"
+
+
+FACTS = {
+    "core.fct_allowance_payments": "lao_code, payment_period, person_key",
+    "core.agg_allowance_lao_period": "lao_code, payment_period, age_tier",
+    "core.fct_allowance_line_findings": "finding, lao_code, payment_period, person_key",
+    "core.fct_allowance_multi_lao": "person_key, payment_period, lao_code",
+    "core.fct_tax_receipts": "lao_code, receipt_no",
+    "core.fct_vaccination_reports": "lao_code, village_no, species",
+    "marts_build.allowance_by_lao_period": "lao_code, payment_period, age_tier",
+    "marts_build.allowance_by_province": "province_code, payment_period, age_tier",
+    "marts_build.allowance_findings": "finding, lao_code, payment_period, person_key",
+    "marts_build.revenue_by_lao_account": "lao_code, account_code",
+    "marts_build.rabies_coverage_by_lao": "lao_code, fiscal_year_be",
+    "marts_build.rabies_coverage_by_province": "province_code, fiscal_year_be",
+}
+
+
+def snapshot(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return {
+            t: conn.execute(f"select * from {t} order by {k}").fetchall() for t, k in FACTS.items()
+        }
+
+
+def night() -> None:
+    for source in SOURCES:
+        load_night(source, D)
+    build(D)
+
+
+@pytest.fixture()
+def built(warehouse_db, landing):
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
+    write_extract(landing, "allowance", NIGHT, f"{X}.csv", allowance("10/2569", "11/2569"))
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("11/2569"))  # P1 in X and Y
+    write_extract(landing, "tax", NIGHT, f"{X}.csv", tax("R1", "R2"))
+    write_extract(landing, "vaccination", NIGHT, f"{X}.csv", vaccination(1, 2))
+    for source in SOURCES:
+        load_night(source, D)
+    build(D, full_refresh=True)
+    return warehouse_db
+
+
+def count(url: str, sql: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def assert_equals_full_refresh(url: str) -> None:
+    incremental = snapshot(url)
+    build(D, full_refresh=True)
+    full = snapshot(url)
+    for table in FACTS:
+        assert incremental[table] == full[table], f"{table}: incremental != full refresh"
+
+
+def test_a_header_only_resend_empties_the_lao_night(built, landing):
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{X}.csv", AH + "\n")
+    night()
+    for table in (
+        "core.fct_allowance_payments",
+        "core.agg_allowance_lao_period",
+        "marts_build.allowance_by_lao_period",
+        "marts_build.allowance_findings",
+    ):
+        assert count(url, f"select count(*) from {table} where lao_code = '{X}'") == 0, table
+    # P1 is no longer paid by two LAOs
+    assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 0
+    assert count(url, "select count(*) from raw.allowance_payments_retracted") == 3
+    assert_equals_full_refresh(url)
+
+
+def test_a_resend_that_drops_a_period(built, landing):
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{X}.csv", allowance("11/2569"))
+    night()
+    periods = count(
+        url,
+        "select count(distinct payment_period) from marts_build.allowance_by_lao_period"
+        f" where lao_code = '{X}'",
+    )
+    assert periods == 1
+    assert (
+        count(
+            url,
+            "select count(*) from core.agg_allowance_lao_period where payment_period = '2026-10-01'",
+        )
+        == 0
+    )
+    assert_equals_full_refresh(url)
+
+
+def test_a_resend_that_drops_a_receipt(built, landing):
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "tax", NIGHT, f"{X}.csv", tax("R1"))
+    night()
+    assert count(url, "select count(*) from core.fct_tax_receipts where receipt_no = 'R2'") == 0
+    assert count(url, "select sum(amount_ytd)::int from marts_build.revenue_by_lao_account") == 200
+    assert_equals_full_refresh(url)
+
+
+def test_a_resend_that_drops_a_village(built, landing):
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "vaccination", NIGHT, f"{X}.csv", vaccination(1))
+    night()
+    assert count(url, "select count(*) from core.fct_vaccination_reports where village_no = 2") == 0
+    assert (
+        count(url, "select sum(surveyed)::int from marts_build.rabies_coverage_by_province") == 10
+    )
+    assert_equals_full_refresh(url)
+
+
+def test_a_rejected_resend_replaces_the_lao_night_too(built, landing):
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "tax", NIGHT, f"{X}.csv", b"<html>502 Bad Gateway</html>")
+    night()
+    assert count(url, "select count(*) from core.fct_tax_receipts") == 0
+    assert_equals_full_refresh(url)
+
+
+def test_the_next_build_after_a_failed_one_catches_up(built, landing, monkeypatch):
+    """A model that did not consume a change (its build failed) consumes it next time."""
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{X}.csv", allowance("11/2569"))
+    load_night("allowance", D)
+    with psycopg.connect(url, autocommit=True) as conn:  # only the fact consumed the change
+        conn.execute(
+            "update core.model_watermarks set change_id = change_id - 1"
+            " where model <> 'fct_allowance_payments'"
+        )
+    build(D)
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", AH + "\n")
+    night()
+    assert_equals_full_refresh(url)
