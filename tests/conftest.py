@@ -23,7 +23,7 @@ TEST_DB = "dla_test"
 
 def _env() -> dict[str, str]:
     env = read_env_file(project_root() / ".env")
-    if not env.get("WAREHOUSE_ADMIN_URL") and not os.environ.get("WAREHOUSE_ADMIN_URL"):
+    if not warehouse.admin_configured():
         pytest.exit("no warehouse configured: run `make setup` first", returncode=2)
     return env
 
@@ -33,11 +33,11 @@ def warehouse_db(tmp_path_factory) -> dict[str, str]:
     env = _env()
     if warehouse.embedded_in_use():
         warehouse.start_embedded()
-    admin = os.environ.get("WAREHOUSE_ADMIN_URL") or env["WAREHOUSE_ADMIN_URL"]
+        env = read_env_file(project_root() / ".env")
+    admin = warehouse.admin_conninfo()
     owner = PgUrl.parse(os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"])
     analyst = PgUrl.parse(os.environ.get("ANALYST_URL") or env["ANALYST_URL"])
     warehouse.drop_database(admin, TEST_DB)
-    warehouse.create_database(admin, owner.url(TEST_DB), analyst.url(TEST_DB), dbname=TEST_DB)
     base = tmp_path_factory.mktemp("dla")
     urls = {
         "WAREHOUSE_URL": owner.url(TEST_DB),
@@ -45,15 +45,22 @@ def warehouse_db(tmp_path_factory) -> dict[str, str]:
         "LANDING_DIR": str(base / "landing"),
         "RUNS_DIR": str(base / "runs"),
         "PSEUDONYM_KEY": "test-key-not-secret",
+        "PSEUDONYM_KEY_VERSION": "1",
+        "ERASURE_KEY": "test-erasure-key-not-secret",
         "INGEST_BATCHES": "3",
         # Airflow metadata of its own: test runs never leave assets or runs in the dev DB
         "AIRFLOW_HOME": str(base / "airflow"),
     }
     old = {k: os.environ.get(k) for k in urls}
     os.environ.update(urls)
-    from dla_pipeline.db import migrate
+    from dla_pipeline import access
+    from dla_pipeline.config import get_settings
 
-    migrate()
+    settings = get_settings()
+    access.provision(admin, warehouse.admin_conninfo(dbname=TEST_DB), settings)
+    access.ensure_dev_analyst(
+        warehouse.admin_conninfo(dbname=TEST_DB), urls["ANALYST_URL"], settings
+    )
     subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
         env=airflow_env(),

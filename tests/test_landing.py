@@ -226,3 +226,68 @@ def test_reading_a_regular_file_swapped_for_a_link_after_the_scan_is_refused(lan
     path.symlink_to(tmp_path)
     with pytest.raises(OSError):
         zone.open("allowance", D, entry)
+
+
+# -- cases an attack on the loader found (each failed before its fix) ----------------------
+
+
+def test_names_that_print_alike_stay_apart_and_conservation_holds(owner_conn, landing):
+    folder = landing / "allowance" / NIGHT
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    (folder / os.fsdecode(b"junk\xff.csv")).write_text(f"{HEADER}\n{GOOD}\n")
+    (folder / "junk\\xff.csv").write_text(f"{HEADER}\n{GOOD}\n{GOOD}\n")
+    s = load_night("allowance", D)
+    assert s["conservation_ok"] and s["files"] == 3
+
+
+def test_a_name_ending_in_a_newline_is_not_the_lao_file(owner_conn, landing):
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    other = f"{make_thai_id('310050099999')},12/03/2490,11/2569,700,05/11/2569,cash,paid"
+    (landing / "allowance" / NIGHT / "6110111.csv\n").write_text(f"{HEADER}\n{other}\n")
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 1
+    status = dict(owner_conn.execute("select file_name, status from ops.files").fetchall())
+    assert status == {"6110111.csv": "loaded", "6110111.csv\\n": "rejected"}
+
+
+def test_thousands_of_stray_files_do_not_exhaust_locks_or_hide_the_lao_files(owner_conn, landing):
+    folder = landing / "allowance" / NIGHT
+    folder.mkdir(parents=True)
+    for i in range(3000):
+        (folder / f"junk{i:05d}.txt").write_text("x")
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    s = load_night("allowance", D, batches=1)
+    assert s["conservation_ok"] and s["rows_loaded"] == 1 and s["files"] == 3001
+
+
+def test_a_huge_sparse_file_is_refused_unread(owner_conn, landing):
+    path = landing / "allowance" / NIGHT / "6110111.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as fh:
+        fh.truncate(5 << 30)
+    s = load_night("allowance", D)
+    assert s["conservation_ok"] and s["files_rejected"] == 1
+    assert owner_conn.execute("select reason_code from ops.files").fetchone()[0] == "file_too_large"
+
+
+def test_an_in_place_resend_with_the_old_mtime_is_seen(owner_conn, landing):
+    path = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    st = path.stat()
+    load_night("allowance", D)
+    with path.open("r+") as fh:  # the same size, written in place, its mtime put back
+        fh.write(f"{HEADER}\n{GOOD.replace(',800,', ',900,')}\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    load_night("allowance", D)
+    assert owner_conn.execute("select amount::int from raw.allowance_payments").fetchall() == [
+        (900,)
+    ]
+
+
+def test_a_fifo_night_folder_is_named_for_what_it_is(owner_conn, landing):
+    (landing / "allowance").mkdir(parents=True)
+    os.mkfifo(landing / "allowance" / NIGHT)
+    load_night("allowance", D)
+    kind, reason = owner_conn.execute(
+        "select entry_kind, reason from ops.landing_issues where path = %s", (f"allowance/{NIGHT}",)
+    ).fetchone()
+    assert kind == "fifo" and "FIFO" in reason

@@ -21,7 +21,7 @@ NIGHTS = [date(2026, 4, 2), date(2026, 4, 3), date(2026, 4, 13)]
 MARTS = {
     "allowance_by_province": "province_code, payment_period, age_tier",
     "allowance_by_lao_period": "lao_code, payment_period, age_tier",
-    "allowance_findings": "finding, person_key, lao_code, payment_period",
+    "allowance_findings": "finding, person_key, lao_code, payment_period",  # restricted_build
     "revenue_by_lao_account": "lao_code, fiscal_year_be, account_code",
     "rabies_coverage_by_lao": "lao_code, fiscal_year_be",
     "rabies_coverage_by_province": "province_code, fiscal_year_be",

@@ -329,3 +329,102 @@ def test_reason_codes_raised_in_the_code_are_in_the_catalogue():
     assert not missing, f"reason codes without a row in reason_codes.csv: {missing}"
     for code, row in reasons.catalogue().items():
         assert row["reason_th"] and row["what_to_do_th"] and row["scope"] in ("file", "row"), code
+
+
+# -- cases an attack on the loader found (each failed before its fix) ----------------------
+
+
+def test_cells_that_broke_a_parser_are_bad_rows_not_a_lost_file():
+    vh = "village_no,species,surveyed,owned,ownerless,vaccinated,vaccination_date,fiscal_year"
+    acc, rej, v = read(
+        vh + "\n1,dog,--5,,,1,01/11/2569,2570\n2,dog,10,,,5,01/11/2569,2570\n", "vaccination"
+    )
+    assert v.status == "loaded" and len(acc) == 1 and rej[0].code == "bad_number"
+    row = f"{CID2},12/03/2490,11/2569,{'9' * 27}.5,05/11/2569,cash,paid"
+    acc, rej, _ = read(HEADER + "\n" + row + "\n" + GOOD + "\n")
+    assert len(acc) == 1 and rej[0].code == "amount_too_large"
+
+
+def test_an_amount_that_rounds_to_zero_is_not_positive():
+    acc, rej, _ = read(HEADER + "\n" + GOOD.replace(",800,", ",0.004,") + "\n")
+    assert not acc and rej[0].code == "non_positive_amount"
+
+
+def test_a_file_whose_first_header_is_unusable_loads_nothing_after_a_later_header():
+    text = "citizen_id,birth_date,amount\n1,2,3\n" + HEADER + "\n" + GOOD + "\n"
+    acc, rej, v = read(text)
+    assert not acc and v.status == "rejected" and v.code == "missing_column"
+
+
+def test_a_few_nul_bytes_in_the_head_damage_rows_not_the_file():
+    rows = [GOOD.replace(CID, make_thai_id(f"3{i:011d}")) for i in range(60)]
+    for i in range(0, 60, 5):
+        rows[i] += "\x00"
+    acc, rej, v = read(HEADER + "\n" + "\n".join(rows) + "\n")
+    assert v.status == "loaded" and len(rej) == 12 and {r.code for r in rej} == {"nul_byte"}
+
+
+def test_windows_874_after_a_long_ascii_head_is_read_as_windows_874():
+    ascii_rows = [GOOD.replace(CID, make_thai_id(f"3{i:011d}")) for i in range(2000)]
+    thai = f"{CID2},12/03/2490,11/2569,800,05/11/2569,เงินสด,จ่ายแล้ว"
+    data = (HEADER + "\n" + "\n".join(ascii_rows) + "\n" + thai + "\n").encode("cp874")
+    acc, rej, v = read(data)
+    assert v.encoding == "cp874" and not rej and len(acc) == 2001
+
+
+def test_a_quoted_field_over_the_line_limit_is_one_damaged_row():
+    long_field = '"' + "x" * 40_000 + "\n" + "y" * 40_000 + '"'
+    text = (
+        HEADER
+        + ",remark\n"
+        + GOOD
+        + ",a\n"
+        + GOOD2
+        + ","
+        + long_field
+        + "\n"
+        + GOOD.replace("800", "600")
+        + ",b\n"
+    )
+    acc, rej, v = read(text)
+    assert (
+        [a[0] for a in acc] == [2, 5] and lines_of(rej) == {3: "line_too_long"} and v.rows_in == 3
+    )
+
+
+def test_kept_extra_cells_obey_the_text_bound():
+    acc, rej, _ = read(HEADER + ",remark\n" + GOOD + "," + "r" * 300 + "\n")
+    assert not acc and (rej[0].field, rej[0].code) == ("remark", "text_too_long")
+
+
+def test_a_crlf_split_by_the_line_limit_keeps_line_numbers():
+    from dla_pipeline.csvread import MAX_LINE_CHARS
+
+    text = (
+        HEADER
+        + "\r\n"
+        + "x" * (MAX_LINE_CHARS - 1)
+        + "\r\n"
+        + GOOD
+        + "\r\n"
+        + GOOD2.replace("700.00", "-1")
+        + "\r\n"
+    )
+    acc, rej, _ = read(text)
+    # the CR of line 2 ends the limit's read; its LF must not count as line 3
+    assert [a[0] for a in acc] == [3] and lines_of(rej) == {
+        2: "wrong_column_count",
+        4: "non_positive_amount",
+    }
+
+
+def test_unicode_dashes_full_width_digits_and_a_decomposed_sara_am():
+    dashed = f"{CID[0]}–{CID[1:5]}–{CID[5:10]}–{CID[10:12]}–{CID[12]}"
+    row = f"{dashed},12/03/2490,１１/2569,800,05/11/2569,โอนเข้าบัญชี,จ\u0e48ายแล\u0e49ว"
+    acc, rej, _ = read(HEADER + "\n" + row + "\n")
+    assert len(acc) == 1 and acc[0][1] == CID, rej
+    header = HEADER.replace("amount", "จ\u0e4d\u0e32นวนเงิน").replace(
+        "citizen_id", "เลขประจ\u0e4d\u0e32ตัวประชาชน"
+    )
+    acc, rej, _ = read(header + "\n" + GOOD + "\n")
+    assert len(acc) == 1, rej

@@ -37,7 +37,10 @@ def state(url: str) -> tuple:
         (["night", "DATE=2026-13-45"], "type it as YYYY-MM-DD"),
         (["night", "DATE=05/11/2026"], "type it as YYYY-MM-DD"),
         (["night", "DATE=2569-11-05"], "type the CE year, e.g. DATE=2026-11-05"),
-        (["backfill", "FROM=2026-11-06", "TO=2026-11-05"], "make backfill FROM=2026-11-05 TO=2026-11-06"),
+        (
+            ["backfill", "FROM=2026-11-06", "TO=2026-11-05"],
+            "make backfill FROM=2026-11-05 TO=2026-11-06",
+        ),
         (["backfill", "FROM=2026-11-06"], "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD"),
     ],
 )
@@ -50,7 +53,9 @@ def test_a_bad_value_gets_one_line_and_changes_nothing(warehouse_db, args, says)
     assert state(warehouse_db["WAREHOUSE_URL"]) == before
 
 
-def test_a_missing_landing_dir_refuses_rather_than_publishing_an_empty_night(warehouse_db, tmp_path):
+def test_a_missing_landing_dir_refuses_rather_than_publishing_an_empty_night(
+    warehouse_db, tmp_path
+):
     before = state(warehouse_db["WAREHOUSE_URL"])
     out = make("night", "DATE=2026-11-05", env={"LANDING_DIR": str(tmp_path / "nope")})
     assert out.returncode != 0 and "does not exist" in out.stderr
@@ -70,7 +75,10 @@ def test_a_missing_landing_dir_refuses_rather_than_publishing_an_empty_night(war
 )
 def test_make_variables_never_run_as_code(warehouse_db, tmp_path, value):
     planted = tmp_path / "pwned"
-    for args in (["night", f"DATE={value}"], ["backfill", f"FROM={value}", "TO=2026-11-05"],
-                 ["dbt", f"ARGS=debug {value}"]):
+    for args in (
+        ["night", f"DATE={value}"],
+        ["backfill", f"FROM={value}", "TO=2026-11-05"],
+        ["dbt", f"ARGS=debug {value}"],
+    ):
         make(*[a.format(p=planted) for a in args])
         assert not planted.exists(), args

@@ -32,3 +32,13 @@
 {% macro allowance_groups_touched() -%}
     {{ touched_keys('allowance', 'lao_code, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
 {%- endmacro %}
+
+{#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is
+    shown as NULL in the open marts, with a flag; the restricted marts keep the values. -#}
+{% macro is_small_cell(count_expr) -%}
+    ({{ count_expr }} > 0 and {{ count_expr }} < {{ var('small_cell_k') }})
+{%- endmacro %}
+
+{% macro unless_small(value_expr, flag='is_suppressed') -%}
+    case when {{ flag }} then null else {{ value_expr }} end
+{%- endmacro %}

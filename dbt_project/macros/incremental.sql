@@ -66,9 +66,8 @@
     on conflict (model) do update set change_id = excluded.change_id, updated_at = now()
 {%- endmacro %}
 
-{#- on-run-start: the watermark table (dbt owns schema core). -#}
+{#- on-run-start: the watermark table (the transformer owns schema core). -#}
 {% macro create_watermarks() -%}
-    create schema if not exists core;
     create table if not exists core.model_watermarks (
         model text primary key,
         change_id bigint not null,

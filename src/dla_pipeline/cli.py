@@ -54,11 +54,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _setup(args) -> int:
+    from . import access
+    from .config import get_settings
+
     root = project_root()
     if warehouse.external_warehouse(root):
         # e.g. the docker-compose init container: the server is someone else's to run
         print("WAREHOUSE_URL points at an external server: nothing started, no .env written")
-        env: dict[str, str] = {}
     else:
         env = warehouse.ensure_env_file(root)
         print(
@@ -66,17 +68,144 @@ def _setup(args) -> int:
             f"(data in {warehouse.Embedded(root).pgdata})"
         )
         warehouse.start_embedded(root)
-    admin = os.environ.get("WAREHOUSE_ADMIN_URL") or env.get("WAREHOUSE_ADMIN_URL")
-    owner = os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"]
-    analyst = os.environ.get("ANALYST_URL") or env.get("ANALYST_URL")
-    if admin:
-        warehouse.create_database(admin, owner, analyst)
-    else:
-        print("no WAREHOUSE_ADMIN_URL: roles and database are assumed to exist")
-    from .db import migrate
+    settings = get_settings()
+    if not warehouse.admin_configured(root):
+        from .db import migrate
 
-    migrate()
-    print("warehouse ready: roles dla_owner, analyst (read-only on marts), marts_reader")
+        print("no superuser access (WAREHOUSE_ADMIN_URL): roles and database are assumed to exist")
+        migrate(settings)
+        return 0
+    admin = warehouse.admin_conninfo(root)
+    admin_db = warehouse.admin_conninfo(root, settings.pg.dbname)
+    access.provision(admin, admin_db, settings)
+    from .pdpa import rekey_legacy
+
+    rekeyed = rekey_legacy(admin_db, settings)
+    if rekeyed:
+        print(f"pseudonyms of release 0.1 re-derived with the keys per purpose: {rekeyed}")
+    if warehouse.embedded_in_use(root) and settings.analyst_url:
+        access.ensure_dev_analyst(admin_db, settings.analyst_url, settings)
+    print(
+        "warehouse ready: pipeline roles dla_owner, dla_loader, dla_transformer, dla_gate,"
+        " dla_publisher; groups central_analyst, province_officer, bi_service, auditor"
+        " (add people with `dla users add`)"
+    )
+    return 0
+
+
+def _users(args) -> int:
+    from . import access
+    from .config import get_settings
+
+    settings = get_settings()
+    admin_db = warehouse.admin_conninfo(project_root(), settings.pg.dbname)
+    try:
+        if args.action == "add":
+            url = access.add_user(admin_db, args.name, args.role, args.province, settings)
+            print(
+                f"{args.name} ({args.role}{', province ' + args.province if args.province else ''}):"
+            )
+            print(f"  {url}")
+            print("  this is the only copy of the password: hand it over now; it is stored nowhere")
+        elif args.action == "list":
+            rows = access.list_users(admin_db)
+            print(f"{'login':<24}{'role':<18}{'province':<10}{'created':<12}by")
+            for login, role, province, created, by, _valid in rows:
+                print(f"{login:<24}{role:<18}{province:<10}{created!s:<12}{by}")
+        elif args.action == "remove":
+            access.remove_user(admin_db, args.name)
+            print(f"{args.name} removed (its sessions were ended)")
+        else:
+            url = access.reset_password(admin_db, args.name, settings)
+            print(f"new password for {args.name} (only copy):\n  {url}")
+    except access.AccessError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _republish(reason: str) -> None:
+    """Rebuild, check and publish the latest night (after an erasure or a key rotation)."""
+    from datetime import datetime
+
+    from . import steps
+    from .db import connect
+    from .ledger import loaded_nights
+    from .quality import QualityGateFailed
+
+    with connect(role="loader") as conn:
+        nights = loaded_nights(conn)
+    if not nights:
+        return
+    night, run_id = nights[-1], f"{reason}__{datetime.now():%Y%m%dT%H%M%S}"
+    steps.transform(night)
+    try:
+        steps.quality_gate(night, run_id)
+    except QualityGateFailed as exc:
+        print(
+            f"the marts were rebuilt but not published (the gate blocked): {exc}", file=sys.stderr
+        )
+        return
+    steps.publish_marts(night, run_id)
+    print(f"marts rebuilt and published ({night}, run {run_id})")
+
+
+def _erase(args) -> int:
+    from . import pdpa
+    from .config import get_settings
+
+    settings = get_settings()
+    purpose, clear_id = (
+        ("citizen", args.citizen_id) if args.citizen_id else ("taxpayer", args.taxpayer_id)
+    )
+    admin_db = warehouse.admin_conninfo(project_root(), settings.pg.dbname)
+    try:
+        out = pdpa.erase(
+            purpose, clear_id, args.by or os.environ.get("USER", "unknown"), admin_db, settings
+        )
+    except pdpa.PdpaError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"erased a {purpose} (tombstone {out['token']}...):")
+    for table, n in out["removed"].items():
+        print(f"  {table}: {n} row(s)")
+    if not args.no_publish:
+        _republish("erase")
+    return 0
+
+
+def _rotate_key(args) -> int:
+    from . import pdpa
+    from .config import get_settings
+
+    settings = get_settings()
+    admin_db = warehouse.admin_conninfo(project_root(), settings.pg.dbname)
+    try:
+        out = pdpa.rotate_key(admin_db, settings)
+    except pdpa.PdpaError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"pseudonym key version {out['version']} (fingerprints {out['fingerprints']}):")
+    for table, n in out["updated"].items():
+        print(f"  {table}: {n} row(s) re-derived")
+    if not args.no_publish:
+        _republish("rotate-key")
+    return 0
+
+
+def _purge(args) -> int:
+    from . import pdpa
+
+    for r in pdpa.purge(dry_run=args.dry_run):
+        n = f"{r.get('rows', 0):,} row(s)" if "rows" in r else f"{r.get('files', 0):,} file(s)"
+        print(
+            f"{'would remove' if args.dry_run else 'removed'} {r['what']} older than {r['older_than']}: {n}"
+        )
+    return 0
+
+
+def _audit(args) -> int:
+    from . import pdpa
+
+    lines = pdpa.audit(warehouse.Embedded(project_root()).logfile, args.since)
+    print("\n".join(lines) if lines else "no reads of the restricted schema in the server log")
     return 0
 
 
@@ -254,6 +383,37 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--to", dest="date_to", type=extract_date, required=True)
     b.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
 
+    u = sub.add_parser("users", help="people's logins: add, list, remove, reset-password")
+    usub = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ua = usub.add_parser("add", help="a personal login; prints its URL (password) once")
+    ua.add_argument("name")
+    ua.add_argument(
+        "--role",
+        required=True,
+        choices=["central_analyst", "province_officer", "bi_service", "auditor"],
+    )
+    ua.add_argument(
+        "--province", default=None, help="2-digit DOPA code (province_officer, provincial BI)"
+    )
+    usub.add_parser("list", help="the people with a login")
+    ur = usub.add_parser("remove", help="drop a login (its sessions end)")
+    ur.add_argument("name")
+    up = usub.add_parser("reset-password", help="a new password, printed once")
+    up.add_argument("name")
+
+    e = sub.add_parser("erase", help="PDPA: remove a person everywhere and keep them out")
+    who = e.add_mutually_exclusive_group(required=True)
+    who.add_argument("--citizen-id")
+    who.add_argument("--taxpayer-id")
+    e.add_argument("--by", default=None, help="who asked (logged, default: your user name)")
+    e.add_argument("--no-publish", action="store_true", help="do not rebuild and publish now")
+    rk = sub.add_parser("rotate-key", help="a new pseudonym key; every hash re-derived, no reload")
+    rk.add_argument("--no-publish", action="store_true")
+    pg = sub.add_parser("purge", help="apply the retention periods (config/retention.yml)")
+    pg.add_argument("--dry-run", action="store_true")
+    au = sub.add_parser("audit", help="who read the restricted marts (from the server log)")
+    au.add_argument("--since", type=extract_date, default=None)
+
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
@@ -261,6 +421,11 @@ def _parser() -> argparse.ArgumentParser:
 
 HANDLERS = {
     "setup": _setup,
+    "users": _users,
+    "erase": _erase,
+    "rotate-key": _rotate_key,
+    "purge": _purge,
+    "audit": _audit,
     "migrate": _migrate,
     "warehouse": _warehouse,
     "generate": _generate,

@@ -86,14 +86,30 @@ class ConfigError(RuntimeError):
     pass
 
 
+# The pipeline's roles: each step connects as the one that may do exactly its work.
+#   owner        owns raw, ops and access; runs migrations (setup only)
+#   loader       writes raw and the ops ledger; the only role that reads clear IDs
+#   transformer  dbt: reads raw without the clear-ID columns, builds staging/core/marts_build
+#   gate         Great Expectations: reads what dbt built, writes quality results
+#   publisher    moves checked marts into marts/restricted, row-level security, grants
+PIPELINE_ROLES = ("owner", "loader", "transformer", "gate", "publisher")
+
+
 class Settings(BaseSettings):
     """Everything configurable, from the environment or ``.env``."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     root: Path = Field(default_factory=project_root, validation_alias="DLA_HOME")
+    # the owner's URL; the other roles connect to the same host and database
     warehouse_url: str = Field(repr=False)
     analyst_url: str | None = Field(default=None, repr=False)
+    dla_loader_password: str | None = Field(default=None, repr=False)
+    dla_transformer_password: str | None = Field(default=None, repr=False)
+    dla_gate_password: str | None = Field(default=None, repr=False)
+    dla_publisher_password: str | None = Field(default=None, repr=False)
+    # identifies erased people (tombstones, masked IDs in quarantine); never rotated
+    erasure_key: str | None = Field(default=None, repr=False)
     landing_dir: Path = Path("data/landing")
     runs_dir: Path = Path("data/runs")
     pseudonym_key: str = Field(repr=False)
@@ -106,6 +122,26 @@ class Settings(BaseSettings):
     @property
     def pg(self) -> PgUrl:
         return PgUrl.parse(self.warehouse_url)
+
+    def role_url(self, role: str = "owner") -> str:
+        """The URL a pipeline role connects with (same server and database as the owner)."""
+        if role == "owner":
+            return self.warehouse_url
+        if role not in PIPELINE_ROLES:
+            raise ValueError(f"unknown pipeline role {role!r}")
+        password = getattr(self, f"dla_{role}_password")
+        if not password:
+            raise ConfigError(
+                f"DLA_{role.upper()}_PASSWORD is not set: run `make setup` (writes .env) or export it."
+            )
+        return self.pg.url(user=f"dla_{role}", password=password)
+
+    @property
+    def erasure_secret(self) -> bytes:
+        """The key of erasure tokens (derived from the master key when none is set)."""
+        from .pseudonyms import master_bytes
+
+        return master_bytes(self.erasure_key or self.pseudonym_key)
 
     @property
     def dbt_dir(self) -> Path:
@@ -155,6 +191,11 @@ _ENV_NAMES = (
     "DLA_HOME",
     "INGEST_BATCHES",
     "LOAD_WORKERS",
+    "DLA_LOADER_PASSWORD",
+    "DLA_TRANSFORMER_PASSWORD",
+    "DLA_GATE_PASSWORD",
+    "DLA_PUBLISHER_PASSWORD",
+    "ERASURE_KEY",
 )
 
 

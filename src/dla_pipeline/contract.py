@@ -43,6 +43,7 @@ class Bounds:
     max_years_back: int = 5
     max_years_ahead: int = 1
     max_text_length: int = 200
+    max_file_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Context:
     key_version: int = 1
     account_codes: frozenset[str] = frozenset()
     rules: Rules = field(default_factory=lambda: Rules({n: Bounds() for n in SOURCES}, frozenset()))
+    # PDPA erasure: tombstone tokens per purpose ('citizen', 'taxpayer') and their key
+    erasure_secret: bytes = b""
+    erased: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def bounds(self, source: str) -> Bounds:
         return self.rules.bounds.get(source) or Bounds()
@@ -119,6 +123,9 @@ class Chunk:
                 parsed[value] = fn(value)
             except CellError as exc:
                 parsed[value] = exc
+                failed = True
+            except (ValueError, ArithmeticError) as exc:  # a parser's bug is a bad cell
+                parsed[value] = CellError("unparseable_value", f"cannot read {name}: {exc}"[:200])
                 failed = True
         out = [parsed[v] for v in col]
         if failed:
@@ -164,6 +171,24 @@ def _date_within(ctx: Context, source: str, name: str):
                 f" extract date {ctx.extract_date.isoformat()}",
             )
         return d
+
+    return parse
+
+
+def _person_id(ctx: Context, purpose: str):
+    """A citizen or taxpayer ID; one that was erased (PDPA) is never loaded again."""
+    tombstones = ctx.erased.get(purpose) or frozenset()
+    if not tombstones:
+        return p.parse_thai_id
+    from .pseudonyms import erasure_token
+
+    def parse(text: str) -> str:
+        digits = p.parse_thai_id(text)
+        if erasure_token(ctx.erasure_secret, purpose, digits) in tombstones:
+            raise CellError(
+                "erased", f"the {purpose} was erased (PDPA): the row is not loaded again"
+            )
+        return digits
 
     return parse
 
@@ -270,7 +295,9 @@ class Source:
         return [c.name for c in self.columns if c.required]
 
     def canonical(self, header_cell: str) -> str | None:
-        key = header_cell.strip(INVISIBLE)
+        key = header_cell.strip(INVISIBLE).replace(
+            "\u0e4d\u0e32", "\u0e33"
+        )  # sara am, typed in two
         return self.header_map.get(key) or self.header_map.get(key.lower())
 
 
@@ -342,7 +369,7 @@ def _period(ctx: Context):
 
 def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
     max_age = ctx.bounds("allowance").max_age_years
-    cid = ch.parse("citizen_id", p.parse_thai_id)
+    cid = ch.parse("citizen_id", _person_id(ctx, "citizen"))
     birth = ch.parse("birth_date", _birth(ctx))
     period = ch.parse("payment_period", _period(ctx))
 
@@ -447,7 +474,7 @@ def _convert_tax(ch: Chunk, ctx: Context) -> dict[str, list]:
     account = ch.parse("account_code", _account(ctx))
     revenue_type = ch.parse("revenue_type", _text(ctx, "tax", "revenue_type", required=False))
     parcel = ch.parse("parcel_id", _text(ctx, "tax", "parcel_id", required=False))
-    tid = ch.parse("taxpayer_id", p.parse_thai_id)
+    tid = ch.parse("taxpayer_id", _person_id(ctx, "taxpayer"))
     amount = ch.parse("amount", _amount(ctx, "tax"))
     status = ch.parse("status", _enum("status", TAX_STATUS, default="paid"))
     keys = Context.pseudonymise(ctx.taxpayer_key, (tid[i] for i in ch.ok()))

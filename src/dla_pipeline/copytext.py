@@ -55,9 +55,10 @@ def quarantine_copy_text(prefix: tuple, rejections: Iterable[Rejection], mask=No
     head = "\t".join(fmt(v) for v in prefix) + "\t"
     out = []
     for r in rejections:
-        raw = printable(r.raw)
-        if raw is not None and mask is not None:
-            raw = mask(raw)
+        raw, detail = printable(r.raw), r.detail
+        if mask is not None:
+            raw = mask(raw) if raw is not None else None
+            detail = mask(detail)
         out.append(
             head
             + "\t".join(
@@ -65,7 +66,7 @@ def quarantine_copy_text(prefix: tuple, rejections: Iterable[Rejection], mask=No
                     NULL if r.line_no is None else str(r.line_no),
                     fmt(r.field),
                     fmt(r.code),
-                    fmt(r.detail),
+                    fmt(detail),
                     fmt(raw),
                 )
             )

@@ -18,6 +18,7 @@ Pure functions over a binary stream; nothing here knows the contract's columns.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
@@ -28,6 +29,7 @@ from typing import BinaryIO
 SNIFF_BYTES = 64 * 1024
 MAX_LINE_CHARS = 64 * 1024
 MAX_RECORD_LINES = 100
+csv.field_size_limit(max(csv.field_size_limit(), 2 * MAX_LINE_CHARS))
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 # white space and invisible characters that may surround a header name or a value
@@ -84,7 +86,7 @@ def sniff_encoding(head: bytes) -> str:
                 "unreadable encoding: the file looks like UTF-16 without a byte-order mark;"
                 " save it as UTF-8 or Windows-874",
             )
-    if nuls > max(8, len(sample) // 100):
+    if nuls * 10 > len(sample):  # a stray NUL damages its row only; a tenth is binary
         raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -126,14 +128,22 @@ class Lines:
         self._readline = text.readline
         self.no = 0
         self._back: list[Line] = []
+        self._cr_at_limit = False  # a read stopped right after a CR: its LF may follow
 
     def __iter__(self) -> Iterator[Line]:
         return self
 
+    def _read(self) -> str:
+        s = self._readline(MAX_LINE_CHARS)
+        if self._cr_at_limit and s.startswith("\n"):
+            s = s[1:] or self._readline(MAX_LINE_CHARS)  # the LF of a CRLF split by the limit
+        self._cr_at_limit = len(s) == MAX_LINE_CHARS and s.endswith("\r")
+        return s
+
     def __next__(self) -> Line:
         if self._back:
             return self._back.pop()
-        s = self._readline(MAX_LINE_CHARS)
+        s = self._read()
         if not s:
             raise StopIteration
         self.no += 1
@@ -144,7 +154,7 @@ class Lines:
         # too long: skip the rest of the line without holding it
         rest = s
         while rest and rest[-1] not in "\r\n":
-            rest = self._readline(MAX_LINE_CHARS)
+            rest = self._read()
         return Line(self.no, s[:200], too_long=True)
 
     def push_back(self, lines: list[Line]) -> None:
@@ -204,11 +214,15 @@ class Records:
             return Record(first.no, None, first.text, ("malformed_quoting", error))
         taken: list[Line] = []
         texts = [first.text]
+        size = len(first.text)
         for line in self.lines:
             taken.append(line)
             if line.too_long or "\x00" in line.text or _UNDECODABLE.search(line.text):
                 break
             texts.append(line.text)
+            size += len(line.text) + 1
+            if size > MAX_LINE_CHARS:
+                return self._too_long(first, taken, texts)
             cells, error = _parse_one("\n".join(texts))
             if error == "open" and len(texts) < MAX_RECORD_LINES:
                 continue
@@ -223,6 +237,28 @@ class Records:
             None,
             first.text,
             ("unbalanced_quote", "a quote that is never closed"),
+        )
+
+    def _too_long(self, first: Line, taken: list[Line], texts: list[str]) -> Record:
+        """A quoted field over the line limit: when its quote closes within the record
+        limit the whole record is one damaged row; otherwise the opening quote is."""
+        open_quotes = "\n".join(texts).count('"') % 2 == 1
+        while open_quotes and len(taken) < MAX_RECORD_LINES:
+            line = next(self.lines, None)
+            if line is None:
+                break
+            taken.append(line)
+            open_quotes ^= line.text.count('"') % 2 == 1
+        if open_quotes:
+            self.lines.push_back(taken)
+            return Record(
+                first.no, None, first.text, ("unbalanced_quote", "a quote that is never closed")
+            )
+        return Record(
+            first.no,
+            None,
+            first.text[:200],
+            ("line_too_long", f"a quoted field longer than {MAX_LINE_CHARS} characters"),
         )
 
 
@@ -254,10 +290,30 @@ def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
     return rows[0], None
 
 
+def _first_non_ascii(stream: BinaryIO, head: bytes) -> bytes:
+    """When the head is plain ASCII, a window of the file around its first byte that is
+    not (a Windows-874 file may start with thousands of ASCII rows). Seeks back."""
+    if not head.isascii() or not stream.seekable():
+        return b""
+    start = stream.tell()
+    try:
+        while block := stream.read(1 << 20):
+            if not block.isascii():
+                i = next(j for j, b in enumerate(block) if b >= 0x80)
+                return block[max(0, i - 64) : i + SNIFF_BYTES]
+        return b""
+    finally:
+        stream.seek(start)
+
+
 def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
     """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
     head = stream.read(SNIFF_BYTES)
     encoding = sniff_encoding(head)
+    later = _first_non_ascii(stream, head)
+    if later and encoding == "utf-8":
+        with contextlib.suppress(Unreadable):  # damaged later lines are rows of their own
+            encoding = sniff_encoding(later)  # decided by the first part that is not ASCII
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     return encoding, Lines(text)

@@ -11,9 +11,11 @@ from .config import Settings, get_settings
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def connect(settings: Settings | None = None, **kwargs) -> psycopg.Connection:
+def connect(settings: Settings | None = None, role: str = "owner", **kwargs) -> psycopg.Connection:
+    """A connection as one of the pipeline's roles (config.PIPELINE_ROLES)."""
     settings = settings or get_settings()
-    return psycopg.connect(settings.warehouse_url, **kwargs)
+    kwargs.setdefault("application_name", f"dla-{role}")
+    return psycopg.connect(settings.role_url(role), **kwargs)
 
 
 def _alembic_config(url: str):

@@ -19,6 +19,7 @@ from .csvread import Lines, Record, Records, Unreadable, fits_width, open_lines,
 from .dedup import FirstSeen
 
 CHUNK_ROWS = 2048
+CHUNK_CHARS = 4 << 20
 
 
 @dataclass(slots=True)
@@ -147,6 +148,8 @@ class ExtractReader:
         self.reject_all = reject_all
         self.chunk_rows = chunk_rows
         self.verdict = Verdict()
+        # a file whose first header is unusable stays rejected, whatever header follows
+        self.file_problem: tuple[str | None, str, str] | None = None
 
     def __iter__(self) -> Iterator[Accepted | list[Rejection]]:
         v = self.verdict
@@ -178,6 +181,7 @@ class ExtractReader:
         layout: Layout | None = None
         pending: list[Record] = []
         rejected: list[Rejection] = []
+        held = 0
         for rec in records:
             if layout is None:
                 layout = self._header(rec, records)
@@ -193,9 +197,15 @@ class ExtractReader:
                 rejected.append(Rejection(rec.line_no, problem[0], problem[1], problem[2], rec.raw))
             else:
                 pending.append(rec)
-            if len(pending) >= self.chunk_rows or len(rejected) >= self.chunk_rows:
+            held += len(rec.raw)
+            # a chunk is at most chunk_rows records and CHUNK_CHARS of text (long lines)
+            if (
+                len(pending) >= self.chunk_rows
+                or len(rejected) >= self.chunk_rows
+                or held > CHUNK_CHARS
+            ):
                 yield from self._flush(pending, layout, rejected, seen, seen_key)
-                pending, rejected = [], []
+                pending, rejected, held = [], [], 0
         if layout is None and not self.reject_all:
             v.status, v.code, v.detail = "rejected", "no_header", "not CSV: no header row"
         yield from self._flush(pending, layout, rejected, seen, seen_key)
@@ -224,6 +234,7 @@ class ExtractReader:
         v.extra_columns_dropped = list(layout.dropped)
         if layout.problem and not self.reject_all:
             v.status, v.code, v.detail = "rejected", layout.problem[1], layout.problem[2]
+            self.file_problem = layout.problem
         return layout
 
     def _relayout(self, rec: Record, layout: Layout, records: Records) -> Layout:
@@ -243,6 +254,8 @@ class ExtractReader:
     def _row_problem(self, rec: Record, layout: Layout) -> tuple[str | None, str, str] | None:
         if self.reject_all:
             return None, self.reject_all[0], self.reject_all[1]
+        if self.file_problem:
+            return self.file_problem
         if layout.problem:
             return layout.problem
         if rec.problem:
@@ -276,18 +289,31 @@ class ExtractReader:
         }
         chunk = Chunk([r.line_no for r in pending], cols)
         typed = source.convert(chunk, ctx)
+        if layout.kept:
+            _check_extras(chunk, pending, layout, ctx.bounds(source.name).max_text_length)
         _mark_duplicates(chunk, typed, source, seen, seen_key)
         ok = chunk.ok()
         rejected = [
-            Rejection(pending[i].line_no, *chunk.errors[i], pending[i].raw)  # type: ignore[misc]
-            for i in range(chunk.n)
-            if chunk.errors[i] is not None
+            # an erased person's row is counted, and kept without its content
+            Rejection(pending[i].line_no, *e, None if e[1] == "erased" else pending[i].raw)
+            for i, e in enumerate(chunk.errors)
+            if e is not None
         ]
         columns = {c: [typed[c][i] for i in ok] for c in source.db_columns}
         extra = (
             [_extra_json(pending[i].cells, layout) for i in ok] if layout.kept else [None] * len(ok)
         )
         return Accepted([chunk.line_nos[i] for i in ok], columns, extra), rejected
+
+
+def _check_extras(chunk: Chunk, pending: list[Record], layout: Layout, limit: int) -> None:
+    """Kept extra cells obey the text bound like the contract's own text cells."""
+    for i in chunk.ok():
+        cells = pending[i].cells
+        for name, pos in layout.kept:
+            if pos < len(cells) and len(cells[pos].strip(INVISIBLE)) > limit:
+                chunk.errors[i] = (name, "text_too_long", f"{name} longer than {limit} characters")
+                break
 
 
 def _extra_json(cells: list[str], layout: Layout) -> str | None:

@@ -41,11 +41,13 @@ from .copytext import accepted_copy_text, quarantine_copy_text
 from .db import connect, migrate
 from .extract import Rejection, read_extract
 from .landing import Entry, NightScan, landing_for
+from .pseudonyms import mask_ids
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500  # files
-SPOOL_BYTES = 1 << 20  # per-file spool kept in memory before it goes to a temp file
+SPOOL_BYTES = 4 << 20  # a batch's COPY text kept in memory before it goes to a temp file
+FILE_SPOOL_BYTES = 64 << 10  # one file's, until the file is read through
 
 
 class ConservationError(RuntimeError):
@@ -77,16 +79,25 @@ def plan_batches(scan: NightScan, batches: int) -> list[list[str]]:
     return [sorted(b) for b in bins if b]
 
 
-def refusal(entry: Entry, registry: frozenset[str]) -> tuple[str, str, str] | None:
-    """Why an entry is refused as a whole (its path, its LAO code), or None."""
+def refusal(
+    entry: Entry, registry: frozenset[str], max_bytes: int = 0
+) -> tuple[str, str, str] | None:
+    """Why an entry is refused as a whole (its path, its size, its LAO code), or None."""
     if entry.reject:
         return entry.reject
+    if max_bytes and (entry.size or 0) > max_bytes:
+        return (
+            "file_too_large",
+            f"{entry.name} is {entry.size:,} bytes, more than the {max_bytes:,} an extract may be: not read",
+            "rejected",
+        )
     if entry.lao_code and entry.lao_code not in registry:
         return ("unknown_lao", f"unknown LAO code {entry.lao_code} in the path", "rejected")
     return None
 
 
-def make_context(settings: Settings, night: date) -> Context:
+def make_context(settings: Settings, night: date, erased: dict | None = None) -> Context:
+    """What the reader needs beyond a file's bytes (``erased``: the ledger's tombstones)."""
     from .pseudonyms import Keys
 
     keys = Keys.from_settings(settings)
@@ -97,6 +108,8 @@ def make_context(settings: Settings, night: date) -> Context:
         key_version=keys.version,
         account_codes=load_account_codes(settings.dbt_dir / "seeds"),
         rules=Rules.load(settings.config_dir / "contract.yml"),
+        erasure_secret=settings.erasure_secret,
+        erased=erased or {},
     )
 
 
@@ -109,19 +122,29 @@ class _Unit:
     entries: list[Entry]
     lao_code: str | None
     records: list[ledger.FileRecord] = field(default_factory=list)
-    raw_spools: list = field(default_factory=list)
-    q_spools: list = field(default_factory=list)
+    # where its COPY text sits in the batch's spools: (start, end) byte offsets
+    raw_span: tuple[int, int] = (0, 0)
+    q_span: tuple[int, int] = (0, 0)
     rows_after: int = 0
 
-    def close(self) -> None:
-        for spool in (*self.raw_spools, *self.q_spools):
-            spool.close()
-        self.raw_spools, self.q_spools = [], []
+
+def _spool(size: int = SPOOL_BYTES):
+    """Bytes kept in memory up to ``size``, then in a private temp file (umask 077)."""
+    return tempfile.SpooledTemporaryFile(size, mode="w+b")  # noqa: SIM115
 
 
-def _spool():
-    """COPY text kept in memory up to SPOOL_BYTES, then in a private temp file."""
-    return tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
+def _blocks(spool, span: tuple[int, int] | None = None):
+    """The bytes of a spool (or of one span of it), a megabyte at a time."""
+    start, end = span or (0, None)
+    spool.seek(start)
+    left = None if end is None else end - start
+    while left is None or left > 0:
+        block = spool.read(1 << 20 if left is None else min(1 << 20, left))
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
 
 
 class _Batch:
@@ -134,8 +157,12 @@ class _Batch:
         self.registry = load_lao_codes(settings.reference_dir)
         self.load_id = 0
         self.audit: list[ledger.FileRecord] = []
+        # every changed file's COPY text, whatever the number of files: memory stays flat
+        self.raw_out, self.q_out = _spool(), _spool()
         self.touched: dict[str, str] = {}  # same bytes, new stat signature
-        self.mask = None  # hides personal data in quarantined raw lines (pseudonyms.py)
+        # personal numbers in quarantined lines and reasons become tokens (pseudonyms.py)
+        secret = settings.erasure_secret
+        self.mask = lambda text: mask_ids(text, secret)
 
     def same_content(self, unit: _Unit, known: dict[str, ledger.KnownFile]) -> bool:
         """Touched or copied but byte-identical files need no reload."""
@@ -154,7 +181,19 @@ class _Batch:
         return True
 
     # reading -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.raw_out.close()
+        self.q_out.close()
+
     def read_unit(self, unit: _Unit) -> None:
+        self.raw_out.seek(0, 2)
+        self.q_out.seek(0, 2)
+        raw_start, q_start = self.raw_out.tell(), self.q_out.tell()
+        self._read_entries(unit)
+        unit.raw_span = (raw_start, self.raw_out.tell())
+        unit.q_span = (q_start, self.q_out.tell())
+
+    def _read_entries(self, unit: _Unit) -> None:
         for entry in unit.entries:
             started = datetime.now(UTC)
             t0 = time.monotonic()
@@ -166,6 +205,9 @@ class _Batch:
                 stat_signature=entry.signature,
                 started_at=started,
             )
+            too_big = self._reject_all(entry)
+            if too_big and too_big[0] == "file_too_large":
+                entry.read, entry.reject = False, too_big
             if entry.read:
                 self._read_entry(unit, entry, rec)
             else:
@@ -181,22 +223,20 @@ class _Batch:
 
     def _one_row(self, unit: _Unit, entry: Entry, sha: str | None, code: str, detail: str) -> None:
         """The quarantine row that stands for an entry with no record to show."""
-        q = _spool()
-        q.write(
+        self.q_out.write(
             quarantine_copy_text(
                 self._q_prefix(entry.name, entry.lao_code, sha),
                 [Rejection(None, None, code, detail, None)],
                 self.mask,
-            )
+            ).encode()
         )
-        unit.q_spools.append(q)
 
     def _reject_all(self, entry: Entry) -> tuple[str, str, str] | None:
-        return refusal(entry, self.registry)
+        return refusal(entry, self.registry, self.ctx.bounds(self.source.name).max_file_bytes)
 
     def _read_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
-        # the spools outlive this call: they are COPYed, then closed, by _replace
-        raw, quarantine = _spool(), _spool()
+        # the file's own spools: appended to the batch's only once it is read through
+        raw, quarantine = _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
         try:
             with self.landing.open(self.source.name, self.night, entry) as fh:
                 rec.sha256 = _sha256(fh)
@@ -214,8 +254,10 @@ class _Batch:
             quarantine.close()
             self._unreadable(unit, entry, rec, exc, code="unreadable_file")
             return
-        unit.raw_spools.append(raw)
-        unit.q_spools.append(quarantine)
+        for spool, out in ((raw, self.raw_out), (quarantine, self.q_out)):
+            for block in _blocks(spool):
+                out.write(block)
+            spool.close()
         unit.rows_after += rec.rows_loaded
 
     def _consume(self, reader, entry: Entry, rec, raw, quarantine) -> None:
@@ -223,9 +265,11 @@ class _Batch:
         q_prefix = self._q_prefix(entry.name, entry.lao_code, rec.sha256)
         for item in reader:
             if isinstance(item, list):
-                quarantine.write(quarantine_copy_text(q_prefix, item, self.mask))
+                quarantine.write(quarantine_copy_text(q_prefix, item, self.mask).encode())
             else:
-                raw.write(accepted_copy_text(item, self.source, prefix, self.ctx.key_version))
+                raw.write(
+                    accepted_copy_text(item, self.source, prefix, self.ctx.key_version).encode()
+                )
         v = reader.verdict
         rec.status, rec.reason_code, rec.error = v.status, v.code, v.detail
         rec.encoding = v.encoding
@@ -300,14 +344,17 @@ def load_batch(
     t0 = time.monotonic()
     try:
         totals = _load_units(batch, units, isolate=False)
+        batch.close()
     except (
         psycopg.errors.DataError,
         psycopg.errors.IntegrityError,
         psycopg.errors.ProgramLimitExceeded,
     ) as exc:
         log.error("the warehouse refused a row (%s): retrying one LAO-night at a time", exc)
+        batch.close()
         batch = _Batch(SOURCES[source_name], night, settings, run_id)
         totals = _load_units(batch, _units(scan, set(unit_keys)), isolate=True)
+        batch.close()
     secs = time.monotonic() - t0
     totals["seconds"] = round(secs, 3)
     totals["rows_per_second"] = round(totals["rows_in"] / secs) if secs else None
@@ -318,7 +365,9 @@ def load_batch(
 
 def _load_units(batch: _Batch, units: list[_Unit], isolate: bool) -> dict:
     source, night = batch.source, batch.night
-    with connect(batch.settings) as conn, conn.transaction():
+    with connect(batch.settings, role="loader") as conn, conn.transaction():
+        ledger.maintenance_shared(conn)  # an erasure or a key rotation waits for loads
+        batch.ctx.erased = ledger.erased_tokens(conn)
         batch.load_id = ledger.new_load_id(conn)
         ledger.lock_units(conn, source.name, night, [u.key for u in units])
         known = ledger.known_files(conn, source.name, night)
@@ -355,7 +404,7 @@ def _unchanged_records(unit: _Unit, known) -> list[ledger.FileRecord]:
 def _write_units(conn, batch: _Batch, units: list[_Unit], isolate: bool) -> None:
     """Rows to raw, retractions, the ledger: for all units at once, or unit by unit."""
     if not isolate:
-        _copy_raw(conn, batch, units)
+        _copy_raw(conn, batch, units, whole=True)
         _replace(conn, batch, units)
         return
     for unit in units:
@@ -374,24 +423,22 @@ def _write_units(conn, batch: _Batch, units: list[_Unit], isolate: bool) -> None
 
 
 def _refuse_unit(batch: _Batch, unit: _Unit, detail: str) -> None:
-    unit.close()
-    unit.records, unit.rows_after = [], 0
+    unit.records, unit.rows_after = [], 0  # its spans are left unread; new ones follow
     for e in unit.entries:
         if e.read:
             e.reject = ("database_refused", detail, "rejected")
     batch.read_unit(unit)
 
 
-def _copy_raw(conn, batch: _Batch, units: list[_Unit]) -> None:
+def _copy_raw(conn, batch: _Batch, units: list[_Unit], whole: bool = False) -> None:
     cols = (*LINEAGE_COLUMNS, "key_version", *batch.source.db_columns, "extra")
     with conn.cursor().copy(
         f"copy raw.{batch.source.table} ({', '.join(cols)}) from stdin"
     ) as copy:
-        for unit in units:
-            for spool in unit.raw_spools:
-                spool.seek(0)
-                while block := spool.read(1 << 20):
-                    copy.write(block)
+        spans = [None] if whole else [u.raw_span for u in units]
+        for span in spans:
+            for block in _blocks(batch.raw_out, span):
+                copy.write(block)
 
 
 def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
@@ -432,11 +479,10 @@ def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
         conn, source.name, night, batch.load_id, (r for u in units for r in u.records)
     )
     ledger.replace_quarantine(
-        conn, source.name, night, names, [q for u in units for q in u.q_spools]
+        conn, source.name, night, names, (b for u in units for b in _blocks(batch.q_out, u.q_span))
     )
     for u in units:
         batch.audit.extend(u.records)
-        u.close()
 
 
 def _totals(batch: _Batch) -> dict:
@@ -478,7 +524,7 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
     settings = settings or get_settings()
     source = SOURCES[source_name]
     scan = landing_for(settings.landing_dir).scan(source_name, night)
-    with connect(settings) as conn, conn.transaction():
+    with connect(settings, role="loader") as conn, conn.transaction():
         ledger.record_landing_issues(conn, scan.scopes, scan.issues)
         summary = ledger.close_night(
             conn, source.name, source.table, night, load_lao_codes(settings.reference_dir)
@@ -514,5 +560,5 @@ def load_night(
 def forget_night(source_name: str, night: date, settings: Settings | None = None) -> None:
     """Drop what was loaded for a night so the next run reloads every file (reprocessing)."""
     source = SOURCES[source_name]
-    with connect(settings) as conn, conn.transaction():
+    with connect(settings, role="loader") as conn, conn.transaction():
         ledger.forget_night(conn, source.name, source.table, night)

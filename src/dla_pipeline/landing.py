@@ -36,14 +36,15 @@ from typing import BinaryIO
 
 from .config import SOURCES
 
-LAO_NAME = re.compile(r"^([0-9]{7})\.csv$", re.IGNORECASE)
-PART = re.compile(r"\.part$", re.IGNORECASE)
-NIGHT_NAME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-_LOOSE_YMD = re.compile(r"^([0-9]{4})[-_./ ]([0-9]{1,2})[-_./ ]([0-9]{1,2})$")
-_LOOSE_DMY = re.compile(r"^([0-9]{1,2})[-_./ ]([0-9]{1,2})[-_./ ]([0-9]{4})$")
+# \Z, not $: "6110111.csv\n" is not an LAO's file name
+LAO_NAME = re.compile(r"([0-9]{7})\.csv\Z", re.IGNORECASE)
+PART = re.compile(r"\.part\Z", re.IGNORECASE)
+NIGHT_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_LOOSE_YMD = re.compile(r"([0-9]{4})[-_./ ]([0-9]{1,2})[-_./ ]([0-9]{1,2})\Z")
+_LOOSE_DMY = re.compile(r"([0-9]{1,2})[-_./ ]([0-9]{1,2})[-_./ ]([0-9]{4})\Z")
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 MAX_DEPTH = 3  # subfolders of a night folder that are listed
-MAX_ENTRIES = 20_000  # entries listed per scan; more are summarised in one issue
+MAX_ENTRIES = 50_000  # entries listed per scan (LAO files first); more are summarised in one issue
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -54,21 +55,28 @@ class LandingError(RuntimeError):
 
 def printable_name(name: str) -> str:
     """A file name as storable text: bytes that are not UTF-8 and control characters
-    (a newline in a name) are shown as escapes."""
-    raw = os.fsencode(name)
-    text = raw.decode("utf-8", "backslashreplace")
-    return "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
+    (a newline in a name) are shown as escapes, and a backslash as two, so that two
+    different names never print the same."""
+    text = os.fsencode(name).decode("utf-8", "surrogateescape")
+    out = []
+    for c in text:
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c == "\\":
+            out.append("\\\\")
+        elif c.isprintable() or c == " ":
+            out.append(c)
+        else:
+            out.append(c.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def night_of_folder(name: str) -> date | None:
     """The date a folder name denotes, leniently (BE year, no zero padding, Thai digits)."""
     name = name.strip().translate(_THAI_DIGITS)
-    if m := _LOOSE_YMD.match(name):
+    if m := _LOOSE_YMD.fullmatch(name):
         y, mo, d = map(int, m.groups())
-    elif m := _LOOSE_DMY.match(name):
+    elif m := _LOOSE_DMY.fullmatch(name):
         d, mo, y = map(int, m.groups())
     else:
         return None
@@ -82,7 +90,7 @@ def night_of_folder(name: str) -> date | None:
 
 def is_night_folder(name: str) -> bool:
     """The layout's date folder: the extract date in CE, ISO, zero-padded."""
-    d = night_of_folder(name) if NIGHT_NAME.match(name) else None
+    d = night_of_folder(name) if NIGHT_NAME.fullmatch(name) else None
     return d is not None and d.isoformat() == name
 
 
@@ -187,12 +195,13 @@ class LocalLanding:
         except FileNotFoundError:
             return scan
         except OSError as exc:
+            kind = self._kind_at((source, night.isoformat()), exc)
             scan.issues.append(
                 Issue(
                     f"{source}/{night.isoformat()}",
-                    "symlink" if _is_loop(exc) else "other",
+                    kind,
                     "not_regular_file",
-                    f"{source}/{night.isoformat()} is not a real folder ({_why(exc)}): never read",
+                    f"{source}/{night.isoformat()} is not a real folder (it is {_ARTICLE.get(kind, kind)}): never read",
                     source,
                     source,
                     night,
@@ -205,6 +214,19 @@ class LocalLanding:
             os.close(fd)
         _mark_superseded(scan.entries)
         return scan
+
+    def _kind_at(self, parts: tuple[str, ...], exc: OSError) -> str:
+        """What a path that could not be opened as a folder really is."""
+        path = self.root
+        for part in parts:
+            path = os.path.join(path, part)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return "missing"
+            if not stat.S_ISDIR(st.st_mode):
+                return kind_of(st.st_mode)
+        return "other" if exc else "directory"
 
     def _open_dir(self, parts: tuple[str, ...]) -> int:
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -219,7 +241,8 @@ class LocalLanding:
         return fd
 
     def _list_night(self, scan: NightScan, fd: int, prefix: tuple[str, ...], depth: int) -> None:
-        for name in sorted(os.listdir(fd)):
+        # LAO files first: junk cannot push them past the listing limit
+        for name in sorted(os.listdir(fd), key=lambda n: (LAO_NAME.fullmatch(n) is None, n)):
             if len(scan.entries) >= MAX_ENTRIES:
                 scan.issues.append(
                     Issue(
@@ -244,12 +267,15 @@ class LocalLanding:
                 scan.uploads_in_progress.append(label)
                 continue
             entry = Entry(label, kind, parts=rel, size=st.st_size, mtime_ns=st.st_mtime_ns)
-            m = LAO_NAME.match(name)
+            m = LAO_NAME.fullmatch(name)
             if m and not prefix:
                 entry.lao_code = m[1]
             if kind == "file":
                 entry.ident = (st.st_dev, st.st_ino)
-                entry.signature = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+                # ctime too: a re-send written in place with its old mtime still changes it
+                entry.signature = (
+                    f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+                )
                 entry.reject = _file_problem(name, prefix, st)
                 entry.read = entry.reject is None or entry.reject[0] == "bad_layout"
             else:
@@ -268,7 +294,10 @@ class LocalLanding:
 
     def _scan_root(self, scan: NightScan) -> None:
         for name in sorted(os.listdir(self.root)):
-            st = os.lstat(os.path.join(self.root, name))
+            try:
+                st = os.lstat(os.path.join(self.root, name))
+            except FileNotFoundError:
+                continue  # removed while we looked
             kind = kind_of(st.st_mode)
             label = printable_name(name)
             if name in SOURCES and kind == "directory":
@@ -306,7 +335,10 @@ class LocalLanding:
         try:
             names = sorted(os.listdir(fd))
             for name in names:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 kind = kind_of(st.st_mode)
                 label = f"{scan.source}/{printable_name(name)}"
                 if kind == "directory" and is_night_folder(name):
@@ -348,7 +380,10 @@ class LocalLanding:
             return
         try:
             for name in sorted(os.listdir(fd)):
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 kind = kind_of(st.st_mode)
                 label = "/".join(printable_name(p) for p in (*parts, name))
                 folder_night = night or night_of_folder(name)
@@ -418,7 +453,7 @@ def _file_problem(name: str, prefix: tuple[str, ...], st: os.stat_result):
             f" {label} is in a subfolder of the night folder",
             "rejected",
         )
-    if not LAO_NAME.match(name):
+    if not LAO_NAME.fullmatch(name):
         return (
             "bad_layout",
             f"path does not follow the layout <source>/<YYYY-MM-DD>/<lao_code>.csv:"
@@ -452,14 +487,15 @@ def _size(st: os.stat_result) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def _is_loop(exc: OSError) -> bool:
-    import errno
-
-    return exc.errno in (errno.ELOOP, errno.ENOTDIR)
-
-
-def _why(exc: OSError) -> str:
-    return "a symlink" if _is_loop(exc) else exc.strerror or str(exc)
+_ARTICLE = {
+    "symlink": "a symlink",
+    "file": "a file",
+    "fifo": "a FIFO",
+    "socket": "a socket",
+    "character device": "a device",
+    "block device": "a device",
+    "missing": "under a path that is not a folder",
+}
 
 
 class FsspecLanding:
@@ -491,7 +527,7 @@ class FsspecLanding:
             parts = tuple(rel.split("/"))
             entry = Entry(rel, "file" if info["type"] == "file" else "directory", parts=parts)
             entry.size = info.get("size")
-            m = LAO_NAME.match(name)
+            m = LAO_NAME.fullmatch(name)
             if m and len(parts) == 1:
                 entry.lao_code = m[1]
             if entry.kind == "file":

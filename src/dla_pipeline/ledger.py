@@ -31,6 +31,23 @@ from .config import SOURCES
 
 RUN_LOCK_CLASS = 7201  # pg_advisory_lock(class, key): one run per night
 GATE_LOCK = 4244
+MAINTENANCE_LOCK = 4245  # loads and builds share it; an erasure or a key rotation takes it alone
+
+
+def maintenance_shared(conn) -> None:
+    conn.execute("select pg_advisory_xact_lock_shared(%s)", (MAINTENANCE_LOCK,))
+
+
+def maintenance_exclusive(conn) -> None:
+    conn.execute("select pg_advisory_xact_lock(%s)", (MAINTENANCE_LOCK,))
+
+
+def erased_tokens(conn) -> dict[str, frozenset[str]]:
+    """The tombstones of erased people, per purpose."""
+    out: dict[str, set[str]] = {}
+    for purpose, token in conn.execute("select purpose, token from ops.erasures").fetchall():
+        out.setdefault(purpose, set()).add(token)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 # -- loading ------------------------------------------------------------------------
@@ -40,13 +57,20 @@ def new_load_id(conn) -> int:
     return conn.execute("select nextval('ops.load_id_seq')").fetchone()[0]
 
 
+LOCK_BUCKETS = 512
+
+
 def lock_units(conn, source: str, night: date, units: Sequence[str]) -> None:
-    """Transaction locks, one per LAO-night (or stray file): two runs of the same night
-    take turns per unit and never interleave on it."""
+    """Transaction locks over the units (LAO-nights or stray files) of a batch: two runs of
+    the same night take turns per unit and never interleave on it. Units share one of
+    LOCK_BUCKETS locks, so thousands of stray files cannot exhaust the lock table."""
+    import zlib
+
+    buckets = sorted({zlib.crc32(u.encode()) % LOCK_BUCKETS for u in units})
     conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || u, 0))"
-        " from unnest(%s::text[]) as u order by u",
-        (source, night.isoformat(), sorted(units)),
+        "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || b, 0))"
+        " from unnest(%s::int[]) as b order by b",
+        (source, night.isoformat(), buckets),
     )
 
 
@@ -197,7 +221,7 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def replace_quarantine(conn, source: str, night: date, names: Sequence[str], spools) -> None:
+def replace_quarantine(conn, source: str, night: date, names: Sequence[str], blocks) -> None:
     """The quarantine of the (re)read entries: old rows out, the spooled COPY text in."""
     conn.execute(
         "delete from ops.quarantine where source=%s and extract_date=%s and file_name = any(%s)",
@@ -206,10 +230,8 @@ def replace_quarantine(conn, source: str, night: date, names: Sequence[str], spo
     with conn.cursor().copy(
         f"copy ops.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
     ) as copy:
-        for spool in spools:
-            spool.seek(0)
-            while block := spool.read(1 << 20):
-                copy.write(block)
+        for block in blocks:
+            copy.write(block)
 
 
 def audit_file_loads(conn, run_id: str, source: str, night: date, load_id: int, records):
@@ -438,11 +460,13 @@ def record_publish(conn, night: date, run_id: str, status: str, marts, reason=No
     )
 
 
-def last_publish(conn, night: date) -> tuple | None:
+def last_publish(conn, night: date, since=None) -> tuple | None:
+    """The latest publish or block of a night (since a run started, when given)."""
     return conn.execute(
         "select run_id, status, marts, reason from ops.publish_log where extract_date=%s"
+        " and published_at >= coalesce(%s, '-infinity'::timestamptz)"
         " order by published_at desc limit 1",
-        (night,),
+        (night, since),
     ).fetchone()
 
 
@@ -450,10 +474,6 @@ def last_publish(conn, night: date) -> tuple | None:
 
 
 def seed_digest(conn) -> str | None:
-    conn.execute(
-        "create table if not exists ops.seed_state (sha256 text not null,"
-        " loaded_at timestamptz not null default now())"
-    )
     row = conn.execute("select sha256 from ops.seed_state").fetchone()
     return row[0] if row else None
 

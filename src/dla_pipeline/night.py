@@ -98,16 +98,21 @@ def _with_airflow(night: date, record, log_dir: Path) -> dict[str, dict]:
     return done
 
 
-def summarize(night: date) -> dict:
-    with connect() as conn:
+def summarize(night: date, since: datetime | None = None) -> dict:
+    """The night as the ledger has it; publishing as decided by the run started at ``since``."""
+    with connect(role="loader") as conn:
         totals = ledger.night_totals(conn, night)
-        pub = ledger.last_publish(conn, night)
+        pub = ledger.last_publish(conn, night, since)
         checks = ledger.quality_results(conn, pub[0], night) if pub else []
         issues = ledger.landing_issue_counts(conn, night)
-        published_rows = {}
-        if pub and pub[1] == "published":
+    published_rows = {}
+    if pub and pub[1] == "published":
+        with connect(role="publisher") as conn:  # the owner of the published tables
             for t in pub[2]:
-                published_rows[t] = conn.execute(f'select count(*) from marts."{t}"').fetchone()[0]
+                schema, _, name = t.rpartition(".")
+                published_rows[t] = conn.execute(
+                    f'select count(*) from "{schema or "marts"}"."{name}"'
+                ).fetchone()[0]
     keys = (
         "files",
         "files_rejected",
@@ -180,10 +185,16 @@ def print_summary(s: dict) -> None:
         print(f"  FAILED {f}")
     for w in g["warnings"]:
         print(f"  warning {w}")
+    for step, v in s.get("steps", {}).items():
+        if v.get("ok") is False and v.get("error"):
+            print(f"{step} FAILED: {v['error'].splitlines()[0]}")
     if s["published"]:
         print(
             "published: "
-            + ", ".join(f"marts.{t} ({n:,} rows)" for t, n in s["marts_published"].items())
+            + ", ".join(
+                f"{t if '.' in t else 'marts.' + t} ({n:,} rows)"
+                for t, n in s["marts_published"].items()
+            )
         )
     else:
         print("NOT published: analysts still see the last good night")
@@ -194,7 +205,7 @@ class NightLock:
 
     def __init__(self, night: date):
         self.night = night
-        self.conn = connect(autocommit=True)
+        self.conn = connect(role="loader", autocommit=True)
 
     def acquire(self) -> list[ledger.Interrupted]:
         if not ledger.try_run_lock(self.conn, self.night):
@@ -232,7 +243,8 @@ def run_night(night: date, runner: str = "airflow") -> dict:
     lock = NightLock(night)
     try:
         _report_interrupted(lock.acquire())
-        run_id = f"night__{night.isoformat()}__{datetime.now():%Y%m%dT%H%M%S%f}"
+        started_at = datetime.now().astimezone()
+        run_id = f"night__{night.isoformat()}__{started_at:%Y%m%dT%H%M%S%f}"
         ledger.start_run(lock.conn, run_id, night, "night", runner)
 
         def record(step: str, result: dict) -> None:
@@ -242,7 +254,7 @@ def run_night(night: date, runner: str = "airflow") -> dict:
             steps = _with_airflow(night, record, settings.runs_dir / "logs")
         else:
             steps = _direct(night, run_id, record)
-        summary = _write_summary(night, runner, run_id, steps, started, settings)
+        summary = _write_summary(night, runner, run_id, steps, started, settings, started_at)
         ledger.finish_run(
             lock.conn, run_id, summary["ok"], None if summary["ok"] else "not published"
         )
@@ -251,8 +263,8 @@ def run_night(night: date, runner: str = "airflow") -> dict:
     return summary
 
 
-def _write_summary(night, runner, run_id, steps, started, settings) -> dict:
-    summary = summarize(night)
+def _write_summary(night, runner, run_id, steps, started, settings, started_at) -> dict:
+    summary = summarize(night, started_at)
     summary["run_id"] = run_id
     summary["runner"] = runner
     summary["steps"] = steps

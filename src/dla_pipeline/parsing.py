@@ -13,7 +13,16 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
-THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+# Thai and full-width digits read as ASCII; Unicode dashes as '-'; a decomposed sara am
+# (nikhahit + sara aa, as some keyboards type it) as the one character
+THAI_DIGITS = str.maketrans(
+    {
+        **{c: str(i) for i, c in enumerate("๐๑๒๓๔๕๖๗๘๙")},
+        **{c: str(i) for i, c in enumerate("０１２３４５６７８９")},
+        **dict.fromkeys("‐‑‒–—−﹣－", "-"),
+    }
+)
+MAX_CELL = 64  # a date, amount, count or code longer than this is not one (and is not cached)
 BE_OFFSET = 543
 BE_THRESHOLD = 2400  # a year above this is Buddhist Era (contract rule)
 # white space and invisible characters around a value (NBSP, zero-width, BOM)
@@ -58,22 +67,35 @@ class CellError(ValueError):
 
 def normalise(text: str) -> str:
     """Thai digits to ASCII, surrounding white space (incl. NBSP, zero-width) removed."""
-    return text.translate(THAI_DIGITS).strip(_STRIP)
+    return text.translate(THAI_DIGITS).replace("\u0e4d\u0e32", "\u0e33").strip(_STRIP)
+
+
+def _short(text: str, what: str, code: str) -> str:
+    """The normalised cell, refused when it is far too long to be a ``what`` (so caches
+    keyed on cells stay small whatever a file holds)."""
+    s = normalise(text)
+    if len(s) > MAX_CELL:
+        raise CellError(code, f"{what} too long to read ({len(s)} characters)")
+    return s
 
 
 def ce_year(year: int) -> int:
     return year - BE_OFFSET if year > BE_THRESHOLD else year
 
 
-_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_THAI = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f.]+?)\s*(\d{4})$")
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})\Z", re.ASCII)
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})\Z", re.ASCII)
+_THAI = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f.]+?)\s*(\d{4})\Z", re.ASCII)
 
 
-@lru_cache(maxsize=65536)
 def date_parts(text: str) -> tuple[int, int, int]:
     """(CE year, month, day) of a contract date; month/day may be 0 (unknown)."""
-    s = normalise(text)
+    return _date_parts(_short(text, "date", "bad_date"))
+
+
+@lru_cache(maxsize=4096)
+def _date_parts(text: str) -> tuple[int, int, int]:
+    s = text
     if not s:
         raise CellError("empty_value", "empty date")
     if m := _DMY.match(s):
@@ -90,7 +112,6 @@ def date_parts(text: str) -> tuple[int, int, int]:
     return ce_year(y), mo, d
 
 
-@lru_cache(maxsize=65536)
 def parse_date(text: str) -> date:
     y, mo, d = date_parts(text)
     try:
@@ -99,7 +120,6 @@ def parse_date(text: str) -> date:
         raise CellError("impossible_date", f"impossible date {text!r}") from None
 
 
-@lru_cache(maxsize=65536)
 def parse_birth_date(text: str) -> tuple[date, str]:
     """Birth date where day and month may be 00; returns (date, precision).
 
@@ -116,14 +136,13 @@ def parse_birth_date(text: str) -> tuple[date, str]:
         raise CellError("impossible_date", f"impossible date {text!r}") from None
 
 
-_PERIOD = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$")
-_PERIOD_ISO = re.compile(r"^(\d{4})-(\d{1,2})$")
+_PERIOD = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})\Z", re.ASCII)
+_PERIOD_ISO = re.compile(r"^(\d{4})-(\d{1,2})\Z", re.ASCII)
 
 
-@lru_cache(maxsize=4096)
 def parse_period(text: str) -> date:
     """``MM/YYYY`` (BE, or CE by the year rule) to the first day of that month."""
-    s = normalise(text)
+    s = _short(text, "payment period", "bad_period")
     if not s:
         raise CellError("empty_value", "empty payment period")
     m = _PERIOD.match(s) or _PERIOD_ISO.match(s)
@@ -139,47 +158,59 @@ def parse_period(text: str) -> date:
     return date(year, month, 1)
 
 
-_AMOUNT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+_AMOUNT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\Z", re.ASCII)
 CENT = Decimal("0.01")
 
 
-@lru_cache(maxsize=65536)
 def parse_amount(text: str) -> Decimal:
-    """``1234.5``, ``1,234.50``, ``1,234.50 บาท``; must be > 0 (bounds: ``check_amount``)."""
-    s = normalise(text).replace("บาท", "").replace("฿", "").replace(" ", "")
-    if not s:
-        raise CellError("empty_value", "empty amount")
-    if len(s) > 40 or not _AMOUNT.match(s):
-        raise CellError("bad_amount", f"unparseable amount {text[:60]!r}")
-    try:
-        value = Decimal(s.replace(",", ""))
-    except InvalidOperation:
-        raise CellError("bad_amount", f"unparseable amount {text[:60]!r}") from None
-    if value < 0:
-        raise CellError("non_positive_amount", f"negative amount {text!r}")
-    if value == 0:
-        raise CellError("non_positive_amount", f"zero amount {text!r}")
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    """``1234.5``, ``1,234.50``, ``1,234.50 บาท``; must be > 0 once rounded to satang."""
+    return _parse_amount(_short(text, "amount", "bad_amount"))
 
 
 @lru_cache(maxsize=4096)
-def parse_count(text: str) -> int:
-    """A non-negative integer (thousands separators allowed)."""
-    s = normalise(text).replace(",", "")
+def _parse_amount(cell: str) -> Decimal:
+    s = cell.replace("บาท", "").replace("฿", "").replace(" ", "")
     if not s:
-        raise CellError("empty_value", "empty number")
-    if len(s) > 20 or not s.isascii() or not s.lstrip("-").isdigit():
-        raise CellError("bad_number", f"not a whole number {text[:60]!r}")
-    value = int(s)
+        raise CellError("empty_value", "empty amount")
+    if not _AMOUNT.match(s):
+        raise CellError("bad_amount", f"unparseable amount {cell!r}")
+    whole = s.replace(",", "").lstrip("+-").split(".")[0].lstrip("0")
+    if len(whole) > 15:  # far beyond any bound; and Decimal rounding needs no more digits
+        raise CellError("amount_too_large", f"implausible amount {cell!r}")
+    try:
+        value = Decimal(s.replace(",", "")).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise CellError("bad_amount", f"unparseable amount {cell!r}") from None
     if value < 0:
-        raise CellError("bad_number", f"negative number {text!r}")
+        raise CellError("non_positive_amount", f"negative amount {cell!r}")
+    if value == 0:
+        raise CellError("non_positive_amount", f"zero amount {cell!r} (after rounding to satang)")
     return value
 
 
-@lru_cache(maxsize=1024)
+_COUNT = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)\Z")
+
+
+def parse_count(text: str) -> int:
+    """A non-negative integer (thousands separators allowed)."""
+    return _parse_count(_short(text, "number", "bad_number"))
+
+
+@lru_cache(maxsize=4096)
+def _parse_count(s: str) -> int:
+    if not s:
+        raise CellError("empty_value", "empty number")
+    if not s.isascii() or not _COUNT.match(s) or len(s) > 20:
+        raise CellError("bad_number", f"not a whole number {s!r}")
+    value = int(s.replace(",", ""))
+    if value < 0:
+        raise CellError("bad_number", f"negative number {s!r}")
+    return value
+
+
 def parse_fiscal_year(text: str) -> int:
     """A fiscal year; returned in BE as the contract names it (CE is converted)."""
-    s = normalise(text)
+    s = _short(text, "fiscal year", "bad_fiscal_year")
     if not s:
         raise CellError("empty_value", "empty fiscal year")
     if not (len(s) == 4 and s.isascii() and s.isdigit()):
@@ -197,7 +228,7 @@ def thai_id_valid(digits: str) -> bool:
 
 def parse_thai_id(text: str) -> str:
     """Citizen or juristic ID, dashes and spaces allowed; returns the 13 digits."""
-    s = normalise(text).replace("-", "").replace(" ", "")
+    s = _short(text, "ID", "bad_id").replace("-", "").replace(" ", "")
     if not s:
         raise CellError("empty_value", "empty ID")
     if len(s) != 13 or not s.isascii() or not s.isdigit():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
@@ -63,3 +64,36 @@ class Keys:
 
 def pseudonym(key: bytes, clear_id: str) -> str:
     return hmac.digest(key, clear_id.encode(), "sha256").hex()
+
+
+# -- erasure tokens and masking ---------------------------------------------------------
+
+_THAI = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_D = "[0-9๐-๙]"
+# a 13-digit ID as people write it (1-2345-67890-12-1, with dashes or spaces, or none)
+_ID = re.compile(rf"(?<!{_D}){_D}[ \-]?{_D}{{4}}[ \-]?{_D}{{5}}[ \-]?{_D}{{2}}[ \-]?{_D}(?!{_D})")
+# any other run of 9 or more digits (a phone number, a mistyped ID)
+_DIGIT_RUN = re.compile(rf"(?<!{_D}){_D}{{9,}}(?!{_D})")
+
+
+def erasure_token(secret: bytes, purpose: str, digits: str) -> str:
+    """The tombstone of an erased ID (per purpose): a keyed hash, never the ID."""
+    return hmac.digest(secret, f"{purpose}:{digits}".encode(), "sha256").hex()
+
+
+def line_token(secret: bytes, digits: str) -> str:
+    """What replaces an ID in a quarantined line: the same for every purpose, so an
+    erasure finds the person's quarantined lines whatever file they came from."""
+    return hmac.digest(secret, f"line:{digits}".encode(), "sha256").hex()[:24]
+
+
+def mask_ids(text: str, secret: bytes) -> str:
+    """Personal numbers out of a quarantined line or reason: a 13-digit ID becomes
+    ``[id:<token>]``, any other run of 9+ digits (a phone number, a mistyped ID)
+    ``[digits]``."""
+
+    def repl(m: re.Match) -> str:
+        digits = re.sub(r"[ \-]", "", m.group(0)).translate(_THAI)
+        return f"[id:{line_token(secret, digits)}]" if len(digits) == 13 else "[digits]"
+
+    return _DIGIT_RUN.sub(repl, _ID.sub(repl, text))

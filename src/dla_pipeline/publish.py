@@ -1,18 +1,30 @@
-"""Write-audit-publish: checked marts become visible to analysts in one transaction.
+"""Write-audit-publish: checked marts become visible to readers in one transaction.
 
-dbt builds marts as tables in ``marts_build`` (analysts cannot see it); the gate
-checks them there. Publishing moves each table, renamed with a version suffix, to
-``marts_store`` and points the stable view ``marts.<name>`` at it with
-``CREATE OR REPLACE VIEW`` — all in one transaction. No data is copied (the cost is a
-few catalog updates per mart, whatever the data size); a reader's statement sees
-the previous night or the new one, never a mix; and because the view objects stay
-the same, views that analysts build on marts keep working. A blocked night changes
-nothing in ``marts``. Superseded versions are dropped afterwards, best effort.
+dbt builds open marts in ``marts_build`` and person-level ones in ``restricted_build``
+(nobody reads either); the gate checks them there. Publishing (as ``dla_publisher``)
+moves each table, renamed with a version suffix, to ``marts_store``, and in the same
+transaction:
+
+* turns on **row-level security** on it when it has a ``province_code``: a reader sees
+  the provinces ``access.my_provinces`` gives its login (a province officer one, a
+  central analyst every one). The policy is on the stored table, so it survives every
+  publish, and the stable views are ``security_invoker`` views: a reader's query runs
+  with the reader's rights, through the policy, whatever function it calls;
+* grants SELECT to ``marts_reader`` (open marts) or only ``auditor`` (``restricted``);
+* points the stable view ``marts.<name>`` / ``restricted.<name>`` at it with
+  ``CREATE OR REPLACE VIEW``.
+
+No data is copied; a reader's statement sees the previous night or the new one, never
+a mix; views analysts build on marts keep working. A blocked night changes nothing.
+Publishing waits a few seconds for a reader's lock, then gives way and retries, rather
+than queueing every BI query behind it. Superseded versions are dropped afterwards.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import date
 
 import psycopg
@@ -21,82 +33,177 @@ from psycopg import sql
 from . import ledger
 from .config import Settings
 from .db import connect
-from .warehouse import READER_ROLE
 
 log = logging.getLogger(__name__)
 PUBLISH_LOCK = 4243
 
 
-def _point_view(conn, name: str, versioned: str) -> None:
-    view = sql.Identifier("marts", name)
+@dataclass(frozen=True)
+class Target:
+    build: str  # where dbt built it
+    published: str  # the schema of the stable views
+    reader: str  # who may read it
+    prefix: str  # of the versioned tables in marts_store
+
+
+TARGETS = (
+    Target("marts_build", "marts", "marts_reader", ""),
+    Target("restricted_build", "restricted", "auditor", "restricted__"),
+)
+LOCK_TIMEOUT = "5s"
+ATTEMPTS = 24  # about two minutes of waiting for readers, then the run fails loudly
+PROVINCE_POLICY = (
+    "province_code in (select mp.province_code from access.my_provinces as mp)"
+    " or exists (select 1 from access.my_provinces as mp where mp.province_code = '*')"
+)
+
+
+class PublishBlocked(RuntimeError):
+    pass
+
+
+def _point_view(conn, schema: str, name: str, versioned: str) -> None:
+    view = sql.Identifier(schema, name)
     target = sql.Identifier("marts_store", versioned)
     kind = conn.execute(
         "select c.relkind from pg_class c join pg_namespace n on n.oid ="
-        " c.relnamespace where n.nspname = 'marts' and c.relname = %s",
-        (name,),
+        " c.relnamespace where n.nspname = %s and c.relname = %s",
+        (schema, name),
     ).fetchone()
     if kind and kind[0] == "r":  # a table from an older layout: becomes a view
         conn.execute(sql.SQL("drop table {} cascade").format(view))
+    create = sql.SQL("create or replace view {} with (security_invoker = true) as select * from {}")
     try:
         with conn.transaction():  # savepoint: the columns may have changed
-            conn.execute(
-                sql.SQL("create or replace view {} as select * from {}").format(view, target)
-            )
+            conn.execute(create.format(view, target))
     except (
         psycopg.errors.InvalidTableDefinition,
         psycopg.errors.DatatypeMismatch,
         psycopg.errors.FeatureNotSupported,
     ):
-        log.warning("marts.%s changed shape: recreating the view (dependent views dropped)", name)
+        log.warning(
+            "%s.%s changed shape: recreating the view (dependent views dropped)", schema, name
+        )
         conn.execute(sql.SQL("drop view {} cascade").format(view))
-        conn.execute(sql.SQL("create view {} as select * from {}").format(view, target))
-    conn.execute(sql.SQL("grant select on {} to {}").format(view, sql.Identifier(READER_ROLE)))
+        conn.execute(create.format(view, target))
+
+
+def _secure(conn, versioned: str, reader: str) -> None:
+    """Row-level security by province (when the table has one), then the readers' grant."""
+    table = sql.Identifier("marts_store", versioned)
+    has_province = conn.execute(
+        "select 1 from information_schema.columns where table_schema = 'marts_store'"
+        " and table_name = %s and column_name = 'province_code'",
+        (versioned,),
+    ).fetchone()
+    if has_province:
+        conn.execute(sql.SQL("alter table {} enable row level security").format(table))
+        conn.execute(
+            sql.SQL("create policy province_scope on {} for select to public using ({})").format(
+                table, sql.SQL(PROVINCE_POLICY)
+            )
+        )
+    conn.execute(sql.SQL("grant select on {} to {}").format(table, sql.Identifier(reader)))
+
+
+def _built_tables(conn) -> list[tuple[Target, str]]:
+    out = []
+    for target in TARGETS:
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s"
+            " and table_type = 'BASE TABLE' order by table_name",
+            (target.build,),
+        ).fetchall():
+            out.append((target, name))
+    return out
+
+
+def _move(conn, target: Target, name: str, version: int) -> str:
+    versioned = f"{target.prefix}{name}__v{version}"
+    conn.execute(
+        sql.SQL("alter table {} rename to {}").format(
+            sql.Identifier(target.build, name), sql.Identifier(versioned)
+        )
+    )
+    conn.execute(
+        sql.SQL("alter table {} set schema marts_store").format(
+            sql.Identifier(target.build, versioned)
+        )
+    )
+    conn.execute(
+        sql.SQL("alter table {} owner to dla_publisher").format(
+            sql.Identifier("marts_store", versioned)
+        )
+    )
+    return versioned
+
+
+def _publish_once(conn, night: date, run_id: str) -> list[str]:
+    conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
+    conn.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
+    tables = _built_tables(conn)
+    if not tables:
+        raise RuntimeError("nothing to publish: marts_build is empty (did dbt run?)")
+    nights = sorted(set(ledger.pending_nights(conn)) | {night})
+    version = ledger.next_publish_version(conn)
+    published = []
+    for target, name in tables:
+        versioned = _move(conn, target, name, version)
+        _secure(conn, versioned, target.reader)
+        _point_view(conn, target.published, name, versioned)
+        conn.execute(
+            sql.SQL("grant select on {} to {}").format(
+                sql.Identifier(target.published, name), sql.Identifier(target.reader)
+            )
+        )
+        published.append(name if target.published == "marts" else f"{target.published}.{name}")
+    _retire(conn, {(t.published, name) for t, name in tables})
+    for n in nights:
+        conn.execute(
+            "insert into marts.published_nights values (%s, now(), %s)"
+            " on conflict (extract_date) do update set published_at = now(),"
+            " run_id = excluded.run_id",
+            (n, run_id),
+        )
+    ledger.record_publish(conn, night, run_id, "published", published)
+    return published
+
+
+def _retire(conn, current: set[tuple[str, str]]) -> None:
+    """Views onto stored marts that this publish no longer has (a mart moved to restricted,
+    or removed): dropped, so no reader keeps an old mart's rows."""
+    for schema, name in conn.execute(
+        "select distinct v.schemaname, v.viewname from pg_views v"
+        " join pg_depend d on d.objid = (select oid from pg_rewrite r where r.ev_class ="
+        "   (quote_ident(v.schemaname) || '.' || quote_ident(v.viewname))::regclass)"
+        " join pg_class c on c.oid = d.refobjid join pg_namespace n on n.oid = c.relnamespace"
+        " where v.schemaname in ('marts', 'restricted') and n.nspname = 'marts_store'"
+    ).fetchall():
+        if (schema, name) not in current:
+            log.warning("%s.%s is no longer built: its view is dropped", schema, name)
+            conn.execute(sql.SQL("drop view {} cascade").format(sql.Identifier(schema, name)))
 
 
 def publish(night: date, run_id: str = "cli", settings: Settings | None = None) -> list[str]:
-    with connect(settings) as conn:
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
-            conn.execute("set local lock_timeout = '10min'")  # long analyst queries finish first
-            tables = [
-                r[0]
-                for r in conn.execute(
-                    "select table_name from information_schema.tables where table_schema="
-                    "'marts_build' and table_type='BASE TABLE' order by table_name"
-                ).fetchall()
-            ]
-            if not tables:
-                raise RuntimeError("nothing to publish: marts_build is empty (did dbt run?)")
-            nights = sorted(set(ledger.pending_nights(conn)) | {night})
-            version = ledger.next_publish_version(conn)
-            for t in tables:
-                versioned = f"{t}__v{version}"
-                conn.execute(
-                    sql.SQL("alter table {} rename to {}").format(
-                        sql.Identifier("marts_build", t), sql.Identifier(versioned)
-                    )
+    with connect(settings, role="publisher") as conn:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with conn.transaction():
+                    tables = _publish_once(conn, night, run_id)
+                break
+            except psycopg.errors.LockNotAvailable as exc:
+                if attempt == ATTEMPTS:
+                    raise PublishBlocked(
+                        f"publishing {night} gave way to readers {ATTEMPTS} times ({exc});"
+                        " a session holds a mart open: see pg_stat_activity, then rerun the night"
+                    ) from exc
+                log.info(
+                    "a reader holds a mart: publish retries in %ss (%d/%d)",
+                    attempt,
+                    attempt,
+                    ATTEMPTS,
                 )
-                conn.execute(
-                    sql.SQL("alter table {} set schema marts_store").format(
-                        sql.Identifier("marts_build", versioned)
-                    )
-                )
-                _point_view(conn, t, versioned)
-            reader = sql.Identifier(READER_ROLE)
-            conn.execute(sql.SQL("grant usage on schema marts to {}").format(reader))
-            conn.execute(
-                sql.SQL("grant select on marts.published_nights, marts.data_as_of to {}").format(
-                    reader
-                )
-            )
-            for n in nights:
-                conn.execute(
-                    "insert into marts.published_nights values (%s, now(), %s)"
-                    " on conflict (extract_date) do update set published_at = now(),"
-                    " run_id = excluded.run_id",
-                    (n, run_id),
-                )
-            ledger.record_publish(conn, night, run_id, "published", tables)
+                time.sleep(min(attempt, 5))
         drop_superseded(conn)
     log.info("published %s (%s): %s", night, run_id, ", ".join(tables))
     return tables
@@ -126,5 +233,5 @@ def drop_superseded(conn) -> list[str]:
 
 
 def record_blocked(night: date, run_id: str, reason: str, settings: Settings | None = None) -> None:
-    with connect(settings) as conn:
+    with connect(settings, role="gate") as conn:
         ledger.record_publish(conn, night, run_id, "blocked", [], reason)

@@ -149,8 +149,8 @@ def context(settings: Settings | None = None):
     import great_expectations as gx
 
     settings = settings or get_settings()
-    # great_expectations.yml refers to ${WAREHOUSE_URL}; GX substitutes it from the environment
-    os.environ["WAREHOUSE_URL"] = settings.warehouse_url
+    # great_expectations.yml refers to ${GX_WAREHOUSE_URL}: the gate's own role
+    os.environ["GX_WAREHOUSE_URL"] = settings.role_url("gate")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # suites and validation definitions are generated from checks.yml on every run: start
     # clean so a renamed check or asset never leaves a stale definition behind
@@ -160,7 +160,7 @@ def context(settings: Settings | None = None):
     try:
         ctx.data_sources.get(DATASOURCE)
     except (KeyError, ValueError):
-        ctx.data_sources.add_postgres(DATASOURCE, connection_string="${WAREHOUSE_URL}")
+        ctx.data_sources.add_postgres(DATASOURCE, connection_string="${GX_WAREHOUSE_URL}")
     return ctx
 
 
@@ -169,15 +169,30 @@ def _gate_view(check: Check) -> tuple[str, str]:
 
 
 def point_gate_view(conn, check: Check, night: date) -> None:
-    """``gate.<table>``: the night's rows, with a literal date so the index is used."""
+    """``gate.<table>``: the night's rows without clear IDs, with a literal date so the
+    index is used."""
+    from .roles import CLEAR_ID_COLUMNS
+
     schema, view = _gate_view(check)
-    conn.execute(
-        sql.SQL("create or replace view {} as select * from {} where extract_date = {}").format(
-            sql.Identifier(schema, view),
-            sql.Identifier(check.schema, check.table),
-            sql.Literal(night),
+    columns = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s"
+            " and table_name = %s order by ordinal_position",
+            (check.schema, check.table),
         )
-    )
+        if r[0] not in CLEAR_ID_COLUMNS
+    ]
+    with conn.transaction():  # drop first: an older view may have other columns
+        conn.execute(sql.SQL("drop view if exists {}").format(sql.Identifier(schema, view)))
+        conn.execute(
+            sql.SQL("create view {} as select {} from {} where extract_date = {}").format(
+                sql.Identifier(schema, view),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.Identifier(check.schema, check.table),
+                sql.Literal(night),
+            )
+        )
 
 
 def _batch_definition(ds, check: Check):
@@ -218,9 +233,9 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
     run = RunIdentifier(run_name=f"{night.isoformat()} {run_id}")
     # every night loaded since its last publish is re-checked: a blocked night's rows are in
     # the facts, so a later night must not carry them to analysts unchecked
-    with connect(settings) as conn:
+    with connect(settings, role="gate") as conn:
         nights = sorted(set(ledger.pending_nights(conn)) | {night})
-    gate_conn = connect(settings, autocommit=True)
+    gate_conn = connect(settings, role="gate", autocommit=True)
     # one gate at a time: the gate views are shared
     gate_conn.execute("select pg_advisory_lock(%s)", (ledger.GATE_LOCK,))
     try:
@@ -292,7 +307,7 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
 
 
 def _record(result: GateResult, run_id: str, settings: Settings) -> None:
-    with connect(settings) as conn, conn.transaction():
+    with connect(settings, role="gate") as conn, conn.transaction():
         ledger.record_quality(conn, run_id, result.night, result.outcomes)
 
 

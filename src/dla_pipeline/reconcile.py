@@ -28,7 +28,8 @@ def accepted_rows(source: str, night: date, settings: Settings) -> Iterator[dict
     """Rows of the night's current files that the contract accepts, as dicts."""
     landing = landing_for(settings.landing_dir)
     spec = SOURCES[source]
-    ctx = make_context(settings, night)
+    with connect(settings, role="loader") as conn:
+        ctx = make_context(settings, night, ledger.erased_tokens(conn))
     registry = load_lao_codes(settings.reference_dir)
     for entry in landing.scan(source, night).entries:
         reject = refusal(entry, registry)
@@ -63,7 +64,7 @@ def expected_from_files(nights: list[date], settings: Settings | None = None) ->
 
 
 def from_marts(schema: str = "marts", settings: Settings | None = None) -> dict:
-    with connect(settings) as conn:
+    with connect(settings, role="publisher") as conn:
         allowance = dict(
             conn.execute(
                 f"select province_code, sum(amount_paid) from {schema}.allowance_by_province"
@@ -81,7 +82,7 @@ def from_marts(schema: str = "marts", settings: Settings | None = None) -> dict:
 
 
 def loaded_nights(settings: Settings | None = None) -> list[date]:
-    with connect(settings) as conn:
+    with connect(settings, role="loader") as conn:
         return ledger.loaded_nights(conn)
 
 

@@ -19,7 +19,10 @@ class DbtFailed(RuntimeError):
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    pg = settings.pg
+    """dbt connects as the transformer: raw without its clear-ID columns."""
+    from .config import PgUrl
+
+    pg = PgUrl.parse(settings.role_url("transformer"))
     return {
         "DBT_PG_HOST": pg.host,
         "DBT_PG_PORT": str(pg.port),
@@ -36,7 +39,7 @@ def build_vars(settings: Settings, night: date | None = None) -> dict:
     window's upper bound, read once per build) and the night being built."""
     from .db import connect
 
-    with connect(settings) as conn:
+    with connect(settings, role="transformer") as conn:
         out: dict = {"change_hi": ledger.last_change_id(conn)}
     if night:
         out |= {"night": night.isoformat(), "night_sql": f"'{night.isoformat()}'"}
@@ -69,12 +72,17 @@ def build(
     night: date | None = None, settings: Settings | None = None, full_refresh: bool = False
 ) -> dict:
     """Seeds when their files changed, then models, snapshots and dbt tests."""
+    from .db import connect
+
     settings = settings or get_settings()
     refresh_seeds(settings)
     args = ["build", "--exclude", "resource_type:seed"]
     if full_refresh or _first_incremental_build(settings):
         args.append("--full-refresh")
-    results = run_dbt(args, settings, night)
+    # an erasure or a key rotation does not run in the middle of a build
+    with connect(settings, role="transformer", autocommit=True) as hold:
+        hold.execute("select pg_advisory_lock_shared(%s)", (ledger.MAINTENANCE_LOCK,))
+        results = run_dbt(args, settings, night)
     counts: dict[str, int] = {}
     for r in results:
         key = f"{r.node.resource_type}:{r.status}"
@@ -87,7 +95,7 @@ def _first_incremental_build(settings: Settings) -> bool:
     whose facts were built from load times): build everything once from scratch."""
     from .db import connect
 
-    with connect(settings) as conn:
+    with connect(settings, role="transformer") as conn:
         exists = conn.execute("select to_regclass('core.model_watermarks')").fetchone()[0]
         if not exists:
             return True
@@ -106,10 +114,10 @@ def refresh_seeds(settings: Settings | None = None) -> bool:
     digest = hashlib.sha256()
     for path in sorted((settings.dbt_dir / "seeds").rglob("*.csv")):
         digest.update(path.name.encode() + path.read_bytes())
-    with connect(settings) as conn:
+    with connect(settings, role="transformer") as conn:
         if ledger.seed_digest(conn) == digest.hexdigest():
             return False
     run_dbt(["seed", "--full-refresh"], settings)
-    with connect(settings) as conn, conn.transaction():
+    with connect(settings, role="transformer") as conn, conn.transaction():
         ledger.set_seed_digest(conn, digest.hexdigest())
     return True

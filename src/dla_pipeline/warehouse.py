@@ -7,11 +7,17 @@ with pg_ctl ourselves (its Python helper ties the server's life to one process).
 
 PostgreSQL refuses to run as root. When we are root (CI), the server runs as a
 system user ``dla_pg`` that we create; it gets traverse (x) permission on the
-folders above the data directory and the binaries, nothing more.
+folders above the data directory and the binaries, nothing more. Nothing done as
+root follows a link that ``dla_pg`` could plant: output goes to a root-owned private
+temp file handed to the child as a descriptor, ownership is fixed with ``lchown``
+relative to directory descriptors, and no file is made world-writable.
 
-The server listens on 127.0.0.1 only (TCP, scram-sha-256), so psql and BI tools
-connect with the URLs written to ``.env``. Setting ``WAREHOUSE_URL`` in the
-environment points everything at an external server and nothing is started.
+The server listens on 127.0.0.1 only (TCP, scram-sha-256). Secrets live in two
+git-ignored places: ``.env`` (the pipeline roles' passwords and keys, read by the
+pipeline) and ``.secrets/`` (0700: the superuser's password in a libpq ``pgpass``
+and ``pg_service.conf``, and the files docker-compose passes as secrets). The
+superuser password is not in ``.env``: only setup, `dla users` and the tests use it,
+through the libpq service ``dla_admin``, never in a URL on a command line.
 """
 
 from __future__ import annotations
@@ -22,21 +28,22 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from .config import PgUrl, project_root, read_env_file
 
 SERVICE_USER = "dla_pg"
 DEFAULT_PORT = 55432
 DATABASE = "dla"
-OWNER_ROLE = "dla_owner"  # the pipeline: owns every schema, reads clear IDs in raw
-ANALYST_ROLE = "analyst"  # a person: read-only on marts
-READER_ROLE = "marts_reader"  # group for BI tools and analysts: SELECT on published marts
+OWNER_ROLE = "dla_owner"
+DEV_ANALYST = "dev_analyst"  # the developer's own central_analyst login (make psql)
+READER_ROLE = "marts_reader"  # group: SELECT on published marts (row-level security applies)
+ADMIN_SERVICE = "dla_admin"
 
 
 def _bin_dir() -> Path:
@@ -79,21 +86,22 @@ class Embedded:
 
     def _run(self, exe: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(_bin_dir() / exe), *args]
-        # Output goes to a file, never a pipe: pg_ctl's server inherits the
-        # descriptors and a pipe would never reach EOF.
-        out = self.base / f".{exe}.out"
-        with open(out, "w") as fh:
-            os.chmod(out, 0o666)
+        # Output goes to a private temp file owned by us, handed to the child as a
+        # descriptor (never a pipe: pg_ctl's server inherits it and a pipe would never
+        # reach EOF; never a path in a folder the service user can write).
+        with tempfile.TemporaryFile(prefix="dla-pg-") as out:
             proc = subprocess.run(
                 cmd,
-                stdout=fh,
+                stdout=out,
                 stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 cwd=self.base,
                 check=False,
                 env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
                 **self._as_service(),
             )
-        proc.output = out.read_text()  # type: ignore[attr-defined]
+            out.seek(0)
+            proc.output = out.read().decode(errors="replace")  # type: ignore[attr-defined]
         if check and proc.returncode != 0:
             raise RuntimeError(f"{exe} {' '.join(args)} failed:\n{proc.output}")  # type: ignore[attr-defined]
         return proc
@@ -120,43 +128,49 @@ class Embedded:
         pw = pwd.getpwnam(SERVICE_USER)
         for target in (self.base, _bin_dir()):
             for parent in [target, *target.parents]:
-                mode = parent.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    parent.chmod(mode | stat.S_IXOTH)
+                _add_mode(parent, stat.S_IXOTH)
         # the bundled binaries and libraries must be readable by the service user
-        pkg = _bin_dir().parent
-        for dirpath, dirnames, filenames in os.walk(pkg):
+        for dirpath, dirnames, filenames, dirfd in os.fwalk(_bin_dir().parent):
+            del dirpath
             for name in dirnames + filenames:
-                p = Path(dirpath) / name
-                mode = p.stat().st_mode
-                want = mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0)
-                if want != mode:
-                    p.chmod(want)
-        os.chown(self.base, pw.pw_uid, pw.pw_gid)
-        if self.pgdata.exists():
-            for dirpath, _dirs, files in os.walk(self.pgdata):
-                os.chown(dirpath, pw.pw_uid, pw.pw_gid)
-                for f in files:
-                    os.chown(Path(dirpath) / f, pw.pw_uid, pw.pw_gid)
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    continue
+                want = (
+                    st.st_mode | stat.S_IROTH | (stat.S_IXOTH if st.st_mode & stat.S_IXUSR else 0)
+                )
+                if want != st.st_mode:
+                    os.chmod(name, stat.S_IMODE(want), dir_fd=dirfd)
+        st = os.lstat(self.base)
+        if stat.S_ISDIR(st.st_mode) and (st.st_uid, st.st_gid) != (pw.pw_uid, pw.pw_gid):
+            os.chown(self.base, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        if self.pgdata.is_dir() and not self.pgdata.is_symlink():
+            # relative to directory descriptors, never following a link the service
+            # user might have planted in its own data directory
+            for _dirpath, dirnames, filenames, dirfd in os.fwalk(self.pgdata):
+                for name in dirnames + filenames:
+                    os.chown(name, pw.pw_uid, pw.pw_gid, dir_fd=dirfd, follow_symlinks=False)
+            os.chown(self.pgdata, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
     # -- lifecycle ---------------------------------------------------------------
     def is_initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
     def init(self, port: int, admin_password: str) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
         if os.geteuid() == 0:
             self._prepare_root_mode()
         if self.is_initialised():
             return
-        pwfile = self.base / ".pwfile"
-        pwfile.write_text(admin_password + "\n")
-        if os.geteuid() == 0:
-            import pwd
-
-            os.chown(pwfile, pwd.getpwnam(SERVICE_USER).pw_uid, -1)
-        pwfile.chmod(0o600)
+        with tempfile.NamedTemporaryFile("w", prefix="dla-pw-", delete=False) as fh:
+            fh.write(admin_password + "\n")
+            pwfile = Path(fh.name)
         try:
+            if os.geteuid() == 0:
+                import pwd
+
+                os.chown(pwfile, pwd.getpwnam(SERVICE_USER).pw_uid, -1)
+            pwfile.chmod(0o400)
             self._run(
                 "initdb",
                 "-D",
@@ -170,6 +184,9 @@ class Embedded:
             )
         finally:
             pwfile.unlink(missing_ok=True)
+        self._configure(port)
+
+    def _configure(self, port: int) -> None:
         conf = self.pgdata / "postgresql.conf"
         with conf.open("a") as fh:
             fh.write(
@@ -183,6 +200,10 @@ class Embedded:
                 "max_wal_size = '4GB'\n"
                 "checkpoint_timeout = '15min'\n"
                 "timezone = 'Asia/Bangkok'\n"
+                # who connected, and (per auditor login) what they read: see `dla audit`
+                "log_connections = 'authorization'\n"
+                "log_disconnections = on\n"
+                "log_line_prefix = '%m [%p] %q%u@%d %a '\n"
             )
         (self.pgdata / "pg_hba.conf").write_text(
             "# TCP on loopback only, passwords required\n"
@@ -210,7 +231,13 @@ class Embedded:
             self._run("pg_ctl", "stop", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "120")
 
 
-# -- .env and bootstrap ------------------------------------------------------------
+def _add_mode(path: Path, bits: int) -> None:
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and not st.st_mode & bits:
+        os.chmod(path, stat.S_IMODE(st.st_mode) | bits)
+
+
+# -- .env, .secrets and bootstrap -------------------------------------------------------
 
 
 def _port_free(port: int) -> bool:
@@ -222,37 +249,118 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def secrets_dir(root: Path | None = None) -> Path:
+    path = (root or project_root()) / ".secrets"
+    if path.is_dir() and not path.is_symlink():
+        os.chmod(path, 0o700)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A file only its owner can read (its folder is created 0700 when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 def ensure_env_file(root: Path) -> dict[str, str]:
-    """Write the git-ignored .env with fresh random secrets, once."""
+    """Write the git-ignored .env and .secrets/ with fresh random secrets, once; move a
+    release-0.1 .env's superuser password out of .env."""
     path = root / ".env"
     env = read_env_file(path)
-    if env.get("WAREHOUSE_URL"):
-        return env
+    if env.get("WAREHOUSE_URL") and not env.get("WAREHOUSE_ADMIN_URL") and admin_configured(root):
+        return _complete_env(root, env)
+    if env.get("WAREHOUSE_ADMIN_URL"):  # an older layout: the superuser moves to .secrets
+        admin = PgUrl.parse(env.pop("WAREHOUSE_ADMIN_URL"))
+        env.pop("WAREHOUSE_ADMIN_PASSWORD", None)
+        port = int(env["WAREHOUSE_PORT"])
+        write_admin_secrets(root, port, admin.password)
+        return _complete_env(root, env, rewrite=True)
     port = int(os.environ.get("WAREHOUSE_PORT", DEFAULT_PORT))
     while not _port_free(port):
         port += 1
-    admin, owner, analyst = (secrets.token_urlsafe(18) for _ in range(3))
+    write_admin_secrets(root, port, _token())
     env = {
         "WAREHOUSE_EMBEDDED": "1",
         "WAREHOUSE_PORT": str(port),
-        "WAREHOUSE_ADMIN_URL": f"postgresql://postgres:{admin}@127.0.0.1:{port}/postgres",
-        "WAREHOUSE_URL": f"postgresql://{OWNER_ROLE}:{owner}@127.0.0.1:{port}/{DATABASE}",
-        "ANALYST_URL": f"postgresql://{ANALYST_ROLE}:{analyst}@127.0.0.1:{port}/{DATABASE}",
-        # keyed hash for citizen and taxpayer IDs; rotate only with a full reload
-        "PSEUDONYM_KEY": secrets.token_hex(32),
+        "WAREHOUSE_URL": f"postgresql://{OWNER_ROLE}:{_token()}@127.0.0.1:{port}/{DATABASE}",
         "LANDING_DIR": "data/landing",
-        # docker-compose.yml reads these (the production-like path)
-        "WAREHOUSE_ADMIN_PASSWORD": admin,
-        "WAREHOUSE_OWNER_PASSWORD": owner,
-        "ANALYST_PASSWORD": analyst,
-        "AIRFLOW_DB_PASSWORD": secrets.token_urlsafe(18),
-        "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
     }
-    lines = ["# Dev settings written by `make setup`. Git-ignored: never commit this file."]
-    lines += [f"{k}={v}" for k, v in env.items()]
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    return _complete_env(root, env, rewrite=True)
+
+
+def _complete_env(root: Path, env: dict[str, str], rewrite: bool = False) -> dict[str, str]:
+    """Add whatever a newer release needs (role passwords, keys) to an existing .env."""
+    port = env["WAREHOUSE_PORT"]
+    wanted = {
+        "DLA_LOADER_PASSWORD": _token,
+        "DLA_TRANSFORMER_PASSWORD": _token,
+        "DLA_GATE_PASSWORD": _token,
+        "DLA_PUBLISHER_PASSWORD": _token,
+        # master key of the pseudonyms (HKDF per purpose); `dla rotate-key` replaces it
+        "PSEUDONYM_KEY": lambda: secrets.token_hex(32),
+        "PSEUDONYM_KEY_VERSION": lambda: "1",
+        # identifies erased people; never rotated
+        "ERASURE_KEY": lambda: secrets.token_hex(32),
+        "ANALYST_URL": lambda: f"postgresql://{DEV_ANALYST}:{_token()}@127.0.0.1:{port}/{DATABASE}",
+        "AIRFLOW_DB_PASSWORD": _token,
+        "AIRFLOW_ADMIN_PASSWORD": _token,
+    }
+    for key, make in wanted.items():
+        if key not in env or (key == "ANALYST_URL" and "//analyst:" in env[key]):
+            env[key] = make()
+            rewrite = True
+    env.pop("ANALYST_PASSWORD", None)
+    env.pop("WAREHOUSE_OWNER_PASSWORD", None)
+    if rewrite:
+        lines = [
+            "# Dev settings written by `make setup`. Git-ignored: never commit this file.",
+            "# The superuser's password is not here: see .secrets/ (libpq service dla_admin).",
+        ]
+        lines += [f"{k}={v}" for k, v in env.items()]
+        _write_private(root / ".env", "\n".join(lines) + "\n")
     return env
+
+
+def write_admin_secrets(root: Path, port: int, password: str) -> None:
+    d = secrets_dir(root)
+    _write_private(d / "pgpass", f"127.0.0.1:{port}:*:postgres:{_pgpass_escape(password)}\n")
+    _write_private(
+        d / "pg_service.conf",
+        f"[{ADMIN_SERVICE}]\nhost=127.0.0.1\nport={port}\nuser=postgres\ndbname=postgres\n",
+    )
+    _write_private(d / "warehouse_admin_password", password + "\n")
+
+
+def _pgpass_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def admin_configured(root: Path | None = None) -> bool:
+    return (
+        bool(os.environ.get("WAREHOUSE_ADMIN_URL"))
+        or (secrets_dir(root) / "pg_service.conf").exists()
+    )
+
+
+def admin_conninfo(root: Path | None = None, dbname: str | None = None) -> str:
+    """How to reach the server as its superuser: WAREHOUSE_ADMIN_URL when exported (an
+    external server), else the libpq service in .secrets (password in its pgpass)."""
+    url = os.environ.get("WAREHOUSE_ADMIN_URL")
+    if url:
+        return PgUrl.parse(url).url(dbname) if dbname else url
+    d = secrets_dir(root)
+    if not (d / "pg_service.conf").exists():
+        raise RuntimeError("no superuser access configured: run `make setup` (writes .secrets/)")
+    os.environ["PGSERVICEFILE"] = str(d / "pg_service.conf")
+    os.environ["PGPASSFILE"] = str(d / "pgpass")
+    return f"service={ADMIN_SERVICE}" + (f" dbname={dbname}" if dbname else "")
 
 
 def external_warehouse(root: Path | None = None) -> bool:
@@ -275,11 +383,11 @@ def embedded_in_use(root: Path | None = None) -> bool:
     return read_env_file(root / ".env").get("WAREHOUSE_EMBEDDED") == "1"
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
+def wait_ready(conninfo: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            psycopg.connect(url, connect_timeout=3).close()
+            psycopg.connect(conninfo, connect_timeout=3).close()
             return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
@@ -287,62 +395,10 @@ def wait_ready(url: str, timeout: float = 60) -> None:
             time.sleep(0.5)
 
 
-def create_database(
-    admin_url: str, owner_url: str, analyst_url: str | None, dbname: str | None = None
-) -> None:
-    """Roles and the database (idempotent). ``dbname`` overrides the owner URL's database."""
-    owner = PgUrl.parse(owner_url)
-    dbname = dbname or owner.dbname
-    roles = [(owner.user, owner.password, True)]
-    if analyst_url:
-        a = PgUrl.parse(analyst_url)
-        roles.append((a.user, a.password, True))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for name, password, login in roles:
-            exists = conn.execute("select 1 from pg_roles where rolname=%s", (name,)).fetchone()
-            verb = "alter" if exists else "create"
-            conn.execute(
-                sql.SQL("{} role {} with {} password {}").format(
-                    sql.SQL(verb),
-                    sql.Identifier(name),
-                    sql.SQL("login" if login else "nologin"),
-                    sql.Literal(password),
-                )
-            )
-        if not conn.execute("select 1 from pg_roles where rolname=%s", (READER_ROLE,)).fetchone():
-            conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
-        if analyst_url:
-            conn.execute(
-                sql.SQL("grant {} to {}").format(
-                    sql.Identifier(READER_ROLE), sql.Identifier(PgUrl.parse(analyst_url).user)
-                )
-            )
-        # the owner hands published marts to the reader group
-        conn.execute(
-            sql.SQL("grant {} to {}").format(
-                sql.Identifier(READER_ROLE), sql.Identifier(owner.user)
-            )
-        )
-        if not conn.execute("select 1 from pg_database where datname=%s", (dbname,)).fetchone():
-            conn.execute(
-                sql.SQL("create database {} owner {} encoding 'UTF8' template template0").format(
-                    sql.Identifier(dbname), sql.Identifier(owner.user)
-                )
-            )
-    with psycopg.connect(PgUrl.parse(admin_url).url(dbname), autocommit=True) as conn:
-        conn.execute(
-            f"revoke all on database {psycopg.sql.Identifier(dbname).as_string(conn)} from public"
-        )
-        conn.execute(
-            sql.SQL("grant connect on database {} to {}").format(
-                sql.Identifier(dbname), sql.Identifier(READER_ROLE)
-            )
-        )
-        conn.execute("revoke create on schema public from public")
+def drop_database(admin: str, dbname: str) -> None:
+    from psycopg import sql
 
-
-def drop_database(admin_url: str, dbname: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname))
         )
@@ -352,10 +408,10 @@ def start_embedded(root: Path | None = None) -> dict[str, str]:
     root = root or project_root()
     env = ensure_env_file(root)
     emb = Embedded(root)
-    admin = PgUrl.parse(env["WAREHOUSE_ADMIN_URL"])
-    emb.init(int(env["WAREHOUSE_PORT"]), admin.password)
+    password = (secrets_dir(root) / "warehouse_admin_password").read_text().strip()
+    emb.init(int(env["WAREHOUSE_PORT"]), password)
     emb.start()
-    wait_ready(env["WAREHOUSE_ADMIN_URL"])
+    wait_ready(admin_conninfo(root))
     return env
 
 

@@ -1,25 +1,33 @@
--- Elderly allowance per LAO, payment period and age tier, with counts of findings.
+-- Elderly allowance per LAO, payment period and age tier, with counts of findings. A cell
+-- of fewer than small_cell_k recipients shows NULL measures and is_suppressed (PDPA); the
+-- unsuppressed figures are in restricted.allowance_by_lao_period_detail.
 -- Grain: lao_code x payment_period x age_tier.
+with detail as (
+    select
+        *,
+        {{ is_small_cell('recipients') }} as is_suppressed
+    from {{ ref('allowance_by_lao_period_detail') }}
+)
+
 select
-    a.lao_code,
-    l.lao_name_th,
-    l.lao_type,
-    l.province_code,
-    l.province_name_th,
-    l.province_name_en,
-    a.payment_period,
-    lpad(extract(month from a.payment_period)::text, 2, '0') || '/'
-        || {{ be_year('a.payment_period') }}::text as payment_period_be,
-    a.fiscal_year_be,
-    a.age_tier,
-    a.recipients,
-    a.payments,
-    a.amount_paid,
-    a.failed_payments,
-    a.arrears_payments,
-    a.amount_mismatch_count,
-    a.paid_after_deadline_count,
-    a.under_60_count,
-    a.last_extract_date
-from {{ ref('agg_allowance_lao_period') }} as a
-left join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
+    lao_code,
+    lao_name_th,
+    lao_type,
+    province_code,
+    province_name_th,
+    province_name_en,
+    payment_period,
+    payment_period_be,
+    fiscal_year_be,
+    age_tier,
+    {{ unless_small('recipients') }} as recipients,
+    {{ unless_small('payments') }} as payments,
+    {{ unless_small('amount_paid') }} as amount_paid,
+    {{ unless_small('failed_payments') }} as failed_payments,
+    {{ unless_small('arrears_payments') }} as arrears_payments,
+    {{ unless_small('amount_mismatch_count') }} as amount_mismatch_count,
+    {{ unless_small('paid_after_deadline_count') }} as paid_after_deadline_count,
+    {{ unless_small('under_60_count') }} as under_60_count,
+    is_suppressed,
+    last_extract_date
+from detail

@@ -9,7 +9,7 @@ with revenue as (
         sum(amount_ytd) / nullif(sum(amount_prev_ytd), 0) - 1 as revenue_growth,
         sum(amount_ytd) filter (where is_land_building_tax) / nullif(sum(amount_ytd), 0)
             as land_building_tax_share
-    from {{ ref('revenue_by_lao_account') }}
+    from {{ ref('revenue_by_lao_account_detail') }}
     group by lao_code, fiscal_year_be
 ),
 

@@ -13,7 +13,7 @@ revenue as (
     select province_code, fiscal_year_be, sum(amount_ytd) as revenue_ytd,
         sum(amount_prev_ytd) as revenue_prev_ytd,
         sum(amount_ytd) filter (where is_land_building_tax) as land_building_tax_ytd
-    from {{ ref('revenue_by_lao_account') }}
+    from {{ ref('revenue_by_lao_account_detail') }}
     group by province_code, fiscal_year_be
 ),
 

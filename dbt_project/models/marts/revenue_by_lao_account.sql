@@ -1,85 +1,33 @@
 -- Own-revenue collection per LAO, fiscal year and account: fiscal year-to-date against the
--- same span of the previous fiscal year, and the land and building tax share.
--- Grain: lao_code x fiscal_year_be x account_code. Amounts are net of cancellations.
-with receipts as (
-    select * from {{ ref('fct_tax_receipts') }}
-),
-
-as_of as (
-    select {{ as_of_date('select max(receipt_date) from ' ~ ref('fct_tax_receipts')) }} as as_of_date
-),
-
-years as (
+-- same span of the previous fiscal year. A cell of fewer than small_cell_k receipts (this
+-- year or last) shows NULL amounts and is_suppressed (PDPA); the unsuppressed figures are
+-- in restricted.revenue_by_lao_account_detail. Grain: lao_code x fiscal_year_be x account_code.
+with detail as (
     select
-        fy.fiscal_year_be,
-        {{ fiscal_year_start('fy.fiscal_year_be') }} as fy_start,
-        least(a.as_of_date, {{ fiscal_year_start('fy.fiscal_year_be + 1') }} - 1) as fy_as_of
-    from (select distinct fiscal_year_be from receipts) as fy
-    cross join as_of as a
-),
-
-current_span as (
-    select
-        r.lao_code, y.fiscal_year_be, r.account_code,
-        sum(r.net_amount) as amount_ytd,
-        count(*) filter (where not r.is_cancelled) as receipts_ytd,
-        count(*) filter (where r.is_cancelled) as cancelled_ytd
-    from receipts as r
-    inner join years as y
-        on r.fiscal_year_be = y.fiscal_year_be and r.receipt_date <= y.fy_as_of
-    group by r.lao_code, y.fiscal_year_be, r.account_code
-),
-
-previous_span as (
-    -- the previous fiscal year, cut at the same day of the fiscal year
-    select
-        r.lao_code, y.fiscal_year_be, r.account_code,
-        sum(r.net_amount) as amount_prev_ytd
-    from receipts as r
-    inner join years as y
-        on r.fiscal_year_be = y.fiscal_year_be - 1
-        and r.receipt_date <= {{ fiscal_year_start('y.fiscal_year_be - 1') }} + (y.fy_as_of - y.fy_start)
-    group by r.lao_code, y.fiscal_year_be, r.account_code
-),
-
-joined as (
-    select
-        coalesce(c.lao_code, p.lao_code) as lao_code,
-        coalesce(c.fiscal_year_be, p.fiscal_year_be) as fiscal_year_be,
-        coalesce(c.account_code, p.account_code) as account_code,
-        coalesce(c.amount_ytd, 0) as amount_ytd,
-        coalesce(c.receipts_ytd, 0) as receipts_ytd,
-        coalesce(c.cancelled_ytd, 0) as cancelled_ytd,
-        coalesce(p.amount_prev_ytd, 0) as amount_prev_ytd
-    from current_span as c
-    full outer join previous_span as p
-        on p.lao_code = c.lao_code and p.fiscal_year_be = c.fiscal_year_be
-        and p.account_code = c.account_code
+        *,
+        {{ is_small_cell('receipts_ytd') }} or {{ is_small_cell('receipts_prev_ytd') }} as is_suppressed
+    from {{ ref('revenue_by_lao_account_detail') }}
 )
 
 select
-    j.lao_code,
-    l.lao_name_th,
-    l.lao_type,
-    l.province_code,
-    l.province_name_th,
-    l.province_name_en,
-    j.fiscal_year_be,
-    y.fy_as_of as as_of_date,
-    j.account_code,
-    a.name_th as account_name_th,
-    a.name_en as account_name_en,
-    a.is_land_building_tax,
-    j.amount_ytd::numeric(18, 2) as amount_ytd,
-    j.amount_prev_ytd::numeric(18, 2) as amount_prev_ytd,
-    case when j.amount_prev_ytd > 0
-        then round(100.0 * (j.amount_ytd - j.amount_prev_ytd) / j.amount_prev_ytd, 2)
-    end::numeric(12, 2) as growth_pct,
-    round(100.0 * j.amount_ytd / nullif(sum(j.amount_ytd) over (
-        partition by j.lao_code, j.fiscal_year_be), 0), 2)::numeric(6, 2) as share_of_lao_revenue_pct,
-    j.receipts_ytd::bigint as receipts_ytd,
-    j.cancelled_ytd::bigint as cancelled_ytd
-from joined as j
-inner join years as y on y.fiscal_year_be = j.fiscal_year_be
-left join {{ ref('dim_lao') }} as l on l.lao_code = j.lao_code
-left join {{ ref('revenue_accounts') }} as a on a.account_code = j.account_code
+    lao_code,
+    lao_name_th,
+    lao_type,
+    province_code,
+    province_name_th,
+    province_name_en,
+    fiscal_year_be,
+    as_of_date,
+    account_code,
+    account_name_th,
+    account_name_en,
+    is_land_building_tax,
+    {{ unless_small('amount_ytd') }} as amount_ytd,
+    {{ unless_small('amount_prev_ytd') }} as amount_prev_ytd,
+    {{ unless_small('growth_pct') }} as growth_pct,
+    {{ unless_small('share_of_lao_revenue_pct') }} as share_of_lao_revenue_pct,
+    {{ unless_small('receipts_ytd') }} as receipts_ytd,
+    {{ unless_small('cancelled_ytd') }} as cancelled_ytd,
+    {{ unless_small('receipts_prev_ytd') }} as receipts_prev_ytd,
+    is_suppressed
+from detail

@@ -1,0 +1,410 @@
+"""PDPA rights and retention: erase a person, rotate the pseudonym key, purge old data,
+audit reads of the restricted marts.
+
+* ``erase``: removes a citizen (or taxpayer) from raw, quarantine, core and every mart in
+  one transaction; leaves a tombstone (a keyed token, never the ID) so that reloading
+  old files cannot bring the person back (their rows are counted and quarantined as
+  ``erased``, without content); logs who erased, when, which tables and how many rows.
+  The open marts' aggregates are rebuilt and republished at once.
+* ``rotate_key``: a new master key and version; every pseudonym in raw is re-derived from
+  the clear IDs there (no file is reloaded), then the facts and marts are rebuilt.
+* ``purge``: applies config/retention.yml and records what it removed in ops.purge_log.
+* ``audit``: who read the restricted schema, from the server log.
+Erasure and rotation take the maintenance lock alone: loads and builds wait.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from . import ledger
+from .config import Settings, get_settings, read_env_file
+from .pseudonyms import Keys, erasure_token, line_token, pseudonym
+
+log = logging.getLogger(__name__)
+
+# purpose -> (source, raw table, clear-ID column, pseudonym column, facts keyed on it)
+PURPOSES = {
+    "citizen": (
+        "allowance",
+        "allowance_payments",
+        "citizen_id",
+        "person_key",
+        ("fct_allowance_payments", "fct_allowance_line_findings", "fct_allowance_multi_lao"),
+    ),
+    "taxpayer": ("tax", "tax_receipts", "taxpayer_id", "taxpayer_key", ("fct_tax_receipts",)),
+}
+
+
+class PdpaError(RuntimeError):
+    pass
+
+
+def _digits(clear_id: str) -> str:
+    digits = clear_id.translate(str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789"))
+    digits = "".join(c for c in digits if c.isdigit())
+    if len(digits) != 13:
+        raise PdpaError(
+            "an ID has 13 digits (dashes allowed): type it as on the card, e.g. 1-2345-67890-12-1"
+        )
+    return digits
+
+
+def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
+    """Delete the person's raw rows; the ledger counts them as quarantined 'erased'."""
+    source, table, id_col, _key_col, _facts = PURPOSES[purpose]
+    removed: dict[str, int] = {}
+    gone = conn.execute(
+        f"delete from raw.{table} where {id_col} = %s"
+        " returning extract_date, lao_code, source_file, file_sha256, row_no, load_id",
+        (digits,),
+    ).fetchall()
+    removed[f"raw.{table}"] = len(gone)
+    removed[f"raw.{table}_retracted"] = conn.execute(
+        f"delete from raw.{table}_retracted where {id_col} = %s", (digits,)
+    ).rowcount
+    for night, lao, name, sha, row_no, load_id in gone:
+        conn.execute(
+            "insert into ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
+            " file_sha256, row_no, field, reason_code, reason, raw_line) values"
+            " (%s,%s,%s,%s,%s,%s,%s,%s,'erased',%s,null)",
+            (
+                load_id,
+                source,
+                night,
+                name,
+                lao,
+                sha,
+                row_no,
+                id_col,
+                f"the {purpose} was erased (PDPA): the row is not loaded again",
+            ),
+        )
+        conn.execute(
+            "update ops.files set rows_loaded = rows_loaded - 1, rows_quarantined = rows_quarantined + 1"
+            " where source = %s and extract_date = %s and file_name = %s",
+            (source, night, name),
+        )
+    return removed, sorted({(night, lao) for night, lao, *_ in gone})
+
+
+def _erase_derived(conn, purpose: str, key: str, token: str, nights: list[tuple]) -> dict:
+    """Quarantined lines that name the person, the facts, the published person-level rows."""
+    source, _table, _id, key_col, facts = PURPOSES[purpose]
+    removed = {
+        "ops.quarantine": conn.execute(
+            "delete from ops.quarantine where source = %s and (raw_line like %s or reason like %s)",
+            (source, f"%[id:{token}]%", f"%[id:{token}]%"),
+        ).rowcount
+    }
+    for fact in facts:
+        if conn.execute("select to_regclass(%s)", (f"core.{fact}",)).fetchone()[0]:
+            removed[f"core.{fact}"] = conn.execute(
+                f"delete from core.{fact} where {key_col} = %s", (key,)
+            ).rowcount
+    for (store,) in conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " join pg_attribute a on a.attrelid = c.oid where n.nspname = 'marts_store'"
+        " and c.relkind = 'r' and a.attname = %s",
+        (key_col,),
+    ).fetchall():
+        removed[f"marts_store.{store}"] = conn.execute(
+            f'delete from marts_store."{store}" where {key_col} = %s', (key,)
+        ).rowcount
+    if nights:  # the facts and marts of these LAO-nights are recomputed without the person
+        counts = {lao: (0, 0) for _night, lao in nights}
+        for night in sorted({n for n, _ in nights}):
+            laos = {lao: counts[lao] for n, lao in nights if n == night}
+            ledger.allocate_changes(conn, source, night, 0, laos)
+    return removed
+
+
+def erase(
+    purpose: str, clear_id: str, who: str, admin_db: str, settings: Settings | None = None
+) -> dict:
+    """Erase one person (see the module docstring); returns the rows removed per table."""
+    settings = settings or get_settings()
+    digits = _digits(clear_id)
+    keys = Keys.from_settings(settings)
+    key = pseudonym(getattr(keys, purpose), digits)
+    tomb = erasure_token(settings.erasure_secret, purpose, digits)
+    with psycopg.connect(admin_db) as conn, conn.transaction():
+        ledger.maintenance_exclusive(conn)
+        removed, nights = _erase_raw(conn, purpose, digits)
+        removed |= _erase_derived(
+            conn, purpose, key, line_token(settings.erasure_secret, digits), nights
+        )
+        conn.execute(
+            "insert into ops.erasures (purpose, token, erased_by, rows_removed) values (%s,%s,%s,%s)"
+            " on conflict (purpose, token) do update set rows_removed = ops.erasures.rows_removed"
+            " || excluded.rows_removed, erased_at = now()",
+            (purpose, tomb, who, json.dumps(removed)),
+        )
+    log.info("erased a %s (tombstone %s...): %s", purpose, tomb[:12], removed)
+    return {"token": tomb[:12], "removed": removed, "nights": sorted({str(n) for n, _ in nights})}
+
+
+# -- key rotation ---------------------------------------------------------------------------
+
+
+def _rekey(
+    conn, table: str, id_col: str, key_col: str, key: bytes, version: int, legacy_only: bool = False
+) -> int:
+    """Pseudonyms of one table re-derived from its clear IDs (once per distinct ID);
+    ``legacy_only``: only the rows of release 0.1 (key_version 0)."""
+    where = "t.key_version = 0" if legacy_only else "true"
+    conn.execute(
+        "create temp table rekey (clear_id text primary key, new_key text not null) on commit drop"
+    )
+    # the IDs are read first (a cursor and a COPY cannot share the connection), spooled
+    # to a private temp file as COPY text, then copied in: memory stays flat
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        with conn.cursor(name=f"ids_{table}") as cur:
+            cur.itersize = 50_000
+            cur.execute(f"select distinct {id_col} from raw.{table} as t where {where}")
+            for (clear_id,) in cur:
+                spool.write(f"{clear_id}\t{pseudonym(key, clear_id)}\n")
+        spool.seek(0)
+        with conn.cursor().copy("copy rekey (clear_id, new_key) from stdin") as copy:
+            while block := spool.read(1 << 20):
+                copy.write(block)
+    n = conn.execute(
+        f"update raw.{table} t set {key_col} = r.new_key, key_version = %s from rekey r"
+        f" where t.{id_col} = r.clear_id and {where}",
+        (version,),
+    ).rowcount
+    conn.execute("drop table rekey")
+    return n
+
+
+def rotate_key(
+    admin_db: str, settings: Settings | None = None, env_path: Path | None = None
+) -> dict:
+    """A new master key and version; every pseudonym re-derived; facts and marts rebuilt."""
+    settings = settings or get_settings()
+    version = settings.pseudonym_key_version + 1
+    master = secrets.token_hex(32)
+    keys = Keys.derive(master, version)
+    env_path = env_path or settings.root / ".env"
+    updated: dict[str, int] = {}
+    with psycopg.connect(admin_db) as conn, conn.transaction():
+        ledger.maintenance_exclusive(conn)
+        for purpose, (_src, table, id_col, key_col, _facts) in PURPOSES.items():
+            for t in (table, f"{table}_retracted"):
+                updated[f"raw.{t}"] = _rekey(
+                    conn, t, id_col, key_col, getattr(keys, purpose), version
+                )
+        conn.execute("truncate core.model_watermarks")  # the next build rebuilds every fact
+        _store_key(env_path, master, version)  # before commit: a failed commit restores it
+    return {
+        "version": version,
+        "fingerprints": {p: keys.fingerprint(p) for p in ("citizen", "taxpayer")},
+        "updated": updated,
+    }
+
+
+def rekey_legacy(admin_db: str, settings: Settings | None = None) -> dict:
+    """Rows hashed by release 0.1 (key_version 0, one key for every purpose) get the
+    current keys; the facts are rebuilt from scratch on the next build."""
+    settings = settings or get_settings()
+    keys = Keys.from_settings(settings)
+    updated: dict[str, int] = {}
+    with psycopg.connect(admin_db) as conn, conn.transaction():
+        ledger.maintenance_exclusive(conn)
+        for purpose, (_src, table, id_col, key_col, _facts) in PURPOSES.items():
+            for t in (table, f"{table}_retracted"):
+                if conn.execute(f"select 1 from raw.{t} where key_version = 0 limit 1").fetchone():
+                    updated[f"raw.{t}"] = _rekey(
+                        conn,
+                        t,
+                        id_col,
+                        key_col,
+                        getattr(keys, purpose),
+                        keys.version,
+                        legacy_only=True,
+                    )
+        if updated and conn.execute("select to_regclass('core.model_watermarks')").fetchone()[0]:
+            conn.execute("truncate core.model_watermarks")
+    return updated
+
+
+def _store_key(env_path: Path, master: str, version: int) -> None:
+    if not env_path.exists() or "PSEUDONYM_KEY" not in read_env_file(env_path):
+        raise PdpaError(
+            "PSEUDONYM_KEY does not come from .env here: set PSEUDONYM_KEY and"
+            " PSEUDONYM_KEY_VERSION in your secret store, then rerun with them exported"
+        )
+    lines = []
+    for line in env_path.read_text().splitlines():
+        if line.startswith("PSEUDONYM_KEY="):
+            line = f"PSEUDONYM_KEY={master}"
+        elif line.startswith("PSEUDONYM_KEY_VERSION="):
+            line = f"PSEUDONYM_KEY_VERSION={version}"
+        lines.append(line)
+    if not any(x.startswith("PSEUDONYM_KEY_VERSION=") for x in lines):
+        lines.append(f"PSEUDONYM_KEY_VERSION={version}")
+    tmp = env_path.with_name(".env.rotating")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, env_path)
+    os.environ.pop("PSEUDONYM_KEY", None)
+    os.environ.pop("PSEUDONYM_KEY_VERSION", None)
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    landing_files_days: int = 90
+    raw_days: int = 1900
+    retracted_days: int = 14
+    quarantine_days: int = 180
+    gx_validations_days: int = 90
+    run_logs_days: int = 90
+
+    @classmethod
+    def load(cls, path: Path) -> Retention:
+        return cls(**(yaml.safe_load(path.read_text()) or {})) if path.exists() else cls()
+
+
+def purge(
+    settings: Settings | None = None, today: date | None = None, dry_run: bool = False
+) -> list[dict]:
+    """Apply the retention periods; returns (and records) what was removed."""
+    settings = settings or get_settings()
+    rules = Retention.load(settings.config_dir / "retention.yml")
+    today = today or date.today()
+    report = [
+        _purge_landing(settings, today - timedelta(days=rules.landing_files_days), dry_run),
+        *_purge_tables(settings, today, rules, dry_run),
+        _purge_files(
+            settings.expectations_dir / "gx" / "uncommitted",
+            ("validations", "data_docs"),
+            today - timedelta(days=rules.gx_validations_days),
+            "gx validations",
+            dry_run,
+        ),
+        _purge_files(
+            settings.root,
+            ("data/runs/logs", "data/dbt-logs", ".airflow/logs"),
+            today - timedelta(days=rules.run_logs_days),
+            "run logs",
+            dry_run,
+        ),
+    ]
+    if not dry_run:
+        from .db import connect
+
+        with connect(settings, role="loader") as conn, conn.transaction():
+            for r in report:
+                conn.execute(
+                    "insert into ops.purge_log (what, older_than, rows, files) values (%s,%s,%s,%s)",
+                    (r["what"], r["older_than"], r.get("rows", 0), r.get("files", 0)),
+                )
+    return report
+
+
+def _purge_landing(settings: Settings, cutoff: date, dry_run: bool) -> dict:
+    """Night folders older than the cutoff, removed without following any link."""
+    from .landing import night_of_folder
+
+    files = 0
+    root = Path(settings.landing_dir)
+    for source_dir in root.iterdir() if root.is_dir() else []:
+        if source_dir.is_symlink() or not source_dir.is_dir():
+            continue
+        for night_dir in source_dir.iterdir():
+            night = night_of_folder(night_dir.name)
+            if night is None or night >= cutoff or night_dir.is_symlink():
+                continue
+            files += sum(len(f) for _d, _s, f in os.walk(night_dir))
+            if not dry_run:
+                shutil.rmtree(night_dir)  # does not follow symlinks (avoids_symlink_attacks)
+    return {"what": "landing files", "older_than": cutoff, "files": files}
+
+
+def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bool) -> list[dict]:
+    from .db import connect
+
+    out = []
+    plan = [
+        (
+            "raw rows",
+            ["raw.allowance_payments", "raw.tax_receipts", "raw.vaccination_reports"],
+            "extract_date",
+            rules.raw_days,
+        ),
+        (
+            "retracted rows",
+            [
+                "raw.allowance_payments_retracted",
+                "raw.tax_receipts_retracted",
+                "raw.vaccination_reports_retracted",
+            ],
+            "loaded_at",
+            rules.retracted_days,
+        ),
+        ("quarantined rows", ["ops.quarantine"], "extract_date", rules.quarantine_days),
+    ]
+    with connect(settings, role="loader") as conn, conn.transaction():
+        for what, tables, column, days in plan:
+            cutoff = today - timedelta(days=days)
+            rows = 0
+            for table in tables:
+                verb = "select count(*) from" if dry_run else "with d as (delete from"
+                tail = "" if dry_run else " returning 1) select count(*) from d"
+                rows += conn.execute(
+                    f"{verb} {table} where {column} < %s{tail}", (cutoff,)
+                ).fetchone()[0]
+            out.append({"what": what, "older_than": cutoff, "rows": rows})
+    return out
+
+
+def _purge_files(base: Path, folders, cutoff: date, what: str, dry_run: bool) -> dict:
+    limit = time.mktime(cutoff.timetuple())
+    files = 0
+    for folder in folders:
+        top = base / folder
+        if not top.is_dir() or top.is_symlink():
+            continue
+        for dirpath, _dirs, names in os.walk(top):
+            for name in names:
+                path = Path(dirpath) / name
+                st = path.lstat()
+                if st.st_mtime < limit:
+                    files += 1
+                    if not dry_run:
+                        path.unlink()
+    return {"what": what, "older_than": cutoff, "files": files}
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+
+def audit(log_file: Path, since: date | None = None) -> list[str]:
+    """Statements that read the restricted schema, and people's connections, from the
+    server log (auditor logins log every statement: access.add_user)."""
+    out = []
+    if not log_file.exists():
+        return out
+    with log_file.open(errors="replace") as fh:
+        for line in fh:
+            if since and line[:10] < since.isoformat():
+                continue
+            if ("statement:" in line and "restricted." in line) or "connection authorized" in line:
+                out.append(line.rstrip())
+    return out
