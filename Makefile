@@ -86,8 +86,8 @@ freshness: ## dbt source freshness on the raw tables
 airflow: ## the Airflow UI locally (airflow standalone)
 	$(BIN)/airflow standalone
 
-psql: ## psql as the analyst
-	psql "$$(grep ^ANALYST_URL .env | cut -d= -f2-)"
+psql: ## psql as your own analyst login (libpq service from .secrets: no password on the command line)
+	PGSERVICEFILE=$(CURDIR)/.secrets/pg_service.conf PGPASSFILE=$(CURDIR)/.secrets/pgpass psql service=dla_analyst
 
 lock: ## refresh requirements.lock from the current venv
 	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions tested together. Regenerate with `make lock`.' > requirements.lock

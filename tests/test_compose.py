@@ -79,8 +79,13 @@ def test_setup_against_an_external_warehouse_starts_nothing(warehouse_db, tmp_pa
 
     from dla_pipeline.config import read_env_file
 
+    from dla_pipeline.warehouse import secrets_dir
+
+    password = (secrets_dir() / "warehouse_admin_password").read_text().strip()
+    port = read_env_file(ROOT / ".env")["WAREHOUSE_PORT"]
     admin = (
-        os.environ.get("WAREHOUSE_ADMIN_URL") or read_env_file(ROOT / ".env")["WAREHOUSE_ADMIN_URL"]
+        os.environ.get("WAREHOUSE_ADMIN_URL")
+        or f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
     )
     env = {**os.environ, "DLA_HOME": str(tmp_path), "WAREHOUSE_ADMIN_URL": admin}
     env["PSEUDONYM_KEY"] = "k"

@@ -32,7 +32,10 @@ MARTS = {
 
 def _snapshot(conn) -> dict:
     return {
-        m: conn.execute(f"select * from marts_build.{m} order by {k}").fetchall()
+        m: conn.execute(
+            f"select * from {'restricted_build' if m == 'allowance_findings' else 'marts_build'}.{m}"
+            f" order by {k}"
+        ).fetchall()
         for m, k in MARTS.items()
     }
 

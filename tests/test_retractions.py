@@ -51,8 +51,8 @@ FACTS = {
     "core.fct_vaccination_reports": "lao_code, village_no, species",
     "marts_build.allowance_by_lao_period": "lao_code, payment_period, age_tier",
     "marts_build.allowance_by_province": "province_code, payment_period, age_tier",
-    "marts_build.allowance_findings": "finding, lao_code, payment_period, person_key",
-    "marts_build.revenue_by_lao_account": "lao_code, account_code",
+    "restricted_build.allowance_findings": "finding, lao_code, payment_period, person_key",
+    "restricted_build.revenue_by_lao_account_detail": "lao_code, account_code",
     "marts_build.rabies_coverage_by_lao": "lao_code, fiscal_year_be",
     "marts_build.rabies_coverage_by_province": "province_code, fiscal_year_be",
 }
@@ -105,7 +105,7 @@ def test_a_header_only_resend_empties_the_lao_night(built, landing):
         "core.fct_allowance_payments",
         "core.agg_allowance_lao_period",
         "marts_build.allowance_by_lao_period",
-        "marts_build.allowance_findings",
+        "restricted_build.allowance_findings",
     ):
         assert count(url, f"select count(*) from {table} where lao_code = '{X}'") == 0, table
     # P1 is no longer paid by two LAOs
@@ -139,7 +139,12 @@ def test_a_resend_that_drops_a_receipt(built, landing):
     write_extract(landing, "tax", NIGHT, f"{X}.csv", tax("R1"))
     night()
     assert count(url, "select count(*) from core.fct_tax_receipts where receipt_no = 'R2'") == 0
-    assert count(url, "select sum(amount_ytd)::int from marts_build.revenue_by_lao_account") == 200
+    assert (
+        count(
+            url, "select sum(amount_ytd)::int from restricted_build.revenue_by_lao_account_detail"
+        )
+        == 200
+    )
     assert_equals_full_refresh(url)
 
 

@@ -85,6 +85,7 @@ def _setup(args) -> int:
         print(f"pseudonyms of release 0.1 re-derived with the keys per purpose: {rekeyed}")
     if warehouse.embedded_in_use(root) and settings.analyst_url:
         access.ensure_dev_analyst(admin_db, settings.analyst_url, settings)
+        warehouse.write_person_service(root, "dla_analyst", settings.analyst_url)
     print(
         "warehouse ready: pipeline roles dla_owner, dla_loader, dla_transformer, dla_gate,"
         " dla_publisher; groups central_analyst, province_officer, bi_service, auditor"
@@ -167,8 +168,13 @@ def _erase(args) -> int:
     print(f"erased a {purpose} (tombstone {out['token']}...):")
     for table, n in out["removed"].items():
         print(f"  {table}: {n} row(s)")
-    if not args.no_publish:
-        _republish("erase")
+    if args.no_publish:
+        print("not rebuilt: the next night removes the person from the facts and marts")
+        return 0
+    _republish("erase")
+    for table, n in pdpa.finish_erasure(admin_db, purpose, out["key"]).items():
+        if n:
+            print(f"  {table}: {n} row(s)")
     return 0
 
 

@@ -63,19 +63,51 @@ def _digits(clear_id: str) -> str:
 
 
 def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
-    """Delete the person's raw rows; the ledger counts them as quarantined 'erased'."""
+    """The person's raw rows are retracted like a re-send's (so every model recomputes what
+    they touched), without the clear ID; the ledger counts them as quarantined 'erased'."""
+    from .contract import LINEAGE_COLUMNS, SOURCES
+
     source, table, id_col, _key_col, _facts = PURPOSES[purpose]
-    removed: dict[str, int] = {}
-    gone = conn.execute(
-        f"delete from raw.{table} where {id_col} = %s"
-        " returning extract_date, lao_code, source_file, file_sha256, row_no, load_id",
+    spec = SOURCES[source]
+    nights = conn.execute(
+        f"select extract_date, lao_code, count(*) from raw.{table} where {id_col} = %s group by 1, 2",
         (digits,),
     ).fetchall()
-    removed[f"raw.{table}"] = len(gone)
+    erased: list[tuple] = []
+    for night in sorted({n for n, _l, _c in nights}):
+        counts = {lao: (c, c) for n, lao, c in nights if n == night}  # rows_after set below
+        before = dict(
+            conn.execute(
+                f"select lao_code, count(*) from raw.{table} where extract_date = %s and lao_code = any(%s) group by 1",
+                (night, list(counts)),
+            ).fetchall()
+        )
+        counts = {lao: (before[lao], before[lao] - c) for lao, (c, _) in counts.items()}
+        ids = ledger.allocate_changes(conn, source, night, 0, counts)
+        cols = [
+            c
+            for c in (*LINEAGE_COLUMNS, "key_version", *spec.db_columns, "extra", "loaded_at")
+            if c != id_col
+        ]
+        listed = ", ".join(cols)
+        erased += conn.execute(
+            f"with gone as (delete from raw.{table} r using unnest(%s::text[], %s::bigint[]) as c(lao_code, change_id)"
+            f" where r.extract_date = %s and r.lao_code = c.lao_code and r.{id_col} = %s returning r.*, c.change_id)"
+            f" insert into raw.{table}_retracted ({listed}, {id_col}, retracted_change_id)"
+            f" select {listed}, '', change_id from gone"
+            " returning extract_date, lao_code, source_file, file_sha256, row_no, load_id",
+            (list(ids), list(ids.values()), night, digits),
+        ).fetchall()
+    removed = {f"raw.{table}": sum(c for _n, _l, c in nights)}
     removed[f"raw.{table}_retracted"] = conn.execute(
         f"delete from raw.{table}_retracted where {id_col} = %s", (digits,)
     ).rowcount
-    for night, lao, name, sha, row_no, load_id in gone:
+    _count_as_quarantined(conn, purpose, source, id_col, erased)
+    return removed, [(n, lao) for n, lao, _c in nights]
+
+
+def _count_as_quarantined(conn, purpose: str, source: str, id_col: str, rows) -> None:
+    for night, lao, name, sha, row_no, load_id in rows:
         conn.execute(
             "insert into ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
             " file_sha256, row_no, field, reason_code, reason, raw_line) values"
@@ -97,44 +129,55 @@ def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
             " where source = %s and extract_date = %s and file_name = %s",
             (source, night, name),
         )
-    return removed, sorted({(night, lao) for night, lao, *_ in gone})
 
 
-def _erase_derived(conn, purpose: str, key: str, token: str, nights: list[tuple]) -> dict:
-    """Quarantined lines that name the person, the facts, the published person-level rows."""
-    source, _table, _id, key_col, facts = PURPOSES[purpose]
-    removed = {
-        "ops.quarantine": conn.execute(
-            "delete from ops.quarantine where source = %s and (raw_line like %s or reason like %s)",
-            (source, f"%[id:{token}]%", f"%[id:{token}]%"),
+def _erase_quarantined(conn, purpose: str, token: str) -> int:
+    """Quarantined lines that name the person keep their count, lose their content."""
+    source = PURPOSES[purpose][0]
+    return conn.execute(
+        "update ops.quarantine set raw_line = null, reason_code = 'erased',"
+        " reason = %s where source = %s and (raw_line like %s or reason like %s)",
+        (f"the {purpose} was erased (PDPA)", source, f"%[id:{token}]%", f"%[id:{token}]%"),
+    ).rowcount
+
+
+def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
+    """After the rebuild: the retracted keys, and any derived row left with the pseudonym."""
+    _source, table, _id, key_col, facts = PURPOSES[purpose]
+    removed = {}
+    with psycopg.connect(admin_db) as conn, conn.transaction():
+        removed[f"raw.{table}_retracted"] = conn.execute(
+            f"delete from raw.{table}_retracted where {key_col} = %s", (key,)
         ).rowcount
-    }
-    for fact in facts:
-        if conn.execute("select to_regclass(%s)", (f"core.{fact}",)).fetchone()[0]:
-            removed[f"core.{fact}"] = conn.execute(
-                f"delete from core.{fact} where {key_col} = %s", (key,)
-            ).rowcount
-    for (store,) in conn.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " join pg_attribute a on a.attrelid = c.oid where n.nspname = 'marts_store'"
-        " and c.relkind = 'r' and a.attname = %s",
-        (key_col,),
-    ).fetchall():
-        removed[f"marts_store.{store}"] = conn.execute(
-            f'delete from marts_store."{store}" where {key_col} = %s', (key,)
-        ).rowcount
-    if nights:  # the facts and marts of these LAO-nights are recomputed without the person
-        counts = {lao: (0, 0) for _night, lao in nights}
-        for night in sorted({n for n, _ in nights}):
-            laos = {lao: counts[lao] for n, lao in nights if n == night}
-            ledger.allocate_changes(conn, source, night, 0, laos)
+        for fact in facts:
+            if conn.execute("select to_regclass(%s)", (f"core.{fact}",)).fetchone()[0]:
+                removed[f"core.{fact}"] = conn.execute(
+                    f"delete from core.{fact} where {key_col} = %s", (key,)
+                ).rowcount
+        for (store,) in conn.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " join pg_attribute a on a.attrelid = c.oid where n.nspname in ('marts_store',"
+            " 'marts_build', 'restricted_build') and c.relkind = 'r' and a.attname = %s",
+            (key_col,),
+        ).fetchall():
+            removed[store] = sum(
+                conn.execute(
+                    f'delete from "{schema}"."{store}" where {key_col} = %s', (key,)
+                ).rowcount
+                for (schema,) in conn.execute(
+                    "select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                    " where c.relname = %s and c.relkind = 'r'",
+                    (store,),
+                ).fetchall()
+            )
     return removed
 
 
 def erase(
     purpose: str, clear_id: str, who: str, admin_db: str, settings: Settings | None = None
 ) -> dict:
-    """Erase one person (see the module docstring); returns the rows removed per table."""
+    """Erase one person (see the module docstring); returns the rows removed per table.
+    Then rebuild and publish, and call ``finish_erasure`` (the CLI does)."""
     settings = settings or get_settings()
     digits = _digits(clear_id)
     keys = Keys.from_settings(settings)
@@ -143,8 +186,8 @@ def erase(
     with psycopg.connect(admin_db) as conn, conn.transaction():
         ledger.maintenance_exclusive(conn)
         removed, nights = _erase_raw(conn, purpose, digits)
-        removed |= _erase_derived(
-            conn, purpose, key, line_token(settings.erasure_secret, digits), nights
+        removed["ops.quarantine"] = _erase_quarantined(
+            conn, purpose, line_token(settings.erasure_secret, digits)
         )
         conn.execute(
             "insert into ops.erasures (purpose, token, erased_by, rows_removed) values (%s,%s,%s,%s)"
@@ -153,7 +196,12 @@ def erase(
             (purpose, tomb, who, json.dumps(removed)),
         )
     log.info("erased a %s (tombstone %s...): %s", purpose, tomb[:12], removed)
-    return {"token": tomb[:12], "removed": removed, "nights": sorted({str(n) for n, _ in nights})}
+    return {
+        "token": tomb[:12],
+        "key": key,
+        "removed": removed,
+        "nights": sorted({str(n) for n, _ in nights}),
+    }
 
 
 # -- key rotation ---------------------------------------------------------------------------

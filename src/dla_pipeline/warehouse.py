@@ -338,6 +338,24 @@ def write_admin_secrets(root: Path, port: int, password: str) -> None:
     _write_private(d / "warehouse_admin_password", password + "\n")
 
 
+def write_person_service(root: Path, name: str, url: str) -> None:
+    """A libpq service (and its pgpass line) for a login, so psql never takes a URL with a
+    password on its command line: `psql service=<name>`."""
+    u = PgUrl.parse(url)
+    d = secrets_dir(root)
+    services = (d / "pg_service.conf").read_text() if (d / "pg_service.conf").exists() else ""
+    blocks = [
+        b for b in services.split("\n[") if b.strip() and not b.lstrip("[").startswith(f"{name}]")
+    ]
+    blocks.append(f"{name}]\nhost={u.host}\nport={u.port}\nuser={u.user}\ndbname={u.dbname}\n")
+    _write_private(
+        d / "pg_service.conf", "\n".join("[" + b.lstrip("[").strip() + "\n" for b in blocks)
+    )
+    lines = [x for x in (d / "pgpass").read_text().splitlines() if x and f":{u.user}:" not in x]
+    lines.append(f"{u.host}:{u.port}:*:{u.user}:{_pgpass_escape(u.password)}")
+    _write_private(d / "pgpass", "\n".join(lines) + "\n")
+
+
 def _pgpass_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace(":", "\\:")
 
