@@ -11,9 +11,6 @@ DLA    := $(BIN)/dla
 DOCS_PORT ?= 8081
 QUALITY_DOCS_PORT ?= 8082
 export DLA_HOME := $(CURDIR)
-export AIRFLOW_HOME := $(CURDIR)/.airflow
-export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
-export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATH := $(BIN):$(PATH)
 # make would export command-line variables itself, expanding them: it must not
 unexport DATE FROM TO ARGS DOCS_PORT QUALITY_DOCS_PORT
@@ -24,11 +21,11 @@ export DLA_ARGS := $(value ARGS)
 export DLA_DOCS_PORT := $(value DOCS_PORT)
 export DLA_QUALITY_DOCS_PORT := $(value QUALITY_DOCS_PORT)
 
-.PHONY: setup venv run night backfill demo-blocked quality-docs test lint warehouse-start warehouse-stop airflow psql lock dbt docs freshness migrate
+.PHONY: compose-env setup venv run night backfill demo-blocked quality-docs test lint warehouse-start warehouse-stop airflow airflow-stop psql lock dbt docs freshness migrate
 
-setup: venv ## install, start the warehouse, create roles/schemas, migrate Airflow's DB
+setup: venv ## install, start the warehouse, create roles/schemas, migrate the warehouse and Airflow's DB
 	umask 077; $(DLA) setup
-	$(BIN)/airflow db migrate > .airflow-migrate.log 2>&1 || (cat .airflow-migrate.log; exit 1)
+	$(DLA) airflow db migrate > .airflow-migrate.log 2>&1 || (cat .airflow-migrate.log; exit 1)
 	@rm -f .airflow-migrate.log
 	@echo "setup done: try 'make run'"
 
@@ -49,6 +46,9 @@ night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD (defa
 backfill: ## a range of nights: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD
 	@if [ -z "$$DLA_FROM" ] || [ -z "$$DLA_TO" ]; then echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD" >&2; exit 2; fi
 	$(DLA) backfill --from "$$DLA_FROM" --to "$$DLA_TO"
+
+compose-env: ## the secrets docker-compose.yml needs, in .secrets/compose.env (0600)
+	$(DLA) compose-env
 
 migrate: ## upgrade the warehouse schema (raw, ops) in place
 	$(DLA) migrate
@@ -83,8 +83,11 @@ docs: ## dbt docs (lineage, every model and column) on http://localhost:$(DOCS_P
 freshness: ## dbt source freshness on the raw tables
 	$(DLA) dbt source freshness
 
-airflow: ## the Airflow UI locally (airflow standalone)
-	$(BIN)/airflow standalone
+airflow: ## the real scheduler locally: scheduler, api-server, dag-processor, triggerer (AIRFLOW_PORT, default 8080)
+	$(DLA) airflow-up
+
+airflow-stop: ## stop every process `make airflow` started
+	$(DLA) airflow-stop
 
 psql: ## psql as your own analyst login (libpq service from .secrets: no password on the command line)
 	PGSERVICEFILE=$(CURDIR)/.secrets/pg_service.conf PGPASSFILE=$(CURDIR)/.secrets/pgpass psql service=dla_analyst

@@ -7,8 +7,10 @@ folder are temporary. Nothing here touches the dev database ``dla``.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from email import message_from_bytes
 from pathlib import Path
 
 import psycopg
@@ -18,7 +20,9 @@ from dla_pipeline import warehouse
 from dla_pipeline.airflow_env import airflow_env
 from dla_pipeline.config import PgUrl, project_root, read_env_file
 
-TEST_DB = "dla_test"
+# DLA_TEST_DB lets two test sessions share one server (e.g. a BI check beside the suite)
+TEST_DB = os.environ.get("DLA_TEST_DB", "dla_test")
+TEST_AIRFLOW_DB = os.environ.get("DLA_TEST_AIRFLOW_DB", "airflow_test")
 
 
 def _env() -> dict[str, str]:
@@ -38,6 +42,7 @@ def warehouse_db(tmp_path_factory) -> dict[str, str]:
     owner = PgUrl.parse(os.environ.get("WAREHOUSE_URL") or env["WAREHOUSE_URL"])
     analyst = PgUrl.parse(os.environ.get("ANALYST_URL") or env["ANALYST_URL"])
     warehouse.drop_database(admin, TEST_DB)
+    warehouse.drop_database(admin, TEST_AIRFLOW_DB)
     base = tmp_path_factory.mktemp("dla")
     urls = {
         "WAREHOUSE_URL": owner.url(TEST_DB),
@@ -48,8 +53,11 @@ def warehouse_db(tmp_path_factory) -> dict[str, str]:
         "PSEUDONYM_KEY_VERSION": "1",
         "ERASURE_KEY": "test-erasure-key-not-secret",
         "INGEST_BATCHES": "3",
-        # Airflow metadata of its own: test runs never leave assets or runs in the dev DB
+        # Airflow metadata of its own (database and role): test runs never touch the dev one
         "AIRFLOW_HOME": str(base / "airflow"),
+        "AIRFLOW_DB_NAME": TEST_AIRFLOW_DB,
+        "AIRFLOW_DB_USER": TEST_AIRFLOW_DB,
+        "AIRFLOW_DB_PASSWORD": "airflow-test-not-secret",
     }
     old = {k: os.environ.get(k) for k in urls}
     os.environ.update(urls)
@@ -129,3 +137,59 @@ def reset_loaded_data(warehouse_url: str, landing: Path) -> None:
         # the next build rebuilds every fact from what is loaded now
         if conn.execute("select to_regclass('core.model_watermarks')").fetchone()[0]:
             conn.execute("truncate core.model_watermarks")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """A local SMTP server (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                inbox.messages.append(message_from_bytes(envelope.content))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    @staticmethod
+    def body(message) -> str:
+        parts = message.walk() if message.is_multipart() else [message]
+        return "\n".join(p.get_payload(decode=True).decode() for p in parts if not p.is_multipart())
+
+    def subjects(self) -> list[str]:
+        return [str(m["Subject"]) for m in self.messages]
+
+    def close(self):
+        self.controller.stop()
+
+
+@pytest.fixture
+def inbox(warehouse_db, monkeypatch):
+    """Alerts go to a local SMTP server for the test (ALERT_EMAIL and smtp_default set)."""
+    import json as _json
+
+    box = Inbox()
+    monkeypatch.setenv("ALERT_EMAIL", "oncall@dla.test")
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(box.port))
+    conn = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": box.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", _json.dumps(conn))
+    yield box
+    box.close()

@@ -4,6 +4,7 @@ nowhere in artefacts, erasure, key rotation, hardening of the embedded server.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -54,10 +55,8 @@ def people(night):
         ("t_auditor", "auditor", None),
         ("t_bi_prov", "bi_service", night),
     ):
-        try:
+        with contextlib.suppress(access.AccessError):
             access.remove_user(admin_db(), login)
-        except access.AccessError:
-            pass
         urls[login] = access.add_user(admin_db(), login, role, province, get_settings())
     yield urls
     for login in urls:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import Inbox
 
-from dla_pipeline import steps
+from dla_pipeline import builds, steps
 from dla_pipeline.contract import ALLOWANCE
 from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.ingest import load_night
@@ -28,14 +29,14 @@ MART = (
 @pytest.fixture(scope="module")
 def published_night(warehouse_db):
     generate_night(NIGHT, laos=60, seed=7, bad_fraction=0.03)
-    return run_night(NIGHT, runner="airflow")
+    return run_night(NIGHT, runner="direct")
 
 
 @pytest.mark.e2e
-def test_night_through_airflow_is_published_and_readable_by_analyst(published_night, warehouse_db):
+def test_night_is_published_and_readable_by_analyst(published_night, warehouse_db):
     s = published_night
     assert s["ok"], json.dumps(s["steps"], indent=1)
-    assert all(step["ok"] for step in s["steps"].values())
+    assert all(step["status"] == "ok" for step in s["steps"].values())
     for source in ("allowance", "tax", "vaccination"):
         v = s["sources"][source]
         assert v["files"] > 0 and v["conservation_ok"]
@@ -71,7 +72,7 @@ def test_night_through_airflow_is_published_and_readable_by_analyst(published_ni
 
 @pytest.mark.e2e
 def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
-    published_night, warehouse_db, owner_conn
+    published_night, warehouse_db, owner_conn, inbox
 ):
     with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
         before = conn.execute(MART).fetchall()
@@ -95,10 +96,15 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
     target.write_bytes(original + (line + "\r\n").encode(encoding.replace("-sig", "")))
     load_night("allowance", NIGHT)
     steps.transform(NIGHT)
-    with pytest.raises(QualityGateFailed) as err:
-        steps.quality_gate(NIGHT, "test-blocked")
+    with pytest.raises(QualityGateFailed) as err:  # the task of build_marts, with its alert
+        builds.run_step("quality_gate", {"night": NIGHT.isoformat()}, {"run_id": "test-blocked"})
     assert "raw_allowance_night" in str(err.value)
     assert "expect_column_values_to_be_between on amount" in str(err.value)
+    [mail] = inbox.messages
+    body = Inbox.body(mail)
+    assert f"night {NIGHT}" in mail["Subject"] and "NOT published" in mail["Subject"]
+    assert "raw_allowance_night" in body and "amount" in body and "observed" in body
+    assert "What to do" in body and "re-send" in body
     with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
         assert conn.execute(MART).fetchall() == before
     status, reason = owner_conn.execute(
@@ -113,3 +119,36 @@ def test_blocking_failure_keeps_analyst_view_and_names_the_expectation(
     assert "allowance_by_lao_period" in steps.publish_marts(NIGHT, "test-fixed")
     with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
         assert conn.execute(MART).fetchall() == before
+
+
+@pytest.mark.e2e
+def test_a_sharp_drop_in_reporting_warns_publishes_and_tells_people(
+    published_night, warehouse_db, owner_conn, inbox
+):
+    """Tonight's LAOs are far fewer than usual (not a collapse): published, one message."""
+    from datetime import timedelta
+
+    sending = published_night["sources"]["allowance"]["laos_reporting"]
+    history = [(NIGHT - timedelta(days=d), 3 * sending) for d in range(1, 8)]
+    with owner_conn.transaction():
+        for night, laos in history:
+            owner_conn.execute(
+                "insert into ops.nights (source, extract_date, files, files_rejected, laos_reporting,"
+                " rows_in, rows_loaded, rows_quarantined, conservation_ok)"
+                " values ('allowance', %s, %s, 0, %s, 0, 0, 0, true)",
+                (night, laos, laos),
+            )
+    try:
+        steps.transform(NIGHT)
+        steps.quality_gate(NIGHT, "test-drop")
+        steps.publish_marts(NIGHT, "test-drop")
+        assert builds.report({"night": NIGHT.isoformat()}, {"run_id": "test-drop"})["published"]
+        [mail] = inbox.messages
+        assert f"night {NIGHT}" in mail["Subject"] and "reporting dropped" in mail["Subject"]
+        body = Inbox.body(mail)
+        assert "sudden drop in reporting LAOs" in body and "What to do" in body
+    finally:
+        owner_conn.execute(
+            "delete from ops.nights where source='allowance' and extract_date = any(%s)",
+            ([n for n, _ in history],),
+        )

@@ -38,7 +38,7 @@ STABLE = {
     "core.fct_vaccination_reports": "lao_code, village_no, species, fiscal_year_be, surveyed, vaccinated",
     "marts.allowance_by_province": "*",
     "marts.allowance_by_lao_period": "*",
-    "marts.allowance_findings": "*",
+    "restricted.allowance_findings": "*",
     "marts.revenue_by_lao_account": "*",
     "marts.rabies_coverage_by_lao": "*",
     "marts.lao_scorecard": "*",
@@ -96,7 +96,7 @@ def wait_for(url: str, sql: str, timeout: float = 120) -> None:
 
 PHASE = (
     "select count(*) from ops.runs where status = 'running'"
-    " and steps -> 'build_marts' ->> 'phase' = '{}'"
+    " and steps -> '{}' ->> 'status' = 'running'"
 )
 COPYING = (
     "select count(*) from pg_stat_activity where state = 'active'"

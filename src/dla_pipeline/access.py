@@ -56,6 +56,10 @@ def provision(admin: str, admin_db: str, settings: Settings) -> None:
     for role in ("loader", "transformer", "gate", "publisher"):
         passwords[role] = getattr(settings, f"dla_{role}_password") or ""
     roles.bootstrap(admin, admin_db, settings.pg.dbname, passwords)
+    if settings.airflow_db_password:
+        roles.ensure_airflow_db(
+            admin, settings.airflow_db_name, settings.airflow_db_user, settings.airflow_db_password
+        )
     migrate(settings)
     with psycopg.connect(admin_db, autocommit=True) as conn:
         roles.ensure_schemas(conn)  # objects the migrations made in other roles' schemas
@@ -159,9 +163,11 @@ def remove_user(admin_db: str, login: str) -> None:
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
 
 
-def reset_password(admin_db: str, login: str, settings: Settings | None = None) -> str:
+def reset_password(
+    admin_db: str, login: str, settings: Settings | None = None, password: str | None = None
+) -> str:
     settings = settings or get_settings()
-    password = secrets.token_urlsafe(18)
+    password = password or secrets.token_urlsafe(18)
     with psycopg.connect(admin_db, autocommit=True) as conn:
         if not conn.execute("select 1 from access.people where login = %s", (login,)).fetchone():
             raise AccessError(f"{login} is not a person's login (see `dla users list`)")
@@ -171,6 +177,24 @@ def reset_password(admin_db: str, login: str, settings: Settings | None = None) 
             )
         )
     return settings.pg.url(user=login, password=password)
+
+
+def ensure_user(
+    admin_db: str, login: str, role: str, province: str | None, password: str, settings: Settings
+) -> str:
+    """Automation's idempotent form (docker compose, make bi): the login exists afterwards
+    with this role and password, whatever it was before."""
+    with psycopg.connect(admin_db, autocommit=True) as conn:
+        row = conn.execute(
+            "select role, province_code from access.people where login = %s", (login,)
+        ).fetchone()
+    if row is None:
+        return add_user(admin_db, login, role, province, settings, password)
+    if tuple(row) != (role, province):
+        raise AccessError(
+            f"{login} exists with role {row[0]} (province {row[1] or '-'}): remove it first"
+        )
+    return reset_password(admin_db, login, settings, password)
 
 
 def ensure_dev_analyst(admin_db: str, url: str, settings: Settings) -> None:

@@ -24,28 +24,17 @@ class UsageError(RuntimeError):
 
 def extract_date(text: str) -> date:
     """An extract date as the CLI and the Makefile take it: YYYY-MM-DD (CE)."""
+    from .nights import BadNight, parse_night
+
     try:
-        value = date.fromisoformat(text.strip())
-        if len(text.strip()) != 10:
-            raise ValueError
-    except ValueError:
+        return parse_night(text)
+    except BadNight as exc:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an extract date: type it as YYYY-MM-DD in the CE calendar,"
-            " e.g. DATE=2026-11-05"
+            str(exc)
+            .replace("extract_date ", "", 1)
+            .replace("type it as YYYY-MM-DD", "type it as YYYY-MM-DD")
+            .replace("e.g. ", "e.g. DATE=", 1)
         ) from None
-    if value.year > 2400:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has a Buddhist-Era year: type the CE year, e.g. DATE={value.year - 543}"
-            f"-{value.month:02d}-{value.day:02d}"
-        )
-    return value
-
-
-def yesterday_in_bangkok() -> date:
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(BANGKOK)).date() - timedelta(days=1)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,7 +90,13 @@ def _users(args) -> int:
     settings = get_settings()
     admin_db = warehouse.admin_conninfo(project_root(), settings.pg.dbname)
     try:
-        if args.action == "add":
+        if args.action == "add" and args.password_from_env:
+            password = os.environ.get(args.password_from_env)
+            if not password:
+                raise UsageError(f"{args.password_from_env} is empty or not set")
+            access.ensure_user(admin_db, args.name, args.role, args.province, password, settings)
+            print(f"{args.name} ({args.role}) ready; password from ${args.password_from_env}")
+        elif args.action == "add":
             url = access.add_user(admin_db, args.name, args.role, args.province, settings)
             print(
                 f"{args.name} ({args.role}{', province ' + args.province if args.province else ''}):"
@@ -261,22 +256,27 @@ def _forget(args) -> int:
     from .ingest import forget_night
 
     for source in args.sources:
-        forget_night(source, args.date)
-    print(f"forgot {', '.join(args.sources)} for {args.date}: the next run reloads every file")
+        forget_night(source, args.date, lao=args.lao)
+    what = f"LAO {args.lao}'s file" if args.lao else "every file"
+    print(f"forgot {', '.join(args.sources)} for {args.date}: the next run reloads {what}")
     return 0
+
+
+def _yesterday() -> date:
+    from .nights import yesterday_in_bangkok
+
+    return yesterday_in_bangkok()
 
 
 def _night(args) -> int:
     from .night import run_night
 
-    summary = run_night(args.date or yesterday_in_bangkok(), runner=args.runner)
+    summary = run_night(args.date or _yesterday(), runner=args.runner)
     return 0 if summary["ok"] else 1
 
 
 def _backfill(args) -> int:
-    from datetime import timedelta
-
-    from .night import run_night
+    from .quality import QualityGateFailed
 
     start, end = args.date_from, args.date_to
     if end < start:
@@ -284,17 +284,55 @@ def _backfill(args) -> int:
             f"FROM {start} is after TO {end}: type the earlier night first, e.g."
             f" make backfill FROM={end} TO={start}"
         )
-    night = start
-    while night <= end:
-        if not run_night(night, runner=args.runner)["ok"]:
-            print(
-                f"backfill stopped at {night}: fix it (e.g. the LAO re-sends), then "
-                f"`make backfill FROM={night} TO={end}` resumes from there",
-                file=sys.stderr,
-            )
-            return 1
-        night += timedelta(days=1)
-    print(f"backfill {start}..{end}: every night published")
+    runner = args.runner
+    if runner == "auto":
+        from .airflow_local import api_up
+
+        runner = "airflow" if api_up() else "direct"
+    print(
+        f"backfill {start}..{end} ({runner}): load every night, then build, check and publish once"
+    )
+    try:
+        if runner == "airflow":
+            from .airflow_local import backfill
+
+            backfill(start, end)
+        else:
+            from .backfill import backfill_direct
+
+            backfill_direct(start, end)
+    except QualityGateFailed as exc:
+        print(f"backfill loaded, NOT published: {exc}", file=sys.stderr)
+        print(
+            f"fix it (e.g. the LAO re-sends), then `make backfill FROM={start} TO={end}`",
+            file=sys.stderr,
+        )
+        return 1
+    from .night import print_summary, write_summary
+
+    print_summary(write_summary(end, "backfill", runner))
+    return 0
+
+
+def _airflow_up(args) -> int:
+    from .airflow_local import start
+
+    url = start()
+    from .config import get_settings
+
+    print(f"Airflow is up: {url}  (user admin, password AIRFLOW_ADMIN_PASSWORD in .env)")
+    print(
+        f"scheduler, dag-processor, triggerer, api-server: logs in {get_settings().root / '.airflow/logs/components'}"
+    )
+    print("stop everything with `make airflow-stop`")
+    return 0
+
+
+def _airflow_stop(args) -> int:
+    from .airflow_local import stop
+
+    stopped = stop()
+    print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     return 0
 
 
@@ -339,6 +377,19 @@ def _dbt(args) -> int:
     return 0
 
 
+def _compose_env(args) -> int:
+    from .compose import write_compose_env
+
+    try:
+        path = write_compose_env()
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"wrote {path} (0600): docker compose --env-file {path.relative_to(project_root())} up -d"
+    )
+    return 0
+
+
 def _airflow(args) -> int:
     from .airflow_env import airflow_env
 
@@ -368,16 +419,17 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     ld.add_argument("--batches", type=int, default=4)
 
-    f = sub.add_parser("forget", help="drop a night's loaded rows so the next run reloads it")
+    f = sub.add_parser("forget", help="make the next run reload a night (or one LAO's file)")
     f.add_argument("--date", type=extract_date, required=True)
     f.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
+    f.add_argument("--lao", default=None, help="only this LAO's file (7-digit code)")
 
     n = sub.add_parser("night", help="the whole chain for one extract date (default: yesterday)")
     n.add_argument("--date", type=extract_date, default=None)
-    n.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+    n.add_argument("--runner", choices=["auto", "airflow", "direct"], default="auto")
     r = sub.add_parser("run", help="the main job: a sample night if the landing zone is empty")
     r.add_argument("--date", type=extract_date, default=extract_date(DEFAULT_NIGHT))
-    r.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+    r.add_argument("--runner", choices=["auto", "airflow", "direct"], default="auto")
     r.add_argument("--laos", type=int, default=300)
 
     d = sub.add_parser("dbt", help="run a dbt command with the warehouse settings")
@@ -387,7 +439,15 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backfill", help="run a range of nights in order (stops at a failure)")
     b.add_argument("--from", dest="date_from", type=extract_date, required=True)
     b.add_argument("--to", dest="date_to", type=extract_date, required=True)
-    b.add_argument("--runner", choices=["airflow", "direct"], default="airflow")
+    b.add_argument("--runner", choices=["auto", "airflow", "direct"], default="auto")
+    sub.add_parser(
+        "airflow-up",
+        help="start the local Airflow (scheduler, api-server, dag-processor, triggerer)",
+    )
+    sub.add_parser("airflow-stop", help="stop every process the local Airflow started")
+    sub.add_parser(
+        "compose-env", help="write .secrets/compose.env: the secrets docker-compose.yml needs"
+    )
 
     u = sub.add_parser("users", help="people's logins: add, list, remove, reset-password")
     usub = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -400,6 +460,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ua.add_argument(
         "--province", default=None, help="2-digit DOPA code (province_officer, provincial BI)"
+    )
+    ua.add_argument(
+        "--password-from-env",
+        metavar="VAR",
+        default=None,
+        help="automation: take the password from this environment variable, print no URL,"
+        " and accept an existing login with the same role (its password is set again)",
     )
     usub.add_parser("list", help="the people with a login")
     ur = usub.add_parser("remove", help="drop a login (its sessions end)")
@@ -442,6 +509,9 @@ HANDLERS = {
     "forget": _forget,
     "dbt": _dbt,
     "backfill": _backfill,
+    "airflow-up": _airflow_up,
+    "airflow-stop": _airflow_stop,
+    "compose-env": _compose_env,
 }
 
 

@@ -110,6 +110,28 @@ class Settings(BaseSettings):
     dla_publisher_password: str | None = Field(default=None, repr=False)
     # identifies erased people (tombstones, masked IDs in quarantine); never rotated
     erasure_key: str | None = Field(default=None, repr=False)
+
+    # -- operating the nights (Airflow) -------------------------------------------------
+    # the morning after a night by which LAOs have sent their files (Bangkok time): an
+    # ingest waits for it, then loads what arrived; a source with no file fails
+    night_cutoff: str = Field(default="06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # nights before the extract date that an ingest run loads again if files arrived late
+    catchup_days: int = Field(default=7, ge=0, le=60)
+    # alert when a night is not published this many minutes after its cutoff
+    publish_deadline_minutes: int = Field(default=240, ge=1)
+    # who is told when a night fails, is blocked or is late (empty: log only)
+    alert_email: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_from: str = "dla-pipeline@localhost"
+    # the local Airflow (make airflow): its metadata database on the warehouse server
+    airflow_db_password: str | None = Field(default=None, repr=False)
+    airflow_db_name: str = "airflow"
+    airflow_db_user: str = Field(default="airflow", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    airflow_port: int = Field(default=8080, ge=1024, le=65535)
+    airflow_admin_password: str | None = Field(default=None, repr=False)
     landing_dir: Path = Path("data/landing")
     runs_dir: Path = Path("data/runs")
     pseudonym_key: str = Field(repr=False)
@@ -181,22 +203,9 @@ def _cached(root: Path, env_key: tuple) -> Settings:
     return s.model_copy(update={"landing_dir": landing, "runs_dir": runs})
 
 
-_ENV_NAMES = (
-    "WAREHOUSE_URL",
-    "ANALYST_URL",
-    "LANDING_DIR",
-    "RUNS_DIR",
-    "PSEUDONYM_KEY",
-    "PSEUDONYM_KEY_VERSION",
-    "DLA_HOME",
-    "INGEST_BATCHES",
-    "LOAD_WORKERS",
-    "DLA_LOADER_PASSWORD",
-    "DLA_TRANSFORMER_PASSWORD",
-    "DLA_GATE_PASSWORD",
-    "DLA_PUBLISHER_PASSWORD",
-    "ERASURE_KEY",
-)
+def _env_names() -> tuple[str, ...]:
+    """Every variable a setting may come from: a change to any of them re-reads settings."""
+    return ("DLA_HOME", *(name.upper() for name in Settings.model_fields))
 
 
 def get_settings() -> Settings:
@@ -204,4 +213,4 @@ def get_settings() -> Settings:
     root = project_root()
     env_file = root / ".env"
     stamp = env_file.stat().st_mtime_ns if env_file.exists() else 0
-    return _cached(root, (stamp, *(os.environ.get(n) for n in _ENV_NAMES)))
+    return _cached(root, (stamp, *(os.environ.get(n) for n in _env_names())))

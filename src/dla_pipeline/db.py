@@ -43,6 +43,24 @@ def current_revision(settings: Settings | None = None) -> str | None:
         return row[0] if row else None
 
 
+class SchemaBehind(RuntimeError):
+    pass
+
+
+def require_current(settings: Settings | None = None, role: str = "loader") -> None:
+    """The pipeline steps do not migrate (they have no right to): they refuse a warehouse
+    whose schema is older than the code, and say what to do."""
+    settings = settings or get_settings()
+    with connect(settings, role=role) as conn:
+        row = conn.execute("select version_num from ops.alembic_version").fetchone()
+    head = head_revision()
+    if not row or row[0] != head:
+        raise SchemaBehind(
+            f"the warehouse schema is at revision {row[0] if row else 'none'}, the code needs {head}:"
+            " run `make setup` (or `dla migrate`) to upgrade it in place"
+        )
+
+
 def migrate(settings: Settings | None = None) -> str:
     """Upgrade the warehouse schema in place to the newest revision (no-op when current)."""
     from alembic import command

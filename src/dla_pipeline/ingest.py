@@ -531,6 +531,8 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
         )
     summary["landing_issues"] = len(scan.issues)
     summary["uploads_in_progress"] = len(scan.uploads_in_progress)
+    # LAOs that sent anything at all for this night (a rejected file counts)
+    summary["laos_sending"] = len({e.lao_code for e in scan.entries if e.lao_code})
     if not summary["conservation_ok"]:
         raise ConservationError(
             f"{source.name} {night}: rows in ({summary['rows_in']}) != loaded"
@@ -557,8 +559,43 @@ def load_night(
     return close_night(source_name, night, settings)
 
 
-def forget_night(source_name: str, night: date, settings: Settings | None = None) -> None:
-    """Drop what was loaded for a night so the next run reloads every file (reprocessing)."""
+def forget_night(
+    source_name: str, night: date, settings: Settings | None = None, lao: str | None = None
+) -> None:
+    """Make the next run reload a night's files (or one LAO's): the ledger forgets them.
+    Without ``lao`` the night's rows go too; with it the LAO's file is re-read and replaces
+    its rows like a re-send."""
     source = SOURCES[source_name]
     with connect(settings, role="loader") as conn, conn.transaction():
-        ledger.forget_night(conn, source.name, source.table, night)
+        if lao:
+            ledger.forget_lao(conn, source.name, night, lao)
+        else:
+            ledger.forget_night(conn, source.name, source.table, night)
+
+
+def catch_up(
+    source_name: str,
+    night: date,
+    days: int,
+    run_id: str = "catch-up",
+    settings: Settings | None = None,
+) -> list[str]:
+    """Files that arrived after the cutoff of the ``days`` nights before ``night``: loaded
+    now (unchanged files cost a stat). Returns the nights that changed."""
+    from datetime import timedelta
+
+    settings = settings or get_settings()
+    changed = []
+    for back in range(days, 0, -1):
+        earlier = night - timedelta(days=back)
+        scan = scan_night(source_name, earlier, settings)
+        if not scan.entries:
+            continue
+        totals = [
+            load_batch(source_name, earlier, keys, run_id, settings)
+            for keys in plan_batches(scan, 1)
+        ]
+        if any(t["files"] - t["unchanged"] for t in totals):
+            close_night(source_name, earlier, settings)
+            changed.append(earlier.isoformat())
+    return changed

@@ -403,6 +403,22 @@ def loaded_nights(conn) -> list[date]:
     return [r[0] for r in conn.execute("select distinct extract_date from ops.nights order by 1")]
 
 
+def forget_lao(conn, source: str, night: date, lao: str) -> None:
+    """The LAO's files of a night are unknown again: the next load re-reads them."""
+    forget_files(
+        conn,
+        source,
+        night,
+        [
+            r[0]
+            for r in conn.execute(
+                "select file_name from ops.files where source=%s and extract_date=%s and lao_code=%s",
+                (source, night, lao),
+            )
+        ],
+    )
+
+
 def forget_night(conn, source: str, table: str, night: date) -> None:
     """Drop what was loaded for a night so the next run reloads every file."""
     conn.execute(f"delete from raw.{table} where extract_date=%s", (night,))
@@ -419,17 +435,27 @@ def record_quality(conn, run_id: str, night: date, outcomes) -> None:
     )
     with conn.cursor().copy(
         "copy ops.quality_results (run_id, extract_date, suite, expectation, severity,"
-        " column_name, success, observed) from stdin"
+        " column_name, success, observed, description) from stdin"
     ) as cp:
         for o in outcomes:
             cp.write_row(
-                (run_id, night, o.suite, o.expectation, o.severity, o.column, o.success, o.observed)
+                (
+                    run_id,
+                    night,
+                    o.suite,
+                    o.expectation,
+                    o.severity,
+                    o.column,
+                    o.success,
+                    o.observed,
+                    o.description,
+                )
             )
 
 
 def quality_results(conn, run_id: str, night: date) -> list[tuple]:
     return conn.execute(
-        "select suite, expectation, severity, column_name, success, observed"
+        "select suite, expectation, severity, column_name, success, observed, description"
         " from ops.quality_results where run_id=%s and extract_date=%s",
         (run_id, night),
     ).fetchall()
@@ -446,6 +472,14 @@ def pending_nights(conn) -> list[date]:
             " where p.published_at is null or p.published_at < n.checked_at order by 1"
         ).fetchall()
     ]
+
+
+def is_published(conn, night: date) -> bool:
+    return bool(
+        conn.execute(
+            "select 1 from marts.published_nights where extract_date = %s", (night,)
+        ).fetchone()
+    )
 
 
 def next_publish_version(conn) -> int:
@@ -510,7 +544,7 @@ def running_holder(conn, night: date) -> tuple | None:
     """The run that says it is running for this night (while another process holds the lock)."""
     return conn.execute(
         "select run_id, pid, host, started_at, step from ops.runs where extract_date=%s"
-        " and status='running' order by started_at desc limit 1",
+        " and status='running' and kind = 'night' order by started_at desc limit 1",
         (night,),
     ).fetchone()
 
@@ -521,11 +555,31 @@ def mark_interrupted(conn, night: date) -> list[Interrupted]:
     rows = conn.execute(
         "update ops.runs set status='interrupted', finished_at=now(),"
         " message=coalesce(message, 'interrupted: the process stopped without finishing')"
-        " where extract_date=%s and status='running'"
+        " where extract_date=%s and status='running' and kind = 'night'"
         " returning run_id, step, started_at, heartbeat_at, pid, host",
         (night,),
     ).fetchall()
     return [Interrupted(*r) for r in rows]
+
+
+def ensure_run(conn, run_id: str, night: date, kind: str, runner: str, triggered_by=None) -> None:
+    """A run of a DAG (or the direct runner) as the steps of it arrive."""
+    conn.execute(
+        "insert into ops.runs (run_id, extract_date, kind, runner, triggered_by, host, pid, status)"
+        " values (%s,%s,%s,%s,%s,%s,%s,'running') on conflict (run_id) do update set"
+        " heartbeat_at = now(), status = 'running'",
+        (run_id, night, kind, runner, triggered_by or _who(), socket.gethostname(), os.getpid()),
+    )
+
+
+def runs_of_night(conn, night: date, since=None) -> list[tuple]:
+    """The latest run of each kind for a night: (kind, run_id, status, steps, triggered_by)."""
+    return conn.execute(
+        "select distinct on (kind) kind, run_id, status, steps, triggered_by from ops.runs"
+        " where extract_date = %s and started_at >= coalesce(%s, '-infinity'::timestamptz)"
+        " order by kind, started_at desc",
+        (night, since),
+    ).fetchall()
 
 
 def start_run(

@@ -1,101 +1,63 @@
 """One night end to end, and its summary (``make night`` / ``make run``).
 
-The default runner drives the real DAGs with ``airflow dags test`` (every ingest DAG,
-then ``build_marts``); ``--runner direct`` calls the same steps in-process. Either way:
+Two runners, one outcome:
 
-* one run per night at a time: a second ``make night`` for the same date says which
-  run holds it and waits for it (then finds the files unchanged);
-* a run that was killed (``ops.runs`` still says running, but it holds no lock) is
-  reported as interrupted, with the step it reached, and this run completes it;
-* the summary is read back from the ledger, printed, and written to
-  ``data/runs/<DATE>.json``.
+* ``airflow`` (the default when `make airflow` is running): the ingest DAGs are
+  triggered through Airflow's REST API with the night as their ``extract_date``; the
+  scheduler runs them and, once all three have announced the night, ``build_marts``.
+  The runs are ordinary runs in the UI. This command follows them to the end.
+* ``direct`` (the default otherwise): the same steps in this process, with no Airflow
+  start-up. One run per night at a time: a second ``make night`` for the same date says
+  which run holds it and waits; a run that was killed is reported by the next one
+  (``ops.runs``), which completes it.
+
+Either way the night's summary is written to ``data/runs/<DATE>.json`` (the DAGs write
+it themselves) and printed.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import date, datetime
-from pathlib import Path
 
 from . import ledger
-from .airflow_env import airflow_env
 from .config import SOURCES, get_settings
 from .db import connect, migrate
 from .landing import landing_for
+from .quality import Outcome
 
 
-def _airflow_dag_test(dag_id: str, night: date, log_dir: Path) -> tuple[bool, str]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{night.isoformat()}.{dag_id}.log"
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    with log_path.open("w") as fh:
-        proc = subprocess.run(
-            [airflow, "dags", "test", dag_id, night.isoformat()],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=airflow_env(),
-            check=False,
-        )
-    text = log_path.read_text(errors="replace")
-    ok = proc.returncode == 0 and f"dag_id={dag_id}" in text and "state=success" in text
-    return ok, str(log_path)
-
-
-def _direct(night: date, run_id: str, record) -> dict[str, dict]:
+def _direct(night: date, run_id: str) -> None:
+    """The chain in this process; each step is recorded in ops.runs (kind 'night')."""
     from . import steps
 
-    done: dict[str, dict] = {}
+    failed = False
     for source in SOURCES:
-        t0 = time.monotonic()
         try:
-            for batch in steps.ingest_plan(source, night):
-                steps.ingest_batch(source, night, batch, run_id)
-            steps.ingest_close(source, night)
-            done[f"ingest_{source}"] = {"ok": True}
-        except Exception as exc:  # reported in the summary, the night goes on
-            done[f"ingest_{source}"] = {"ok": False, "error": str(exc)}
-        done[f"ingest_{source}"]["seconds"] = round(time.monotonic() - t0, 1)
-        record(f"ingest_{source}", done[f"ingest_{source}"])
-    if not all(v["ok"] for v in done.values()):
-        done["build_marts"] = {"ok": False, "skipped": True, "error": "an ingest failed"}
-        return done
-    t0 = time.monotonic()
+            with steps.step(run_id, night, "night", f"ingest_{source}", runner="direct"):
+                for batch in steps.ingest_plan(source, night):
+                    steps.ingest_batch(source, night, batch, run_id)
+                steps.ingest_close(source, night)
+        except steps.NoFiles as exc:
+            print(f"ingest_{source}: {exc}", flush=True)
+        except Exception as exc:  # reported in the summary; the other sources go on
+            print(f"ingest_{source} FAILED: {exc}", flush=True)
+            failed = True
+    if failed:
+        print("build_marts skipped: an ingest failed, nothing new is published", flush=True)
+        return
     try:
-        record("build_marts", {"ok": None, "phase": "dbt"})
-        steps.transform(night)
-        record("build_marts", {"ok": None, "phase": "quality_gate"})
-        steps.quality_gate(night, run_id)
-        record("build_marts", {"ok": None, "phase": "publish"})
-        steps.publish_marts(night, run_id)
-        done["build_marts"] = {"ok": True}
+        for name, fn in (("dbt", steps.transform), ("quality_gate", None), ("publish", None)):
+            with steps.step(run_id, night, "night", name, runner="direct"):
+                if name == "dbt":
+                    fn(night)
+                elif name == "quality_gate":
+                    steps.quality_gate(night, run_id)
+                else:
+                    steps.publish_marts(night, run_id)
     except Exception as exc:
-        done["build_marts"] = {"ok": False, "error": str(exc)}
-    done["build_marts"]["seconds"] = round(time.monotonic() - t0, 1)
-    return done
-
-
-def _with_airflow(night: date, record, log_dir: Path) -> dict[str, dict]:
-    done: dict[str, dict] = {}
-    for dag_id in [*(f"ingest_{s}" for s in SOURCES), "build_marts"]:
-        if dag_id == "build_marts" and not all(v["ok"] for v in done.values()):
-            # as in production, where only a successful ingest emits the Asset
-            print("build_marts skipped: an ingest failed, nothing new is published")
-            done[dag_id] = {"ok": False, "skipped": True}
-            continue
-        t0 = time.monotonic()
-        record(dag_id, {"ok": None})
-        print(f"airflow dags test {dag_id} {night} ...", flush=True)
-        ok, log_path = _airflow_dag_test(dag_id, night, log_dir)
-        done[dag_id] = {"ok": ok, "seconds": round(time.monotonic() - t0, 1), "log": log_path}
-        record(dag_id, done[dag_id])
-        print(
-            f"  {'ok' if ok else 'FAILED'} in {done[dag_id]['seconds']}s (log: {log_path})",
-            flush=True,
-        )
-    return done
+        print(f"build_marts FAILED: {str(exc).splitlines()[0]}", flush=True)
 
 
 def summarize(night: date, since: datetime | None = None) -> dict:
@@ -105,6 +67,9 @@ def summarize(night: date, since: datetime | None = None) -> dict:
         pub = ledger.last_publish(conn, night, since)
         checks = ledger.quality_results(conn, pub[0], night) if pub else []
         issues = ledger.landing_issue_counts(conn, night)
+        already_published = night not in ledger.pending_nights(conn) and ledger.is_published(
+            conn, night
+        )
     published_rows = {}
     if pub and pub[1] == "published":
         with connect(role="publisher") as conn:  # the owner of the published tables
@@ -124,16 +89,13 @@ def summarize(night: date, since: datetime | None = None) -> dict:
     per_source = {
         s: v if v else {k: 0 for k in keys} | {"conservation_ok": None} for s, v in totals.items()
     }
+    outcomes = [Outcome(s, e, c, sev, ok, o, d) for s, e, sev, c, ok, o, d in checks]
     failed = [
-        f"{s}: {e} on {c or 'table'} (observed {o})"
-        for s, e, sev, c, ok, o in checks
-        if not ok and sev == "blocking"
+        f"{o.label()} (observed {o.observed})"
+        for o in outcomes
+        if not o.success and o.severity == "blocking"
     ]
-    warned = [
-        f"{s}: {e} on {c or 'table'}"
-        for s, e, sev, c, ok, o in checks
-        if not ok and sev != "blocking"
-    ]
+    warned = [o.label() for o in outcomes if not o.success and o.severity != "blocking"]
     gate = {
         "status": ("passed" if pub and pub[1] == "published" else "failed" if pub else "not run"),
         "checks": len(checks),
@@ -150,14 +112,19 @@ def summarize(night: date, since: datetime | None = None) -> dict:
             if not mine
             else ("passed" if all(c[4] or c[2] != "blocking" for c in mine) else "failed"),
         }
+    published = pub is not None and pub[1] == "published"
+    reason = pub[3] if pub else None
+    if pub is None and already_published:
+        published, reason = True, "published earlier; nothing was loaded since"
+        gate["status"] = "passed earlier"
     return {
         "extract_date": night.isoformat(),
         "sources": per_source,
         "landing_issues": issues,
         "quality_gate": gate,
-        "published": pub is not None and pub[1] == "published",
+        "published": published,
         "marts_published": published_rows,
-        "publish_reason": pub[3] if pub else None,
+        "publish_reason": reason,
     }
 
 
@@ -186,8 +153,10 @@ def print_summary(s: dict) -> None:
     for w in g["warnings"]:
         print(f"  warning {w}")
     for step, v in s.get("steps", {}).items():
-        if v.get("ok") is False and v.get("error"):
-            print(f"{step} FAILED: {v['error'].splitlines()[0]}")
+        if v.get("status") == "failed":
+            print(
+                f"{step} FAILED: {(v.get('error') or '').splitlines()[0] if v.get('error') else ''}"
+            )
     if s["published"]:
         print(
             "published: "
@@ -235,46 +204,64 @@ def _report_interrupted(runs: list[ledger.Interrupted]) -> None:
         )
 
 
-def run_night(night: date, runner: str = "airflow") -> dict:
+def write_summary(night: date, run_id: str, runner: str, since: datetime | None = None) -> dict:
+    """The night's summary from the ledger (every path writes the same JSON)."""
     settings = get_settings()
-    landing_for(settings.landing_dir)  # refuses a landing zone that does not exist
-    migrate(settings)
-    started = time.monotonic()
-    lock = NightLock(night)
-    try:
-        _report_interrupted(lock.acquire())
-        started_at = datetime.now().astimezone()
-        run_id = f"night__{night.isoformat()}__{started_at:%Y%m%dT%H%M%S%f}"
-        ledger.start_run(lock.conn, run_id, night, "night", runner)
-
-        def record(step: str, result: dict) -> None:
-            ledger.run_step(lock.conn, run_id, step, result)
-
-        if runner == "airflow":
-            steps = _with_airflow(night, record, settings.runs_dir / "logs")
-        else:
-            steps = _direct(night, run_id, record)
-        summary = _write_summary(night, runner, run_id, steps, started, settings, started_at)
-        ledger.finish_run(
-            lock.conn, run_id, summary["ok"], None if summary["ok"] else "not published"
-        )
-    finally:
-        lock.close()
+    summary = summarize(night, since)
+    with connect(role="loader") as conn:
+        runs = ledger.runs_of_night(conn, night, since)
+    steps = {}
+    for kind, rid, status, run_steps, who in runs:
+        for name, info in (run_steps or {}).items():
+            steps[name if kind == "night" else f"{kind}.{name}"] = {**info, "run_id": rid}
+        summary.setdefault("runs", {})[kind] = {
+            "run_id": rid,
+            "status": status,
+            "triggered_by": who,
+        }
+    summary |= {"run_id": run_id, "runner": runner, "steps": steps}
+    summary["triggered_by"] = next((r[4] for r in runs if r[1] == run_id), None)
+    failed = [n for n, v in steps.items() if v.get("status") == "failed"]
+    summary["ok"] = summary["published"] and not failed
+    settings.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out = settings.runs_dir / f"{night.isoformat()}.json"
+    out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     return summary
 
 
-def _write_summary(night, runner, run_id, steps, started, settings, started_at) -> dict:
-    summary = summarize(night, started_at)
-    summary["run_id"] = run_id
-    summary["runner"] = runner
-    summary["steps"] = steps
+def run_night(night: date, runner: str = "auto") -> dict:
+    settings = get_settings()
+    landing_for(settings.landing_dir)  # refuses a landing zone that does not exist
+    if runner == "auto":
+        from .airflow_local import api_up
+
+        runner = "airflow" if api_up() else "direct"
+    started = time.monotonic()
+    started_at = datetime.now().astimezone()
+    if runner == "airflow":
+        from .airflow_local import run_night_in_airflow
+
+        run_id = run_night_in_airflow(night)
+    else:
+        migrate(settings)
+        lock = NightLock(night)
+        try:
+            _report_interrupted(lock.acquire())
+            run_id = f"night__{night.isoformat()}__{started_at:%Y%m%dT%H%M%S%f}"
+            ledger.start_run(lock.conn, run_id, night, "night", runner)
+            _direct(night, run_id)
+            summary = write_summary(night, run_id, runner, started_at)
+            ledger.finish_run(
+                lock.conn, run_id, summary["ok"], None if summary["ok"] else "not published"
+            )
+        finally:
+            lock.close()
+    summary = write_summary(night, run_id, runner, started_at)
     summary["seconds"] = round(time.monotonic() - started, 1)
-    summary["ok"] = all(v["ok"] for v in steps.values()) and summary["published"]
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    out = settings.runs_dir / f"{night.isoformat()}.json"
-    out.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     print_summary(summary)
-    print(f"summary written to {out} ({summary['seconds']}s)")
+    print(
+        f"summary written to {settings.runs_dir / (night.isoformat() + '.json')} ({summary['seconds']}s)"
+    )
     report = settings.runs_dir / f"{night.isoformat()}.quality.md"
     if report.exists():
         print(f"quality report: {report}")

@@ -99,6 +99,12 @@ class Outcome:
     observed: str
     description: str | None = None
 
+    def label(self) -> str:
+        what = f"{self.expectation} on {self.column or 'table'}"
+        if self.description:
+            what = f"{what} ({self.description})"
+        return f"{self.suite}: {what}"
+
 
 @dataclass
 class GateResult:
@@ -124,14 +130,6 @@ class GateResult:
             "failed_blocking": [o.label() for o in self.blocking_failures],
             "warnings": [o.label() for o in self.warnings],
         }
-
-
-def _label(o: Outcome) -> str:
-    what = o.description or f"{o.expectation} on {o.column or 'table'}"
-    return f"{o.suite}: {what}"
-
-
-Outcome.label = _label  # type: ignore[attr-defined]
 
 
 class QualityGateFailed(RuntimeError):

@@ -170,8 +170,8 @@ def grant_pipeline(conn) -> None:
     g("grant insert on ops.publish_log to dla_gate, dla_publisher")
     g("grant usage, select on sequence ops.publish_seq to dla_publisher")
     g("grant select, insert, update, delete on marts.published_nights to dla_publisher")
-    g("grant usage on schema marts to dla_gate")
-    g("grant select on marts.published_nights to dla_gate")
+    g("grant usage on schema marts to dla_gate, dla_loader")
+    g("grant select on marts.published_nights to dla_gate, dla_loader")
     # what dbt builds, the gate checks and the publisher moves
     g(
         "grant usage on schema staging, core, marts_build, restricted_build to dla_gate, dla_publisher"
@@ -221,6 +221,24 @@ def map_groups(conn) -> None:
             "insert into access.role_provinces (role_name, province_code) values (%s, '*')"
             " on conflict do nothing",
             (group,),
+        )
+
+
+def ensure_airflow_db(admin: str, dbname: str, user: str, password: str) -> None:
+    """Airflow's metadata database, with a role of its own (no rights in the warehouse)."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        _role(conn, user, password)
+        if not conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone():
+            conn.execute(
+                sql.SQL("create database {} owner {} encoding 'UTF8' template template0").format(
+                    _ident(dbname), _ident(user)
+                )
+            )
+        conn.execute(sql.SQL("revoke all on database {} from public").format(_ident(dbname)))
+        conn.execute(
+            sql.SQL("grant connect, temporary on database {} to {}").format(
+                _ident(dbname), _ident(user)
+            )
         )
 
 

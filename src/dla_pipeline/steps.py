@@ -1,13 +1,23 @@
-"""The pipeline's steps as plain functions: Airflow tasks and the direct runner call these."""
+"""The pipeline's steps as plain functions: the Airflow tasks and the direct runner call
+these, and each records itself (timings, outcome) in ``ops.runs``.
+
+The night is one value: resolved and validated once (``resolve_night``), then passed
+along to every step.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 
+from . import ledger
 from .config import get_settings
-from .db import migrate
+from .db import connect, require_current
 from .ingest import close_night, load_batch, plan_batches, scan_night
+from .nights import BadNight, parse_night, resolve_night, yesterday_in_bangkok  # noqa: F401
 from .publish import publish, record_blocked
 from .quality import QualityGateFailed, run_gate
 from .transform import build
@@ -15,10 +25,45 @@ from .transform import build
 log = logging.getLogger(__name__)
 
 
+class NoFiles(RuntimeError):
+    """No LAO sent anything for a source and night (after the cutoff)."""
+
+
+@contextmanager
+def step(
+    run_id: str,
+    night: date,
+    kind: str,
+    name: str,
+    runner: str = "airflow",
+    triggered_by: str | None = None,
+) -> Iterator[dict]:
+    """Record a step of a run in ops.runs: when it started, how long it took, its outcome."""
+    out: dict = {"started_at": datetime.now(UTC).isoformat()}
+    t0 = time.monotonic()
+    with connect(role="loader", autocommit=True) as conn:
+        ledger.ensure_run(conn, run_id, night, kind, runner, triggered_by)
+        ledger.run_step(conn, run_id, name, {**out, "status": "running"})
+    try:
+        yield out
+    except BaseException as exc:
+        out |= {
+            "status": "failed",
+            "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
+        }
+        raise
+    else:
+        out.setdefault("status", "ok")
+    finally:
+        out["seconds"] = round(time.monotonic() - t0, 2)
+        with connect(role="loader", autocommit=True) as conn:
+            ledger.run_step(conn, run_id, name, out)
+
+
 def ingest_plan(source: str, night: date) -> list[list[str]]:
     """The night's LAO-nights grouped into batches (few task instances, not one per file)."""
     settings = get_settings()
-    migrate(settings)
+    require_current(settings)
     scan = scan_night(source, night, settings)
     batches = plan_batches(scan, settings.ingest_batches)
     log.info(
@@ -38,7 +83,34 @@ def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dic
 
 
 def ingest_close(source: str, night: date) -> dict:
-    return close_night(source, night)
+    """Totals and conservation; NoFiles when no LAO sent anything for the source."""
+    summary = close_night(source, night)
+    if not summary["laos_sending"]:
+        raise NoFiles(
+            f"no {source} files for {night.isoformat()}: no LAO sent anything by the cutoff"
+        )
+    return summary
+
+
+def ingest_catch_up(source: str, night: date, run_id: str) -> list[str]:
+    from .ingest import catch_up
+
+    return catch_up(source, night, get_settings().catchup_days, run_id)
+
+
+def source_status(source: str, night: date) -> str:
+    """closed | missing | failed, from the ledger (for a build triggered by hand)."""
+    with connect(role="loader") as conn:
+        row = ledger.night_totals(conn, night).get(source)
+    if row is None:
+        return "failed"
+    return "closed" if row["files"] else "missing"
+
+
+def pending(night: date) -> list[date]:
+    """Nights loaded since they were last published (the build has work if any)."""
+    with connect(role="loader") as conn:
+        return ledger.pending_nights(conn)
 
 
 def transform(night: date) -> dict:
