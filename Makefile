@@ -76,9 +76,9 @@ warehouse-stop:
 dbt: ## any dbt command with the warehouse settings: make dbt ARGS="build --select marts"
 	$(DLA) dbt --args "$$DLA_ARGS"
 
-docs: ## dbt docs (lineage, every model and column) on http://localhost:$(DOCS_PORT)
-	$(DLA) dbt docs generate
-	cd dbt_project && $(BIN)/dbt docs serve --port "$$DLA_DOCS_PORT" --host 127.0.0.1 --no-browser --profiles-dir .
+docs: ## dbt docs of the published marts (lineage, types, overview) on http://127.0.0.1:$(DOCS_PORT)/static_index.html
+	$(DLA) docs
+	$(BIN)/python -m http.server "$$DLA_DOCS_PORT" --bind 127.0.0.1 --directory dbt_project/target/docs
 
 freshness: ## dbt source freshness on the raw tables
 	$(DLA) dbt source freshness

@@ -377,6 +377,18 @@ def _dbt(args) -> int:
     return 0
 
 
+def _docs(args) -> int:
+    from .transform import DbtFailed, generate_docs
+
+    try:
+        page = generate_docs()
+    except DbtFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"dbt docs written to {page}")
+    return 0
+
+
 def _compose_env(args) -> int:
     from .compose import write_compose_env
 
@@ -387,6 +399,34 @@ def _compose_env(args) -> int:
     print(
         f"wrote {path} (0600): docker compose --env-file {path.relative_to(project_root())} up -d"
     )
+    return 0
+
+
+def _followup_pack(args) -> int:
+    from .config import get_settings
+    from .db import connect
+    from .followup_pack import PackError, dopa_provinces, write_pack
+
+    settings = get_settings()
+    try:
+        # dla_publisher: the pipeline role that can read the published marts (read only here)
+        with connect(settings, role="publisher") as conn:
+            written = write_pack(
+                conn,
+                args.out,
+                provinces=args.province,
+                all_provinces=not args.province,
+                dopa=dopa_provinces(settings.reference_dir),
+                root=settings.root,
+            )
+    except PackError as exc:
+        raise UsageError(str(exc)) from None
+    for w in written:
+        print(
+            f"{w.path}: {w.rabies:,} without a rabies report,"
+            f" {w.missing:,} file(s) missing, {w.rejected:,} rejected"
+        )
+    print(f"{len(written)} workbook(s) in {written[0].path.parent} (folder 0700, files 0600)")
     return 0
 
 
@@ -445,6 +485,7 @@ def _parser() -> argparse.ArgumentParser:
         help="start the local Airflow (scheduler, api-server, dag-processor, triggerer)",
     )
     sub.add_parser("airflow-stop", help="stop every process the local Airflow started")
+    sub.add_parser("docs", help="dbt docs of the published marts, one self-contained page")
     sub.add_parser(
         "compose-env", help="write .secrets/compose.env: the secrets docker-compose.yml needs"
     )
@@ -487,6 +528,25 @@ def _parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="who read the restricted marts (from the server log)")
     au.add_argument("--since", type=extract_date, default=None)
 
+    fp = sub.add_parser(
+        "followup-pack",
+        help="the provincial offices' follow-up list in Thai: one .xlsx per province",
+    )
+    fp.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="folder to write (default: data/followup/<latest extract date>)",
+    )
+    fp.add_argument(
+        "--province",
+        metavar="CODE",
+        action="append",
+        default=None,
+        help="only this province (2-digit DOPA code, e.g. 51); repeatable",
+    )
+
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
@@ -512,6 +572,7 @@ HANDLERS = {
     "airflow-up": _airflow_up,
     "airflow-stop": _airflow_stop,
     "compose-env": _compose_env,
+    "followup-pack": _followup_pack,
 }
 
 

@@ -333,6 +333,8 @@ def purge(
     settings: Settings | None = None, today: date | None = None, dry_run: bool = False
 ) -> list[dict]:
     """Apply the retention periods; returns (and records) what was removed."""
+    from .quality_docs import gx_output_dir
+
     settings = settings or get_settings()
     rules = Retention.load(settings.config_dir / "retention.yml")
     today = today or date.today()
@@ -340,7 +342,7 @@ def purge(
         _purge_landing(settings, today - timedelta(days=rules.landing_files_days), dry_run),
         *_purge_tables(settings, today, rules, dry_run),
         _purge_files(
-            settings.expectations_dir / "gx" / "uncommitted",
+            gx_output_dir(settings),
             ("validations", "data_docs"),
             today - timedelta(days=rules.gx_validations_days),
             "gx validations",

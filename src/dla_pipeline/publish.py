@@ -88,6 +88,25 @@ def _point_view(conn, schema: str, name: str, versioned: str) -> None:
         conn.execute(create.format(view, target))
 
 
+def _copy_comments(conn, schema: str, name: str, versioned: str) -> None:
+    """The dbt descriptions (persist_docs put them on the built table) onto the view readers
+    query, re-applied at every publish: psql \\d+, SQLAlchemy and BI tools show them."""
+    table = f"marts_store.{sql.Identifier(versioned).as_string(conn)}"
+    view = sql.Identifier(schema, name)
+    (text,) = conn.execute("select obj_description(%s::regclass, 'pg_class')", (table,)).fetchone()
+    conn.execute(sql.SQL("comment on view {} is {}").format(view, sql.Literal(text)))
+    for column, note in conn.execute(
+        "select attname, col_description(attrelid, attnum) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+        (table,),
+    ).fetchall():
+        conn.execute(
+            sql.SQL("comment on column {}.{} is {}").format(
+                view, sql.Identifier(column), sql.Literal(note)
+            )
+        )
+
+
 def _secure(conn, versioned: str, reader: str) -> None:
     """Row-level security by province (when the table has one), then the readers' grant."""
     table = sql.Identifier("marts_store", versioned)
@@ -151,6 +170,7 @@ def _publish_once(conn, night: date, run_id: str) -> list[str]:
         versioned = _move(conn, target, name, version)
         _secure(conn, versioned, target.reader)
         _point_view(conn, target.published, name, versioned)
+        _copy_comments(conn, target.published, name, versioned)
         conn.execute(
             sql.SQL("grant select on {} to {}").format(
                 sql.Identifier(target.published, name), sql.Identifier(target.reader)

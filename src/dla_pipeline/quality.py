@@ -4,8 +4,9 @@ Each entry of checks.yml names a table, its batch (the night's rows, or the whol
 table) and its expectations, each ``blocking`` (default) or ``warning``. At run time
 the entries become GX suites and validation definitions in the file context
 ``expectations/gx`` (only ever built inside a task: the Postgres datasource connects
-eagerly), results are stored there and rendered as GX data docs, recorded in
-``ops.quality_results``, and written as a readable report beside the night's summary.
+eagerly; GX works on a copy, see quality_docs), results are stored and rendered as GX
+data docs (self-contained, offline), recorded in ``ops.quality_results``, and written
+as a readable report beside the night's summary.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from psycopg import sql
 
-from . import ledger
+from . import ledger, quality_docs
 from .config import ConfigError, Settings, get_settings
 from .db import connect
 
@@ -150,11 +150,12 @@ def context(settings: Settings | None = None):
     # great_expectations.yml refers to ${GX_WAREHOUSE_URL}: the gate's own role
     os.environ["GX_WAREHOUSE_URL"] = settings.role_url("gate")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # suites and validation definitions are generated from checks.yml on every run: start
-    # clean so a renamed check or asset never leaves a stale definition behind
-    for generated in ("expectations", "validation_definitions"):
-        shutil.rmtree(settings.expectations_dir / "gx" / generated, ignore_errors=True)
-    ctx = gx.get_context(mode="file", project_root_dir=str(settings.expectations_dir))
+    # a fresh working copy of the committed project (GX rewrites the config it opens),
+    # writing to this run folder's own results and site: see quality_docs. Suites and
+    # validation definitions are generated from checks.yml on every run, so a renamed
+    # check or asset never leaves a stale definition behind
+    root = quality_docs.working_project(settings)
+    ctx = gx.get_context(mode="file", context_root_dir=str(root))
     try:
         ctx.data_sources.get(DATASOURCE)
     except (KeyError, ValueError):
@@ -242,7 +243,7 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
         gate_conn.execute("select pg_advisory_unlock(%s)", (ledger.GATE_LOCK,))
         gate_conn.close()
     try:
-        ctx.build_data_docs()
+        quality_docs.build(ctx, settings)
     except Exception as exc:  # docs are a convenience; never fail the gate on them
         log.warning("GX data docs not built: %s", exc)
     _record(result, run_id, settings)
@@ -310,8 +311,7 @@ def _record(result: GateResult, run_id: str, settings: Settings) -> None:
 
 
 def data_docs_dir(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
-    return settings.expectations_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+    return quality_docs.site_dir(settings or get_settings())
 
 
 def write_report(result: GateResult, run_id: str, settings: Settings) -> Path:

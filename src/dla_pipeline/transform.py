@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from datetime import date
+from pathlib import Path
 
 from . import ledger
 from .config import Settings, get_settings
@@ -46,7 +47,12 @@ def build_vars(settings: Settings, night: date | None = None) -> dict:
     return out
 
 
-def run_dbt(args: list[str], settings: Settings | None = None, night: date | None = None) -> list:
+def run_dbt(
+    args: list[str],
+    settings: Settings | None = None,
+    night: date | None = None,
+    extra_vars: dict | None = None,
+) -> list:
     """Invoke dbt with the project's settings; raise ``DbtFailed`` naming what failed."""
     from dbt.cli.main import dbtRunner
 
@@ -54,7 +60,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, night: date | Non
     os.environ.update(dbt_env(settings))
     full = [*args, "--project-dir", str(settings.dbt_dir), "--profiles-dir", str(settings.dbt_dir)]
     if args and args[0] in ("build", "run", "test", "compile", "show", "snapshot", "seed", "docs"):
-        full += ["--vars", json.dumps(build_vars(settings, night))]
+        full += ["--vars", json.dumps(build_vars(settings, night) | (extra_vars or {}))]
     log.info("dbt %s", " ".join(full))
     res = dbtRunner().invoke(full)
     if res.exception:
@@ -105,7 +111,7 @@ def _first_incremental_build(settings: Settings) -> bool:
 def refresh_seeds(settings: Settings | None = None) -> bool:
     """Reload the seeds (reference data, scorecard weights) only when their files changed.
 
-    The DLA edits ``seeds/scorecard_weights.csv`` and the next night picks it up; an
+    The DLA edits ``seeds/scorecard_indicators.csv`` and the next night picks it up; an
     unchanged night does not pay for reloading 15,000 reference rows.
     """
     from .db import connect
@@ -121,3 +127,20 @@ def refresh_seeds(settings: Settings | None = None) -> bool:
     with connect(settings, role="transformer") as conn, conn.transaction():
         ledger.set_seed_digest(conn, digest.hexdigest())
     return True
+
+
+DOCS_DIR = Path("target") / "docs"
+
+
+def generate_docs(settings: Settings | None = None) -> Path:
+    """dbt docs as analysts need them: the marts shown in the schemas they query (``marts``,
+    ``restricted``: var docs_published), with their column types from the published views,
+    and the warehouse overview (models/overview.md). One self-contained page."""
+    settings = settings or get_settings()
+    out = settings.dbt_dir / DOCS_DIR
+    run_dbt(
+        ["docs", "generate", "--static", "--target-path", str(out)],
+        settings,
+        extra_vars={"docs_published": True},
+    )
+    return out / "static_index.html"

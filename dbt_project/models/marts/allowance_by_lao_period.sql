@@ -26,8 +26,10 @@ select
     {{ unless_small('failed_payments') }} as failed_payments,
     {{ unless_small('arrears_payments') }} as arrears_payments,
     {{ unless_small('amount_mismatch_count') }} as amount_mismatch_count,
-    {{ unless_small('paid_after_deadline_count') }} as paid_after_deadline_count,
+    {{ unless_small('paid_late_count') }} as paid_late_count,
+    {{ unless_small('paid_late_amount') }} as paid_late_amount,
     {{ unless_small('under_60_count') }} as under_60_count,
     is_suppressed,
-    last_extract_date
+    last_extract_date,
+    is_latest_period
 from detail

@@ -1,8 +1,10 @@
--- The follow-up list: LAOs whose nightly file is missing or was rejected.
+-- The follow-up list: LAOs that did not report a source on a night (the shared definition
+-- in core.fct_submissions): no file, or a rejected one with its reason.
 -- Grain: source x extract_date x lao_code (only LAOs that did not report).
 select
     s.source,
     s.extract_date,
+    s.fiscal_year_be,
     l.province_code,
     l.province_name_th,
     l.province_name_en,
@@ -10,9 +12,11 @@ select
     l.lao_name_th,
     l.lao_type,
     s.status,
-    f.error as rejection_reason
-from {{ source('ops', 'submissions') }} as s
+    f.reason_code as rejection_reason_code,
+    f.error as rejection_reason,
+    {{ is_latest('s.extract_date') }} as is_latest_period
+from {{ ref('fct_submissions') }} as s
 inner join {{ ref('dim_lao') }} as l on l.lao_code = s.lao_code
 left join {{ source('ops', 'files') }} as f
     on f.source = s.source and f.extract_date = s.extract_date and f.file_name = s.file_name
-where s.status <> 'reported'
+where not s.is_reported

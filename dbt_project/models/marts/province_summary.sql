@@ -22,7 +22,7 @@ allowance as (
         sum(a.amount_paid) as allowance_paid,
         -- people paid in an average month of the fiscal year
         sum(a.recipients)::numeric / nullif(count(distinct a.payment_period), 0) as allowance_recipients,
-        sum(a.paid_on_time)::numeric / nullif(sum(a.regular_payments), 0) as allowance_on_time
+        sum(a.paid_on_time)::numeric / nullif(sum(a.regular_payments), 0) as allowance_on_time_rate
     from {{ ref('agg_allowance_lao_period') }} as a
     inner join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
     group by l.province_code, a.fiscal_year_be
@@ -40,6 +40,7 @@ scorecard as (
         count(*) filter (where performance_group = 'Gold') as laos_gold,
         count(*) filter (where performance_group = 'Silver') as laos_silver,
         count(*) filter (where performance_group = 'Bronze') as laos_bronze,
+        count(*) filter (where performance_group = 'not_rated') as laos_not_rated,
         avg(reporting_rate) as reporting_rate
     from {{ ref('lao_scorecard') }}
     group by province_code, fiscal_year_be
@@ -50,25 +51,28 @@ select
     p.province_name_th,
     p.province_name_en,
     y.fiscal_year_be,
+    {{ fiscal_year_start('y.fiscal_year_be') }} as fiscal_year_start_date,
+    {{ is_current_fiscal_year('y.fiscal_year_be') }} as is_current_fiscal_year,
     coalesce(r.revenue_ytd, 0)::numeric(18, 2) as revenue_ytd,
     coalesce(r.revenue_prev_ytd, 0)::numeric(18, 2) as revenue_prev_ytd,
     case when r.revenue_prev_ytd > 0
-        then round(100.0 * (r.revenue_ytd - r.revenue_prev_ytd) / r.revenue_prev_ytd, 2)
-    end::numeric(12, 2) as revenue_growth_pct,
+        then round((r.revenue_ytd - r.revenue_prev_ytd) / r.revenue_prev_ytd, 4)
+    end::numeric(12, 4) as revenue_growth_rate,
     coalesce(r.land_building_tax_ytd, 0)::numeric(18, 2) as land_building_tax_ytd,
     rb.surveyed as rabies_surveyed,
     rb.vaccinated as rabies_vaccinated,
-    rb.coverage as rabies_coverage,
+    rb.coverage_rate as rabies_coverage_rate,
     rb.meets_target as rabies_meets_target,
     coalesce(a.allowance_paid, 0)::numeric(18, 2) as allowance_paid,
     round(coalesce(a.allowance_recipients, 0))::bigint as allowance_recipients,
-    a.allowance_on_time::numeric(6, 4) as allowance_on_time,
+    a.allowance_on_time_rate::numeric(6, 4) as allowance_on_time_rate,
     coalesce(fd.allowance_findings, 0)::bigint as allowance_findings,
     s.reporting_rate::numeric(6, 4) as reporting_rate,
     coalesce(s.laos_platinum, 0)::bigint as laos_platinum,
     coalesce(s.laos_gold, 0)::bigint as laos_gold,
     coalesce(s.laos_silver, 0)::bigint as laos_silver,
-    coalesce(s.laos_bronze, 0)::bigint as laos_bronze
+    coalesce(s.laos_bronze, 0)::bigint as laos_bronze,
+    coalesce(s.laos_not_rated, 0)::bigint as laos_not_rated
 from provinces as p
 cross join years as y
 left join revenue as r on r.province_code = p.province_code and r.fiscal_year_be = y.fiscal_year_be

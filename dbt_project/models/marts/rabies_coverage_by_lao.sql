@@ -8,12 +8,14 @@ select
     l.province_name_th,
     l.province_name_en,
     v.fiscal_year_be,
+    {{ fiscal_year_start('v.fiscal_year_be') }} as fiscal_year_start_date,
+    {{ is_current_fiscal_year('v.fiscal_year_be') }} as is_current_fiscal_year,
     count(distinct v.village_no)::bigint as villages_reported,
     sum(v.surveyed)::bigint as surveyed,
     sum(v.surveyed) filter (where v.species = 'dog')::bigint as dogs_surveyed,
     sum(v.surveyed) filter (where v.species = 'cat')::bigint as cats_surveyed,
     coalesce(sum(v.vaccinated), 0)::bigint as vaccinated,
-    round(coalesce(sum(v.vaccinated), 0)::numeric / nullif(sum(v.surveyed), 0), 4)::numeric(6, 4) as coverage,
+    {{ rate('coalesce(sum(v.vaccinated), 0)', 'sum(v.surveyed)') }} as coverage_rate,
     coalesce(sum(v.vaccinated), 0) >= {{ var('rabies_coverage_target') }} * sum(v.surveyed) as meets_target,
     max(v.last_vaccination_date) as last_vaccination_date
 from {{ ref('fct_vaccination_reports') }} as v

@@ -1,37 +1,40 @@
--- The DLA follow-up list: LAOs (other than PAOs) with no rabies report in the current
--- campaign (the fiscal year of the as-of date), by province.
+-- The DLA follow-up list: LAOs (other than PAOs) that have not reported rabies vaccination
+-- in the current campaign (the fiscal year of the as-of date), by province. "Reported" is
+-- the shared definition (core.fct_submissions): an accepted vaccination file in the
+-- campaign, a header-only file ("nothing to report") included.
 -- Grain: lao_code (for the current campaign's fiscal year).
-with as_of as (
-    select {{ as_of_date('select coalesce(max(extract_date), current_date) from ' ~ source('ops', 'nights')) }} as as_of_date
-),
-
-campaign as (
-    select {{ fiscal_year_be('as_of_date') }} as fiscal_year_be, as_of_date from as_of
+with campaign as (
+    select {{ fiscal_year_be(marts_as_of()) }} as fiscal_year_be, {{ marts_as_of() }} as as_of_date
 ),
 
 last_files as (
     select lao_code, max(extract_date) as last_file_received
-    from {{ source('ops', 'submissions') }}
-    where source = 'vaccination' and status = 'reported'
+    from {{ ref('fct_submissions') }}
+    where source = 'vaccination' and is_reported
     group by lao_code
 ),
 
 reported as (
-    select distinct v.lao_code
-    from {{ ref('fct_vaccination_reports') }} as v
-    inner join campaign as c on c.fiscal_year_be = v.fiscal_year_be
+    select distinct s.lao_code
+    from {{ ref('fct_submissions') }} as s
+    inner join campaign as c on c.fiscal_year_be = s.fiscal_year_be
+    where s.source = 'vaccination' and s.is_reported and s.extract_date <= c.as_of_date
 )
 
 select
     l.province_code,
     l.province_name_th,
     l.province_name_en,
+    l.district_code,
+    l.district_name_th,
     l.lao_code,
     l.lao_name_th,
     l.lao_type,
     c.fiscal_year_be,
+    {{ fiscal_year_start('c.fiscal_year_be') }} as fiscal_year_start_date,
     c.as_of_date,
-    f.last_file_received
+    f.last_file_received,
+    (c.as_of_date - f.last_file_received)::int as days_since_last_file
 from {{ ref('dim_lao') }} as l
 cross join campaign as c
 left join last_files as f on f.lao_code = l.lao_code

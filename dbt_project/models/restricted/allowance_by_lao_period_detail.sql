@@ -20,8 +20,10 @@ select
     a.failed_payments,
     a.arrears_payments,
     a.amount_mismatch_count,
-    a.paid_after_deadline_count,
+    a.paid_late_count,
+    a.paid_late_amount,
     a.under_60_count,
-    a.last_extract_date
+    a.last_extract_date,
+    {{ is_latest('a.payment_period') }} as is_latest_period
 from {{ ref('agg_allowance_lao_period') }} as a
 left join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code

@@ -19,7 +19,7 @@ select
     l.province_name_en,
     x.payment_period,
     {{ fiscal_year_be('x.payment_period') }} as fiscal_year_be,
-    x.amount::numeric(14, 2) as amount,
+    x.amount::numeric(18, 2) as amount,
     x.detail
 from findings as x
 left join {{ ref('dim_lao') }} as l on l.lao_code = x.lao_code

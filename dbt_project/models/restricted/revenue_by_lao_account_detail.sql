@@ -69,6 +69,8 @@ select
     l.province_name_th,
     l.province_name_en,
     j.fiscal_year_be,
+    y.fy_start as fiscal_year_start_date,
+    {{ is_current_fiscal_year('j.fiscal_year_be') }} as is_current_fiscal_year,
     y.fy_as_of as as_of_date,
     j.account_code,
     a.name_th as account_name_th,
@@ -77,10 +79,10 @@ select
     j.amount_ytd::numeric(18, 2) as amount_ytd,
     j.amount_prev_ytd::numeric(18, 2) as amount_prev_ytd,
     case when j.amount_prev_ytd > 0
-        then round(100.0 * (j.amount_ytd - j.amount_prev_ytd) / j.amount_prev_ytd, 2)
-    end::numeric(12, 2) as growth_pct,
-    round(100.0 * j.amount_ytd / nullif(sum(j.amount_ytd) over (
-        partition by j.lao_code, j.fiscal_year_be), 0), 2)::numeric(6, 2) as share_of_lao_revenue_pct,
+        then round((j.amount_ytd - j.amount_prev_ytd) / j.amount_prev_ytd, 4)
+    end::numeric(12, 4) as growth_rate,
+    {{ rate('j.amount_ytd', 'sum(j.amount_ytd) over (partition by j.lao_code, j.fiscal_year_be)') }}
+        as share_of_lao_revenue_rate,
     j.receipts_ytd::bigint as receipts_ytd,
     j.cancelled_ytd::bigint as cancelled_ytd,
     j.receipts_prev_ytd::bigint as receipts_prev_ytd

@@ -1,0 +1,619 @@
+"""The provincial offices' follow-up pack: one Excel workbook per province, in Thai.
+
+The DLA's 76 provincial offices (สถ.จ.) follow up the LAOs of their province that have
+not reported rabies vaccinations in the current campaign, or whose nightly file is
+missing or was rejected. ``write_pack`` reads the published marts and writes, per
+province, ``<province_code>_<province name>.xlsx`` (and, when asked, ``00_ทุกจังหวัด.xlsx``
+with every province) with three sheets:
+
+* ``ยังไม่รายงานวัคซีน`` - ``marts.rabies_followup``;
+* ``ไม่ส่งไฟล์-ไฟล์ถูกปฏิเสธ`` - ``marts.missing_submissions`` of the latest published
+  night (Excel does not allow ``/`` in a sheet name), the reason a file was rejected in
+  Thai with what the LAO should do, from the seed ``reason_codes.csv`` (the wording is
+  data: the seed's ``reason_th`` and ``what_to_do_th``);
+* ``สรุป`` - counts, dates, generation time (Asia/Bangkok) and what to do.
+
+Dates are real Excel dates (dd/mm/yyyy, CE) with the Buddhist-era date beside them as
+text; the header row is frozen, filtered and carries the English column name as a note.
+
+Reading: the pipeline role that can read the published marts is ``dla_publisher`` (it
+owns them; ``dla_gate`` may read only ``marts.published_nights``). The session is read
+only and takes one snapshot, so both sheets describe the same publish. The mart gives
+the rejection's readable detail; its reason code comes from a ``rejection_reason_code``
+column of the mart when it has one, otherwise from the ledger row with that very detail.
+
+Writing: the files hold officials' follow-up data: each is written 0600 (a private
+temporary file, then renamed) in a folder that must be 0700 and the caller's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+import stat
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+log = logging.getLogger(__name__)
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+FONT_NAME = "Tahoma"  # on every Windows and LibreOffice install, renders Thai well
+DATE_FORMAT = "dd/mm/yyyy"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+MAX_WIDTH = 60
+ALL_CODE = "00"  # the all-provinces workbook (no DOPA province has this code)
+ALL_NAME_TH = "ทุกจังหวัด"
+PROVINCE_CODE = re.compile(r"^[0-9]{2}$")
+
+SHEET_RABIES = "ยังไม่รายงานวัคซีน"
+SHEET_FILES = "ไม่ส่งไฟล์-ไฟล์ถูกปฏิเสธ"
+SHEET_SUMMARY = "สรุป"
+
+# the labels of the marts' coded values (the mart's accepted_values)
+SOURCE_TH = {
+    "allowance": "เบี้ยยังชีพผู้สูงอายุ",
+    "tax": "ภาษี",
+    "vaccination": "วัคซีนพิษสุนัขบ้า",
+}
+STATUS_TH = {"missing": "ไม่ส่งไฟล์", "rejected": "ไฟล์ถูกปฏิเสธ"}
+UNKNOWN_REASON_TH = "ไฟล์ถูกปฏิเสธ (ระบบไม่ได้บันทึกรหัสเหตุผล)"
+UNKNOWN_TODO_TH = "ตรวจสอบรายละเอียดจากระบบ หรือแจ้งผู้ดูแลระบบของ สถ. พร้อมชื่อไฟล์"
+
+
+class PackError(RuntimeError):
+    """The pack cannot be written as asked: the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the key in a row dict
+    th: str  # the Thai header
+    en: str  # the mart's column (the header's note)
+    kind: str = "text"  # text | date | be_date | int
+    min_width: int = 8
+
+
+RABIES_COLUMNS = (
+    Column("province_code", "รหัสจังหวัด", "province_code"),
+    Column("province_name_th", "จังหวัด", "province_name_th"),
+    Column("province_name_en", "จังหวัด (ภาษาอังกฤษ)", "province_name_en"),
+    Column("district_code", "รหัสอำเภอ", "district_code (marts.dim_lao)"),
+    Column("district_name_th", "อำเภอ", "district_name_th (marts.dim_lao)"),
+    Column("lao_code", "รหัส อปท.", "lao_code"),
+    Column("lao_name_th", "ชื่อ อปท.", "lao_name_th"),
+    Column("lao_type_th", "ประเภท อปท.", "lao_type (in Thai: marts.dim_lao.lao_type_th)"),
+    Column("fiscal_year_be", "ปีงบประมาณ (พ.ศ.)", "fiscal_year_be", "int"),
+    Column("as_of_date", "ข้อมูล ณ วันที่ (ค.ศ.)", "as_of_date", "date"),
+    Column("as_of_date", "ข้อมูล ณ วันที่ (พ.ศ.)", "as_of_date (Buddhist era)", "be_date"),
+    Column("last_file_received", "ได้รับไฟล์วัคซีนล่าสุด (ค.ศ.)", "last_file_received", "date"),
+    Column(
+        "last_file_received",
+        "ได้รับไฟล์วัคซีนล่าสุด (พ.ศ.)",
+        "last_file_received (Buddhist era)",
+        "be_date",
+    ),
+)
+FILES_COLUMNS = (
+    Column("source_th", "ประเภทข้อมูล", "source (in Thai)"),
+    Column("extract_date", "ข้อมูลวันที่ (ค.ศ.)", "extract_date", "date"),
+    Column("extract_date", "ข้อมูลวันที่ (พ.ศ.)", "extract_date (Buddhist era)", "be_date"),
+    Column("province_code", "รหัสจังหวัด", "province_code"),
+    Column("province_name_th", "จังหวัด", "province_name_th"),
+    Column("province_name_en", "จังหวัด (ภาษาอังกฤษ)", "province_name_en"),
+    Column("district_code", "รหัสอำเภอ", "district_code (marts.dim_lao)"),
+    Column("district_name_th", "อำเภอ", "district_name_th (marts.dim_lao)"),
+    Column("lao_code", "รหัส อปท.", "lao_code"),
+    Column("lao_name_th", "ชื่อ อปท.", "lao_name_th"),
+    Column("lao_type_th", "ประเภท อปท.", "lao_type (in Thai: marts.dim_lao.lao_type_th)"),
+    Column("status_th", "สถานะ", "status (in Thai)"),
+    Column("reason_th", "เหตุผลที่ไฟล์ถูกปฏิเสธ", "rejection_reason (in Thai: reason_codes.csv)"),
+    Column("what_to_do_th", "สิ่งที่ อปท. ต้องทำ", "what_to_do_th (reason_codes.csv)"),
+    Column("rejection_reason", "รายละเอียดจากระบบ (ภาษาอังกฤษ)", "rejection_reason"),
+)
+
+GUIDANCE_TH = (
+    "สิ่งที่ต้องทำ",
+    "1. แผ่นงาน “{rabies}”: อปท. (ยกเว้น อบจ.) ที่ยังไม่มีรายงานการฉีดวัคซีนป้องกันโรคพิษสุนัขบ้า"
+    " ในปีงบประมาณ {fiscal_year} โปรดประสานให้ อปท. ส่งไฟล์ข้อมูลวัคซีนเข้าระบบ",
+    "2. แผ่นงาน “{files}”: อปท. ที่ไม่ได้ส่งไฟล์ หรือส่งแล้วระบบไม่รับ สำหรับข้อมูลวันที่ {night}"
+    " โปรดแจ้ง อปท. ตามคอลัมน์ “เหตุผลที่ไฟล์ถูกปฏิเสธ” และ “สิ่งที่ อปท. ต้องทำ” แล้วให้ส่งไฟล์ใหม่",
+    "3. ระบบประมวลผลทุกคืน เมื่อ อปท. ส่งไฟล์ที่ถูกต้องแล้ว รายชื่อจะหายจากรายการในรอบถัดไป",
+    "4. ใช้คอลัมน์ “อำเภอ” กรองรายการเพื่อแบ่งงานให้ท้องถิ่นอำเภอ",
+    "5. ไฟล์นี้มีข้อมูลการติดตามงานของทางราชการ ใช้ภายในสำนักงานเท่านั้น ห้ามเผยแพร่",
+)
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def load_reasons(path: Path) -> dict[str, dict[str, str]]:
+    """The reason codes' seed: ``{code: row}``; it must have Thai wording for every code."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"reason_code", "reason_th", "what_to_do_th"} - set(reader.fieldnames or ())
+        if missing:
+            raise PackError(f"{path} has no column {', '.join(sorted(missing))}")
+        rows = {row["reason_code"]: row for row in reader}
+    untranslated = sorted(c for c, row in rows.items() if not (row["reason_th"] or "").strip())
+    if untranslated:
+        raise PackError(f"{path}: reason_th is empty for {', '.join(untranslated)}")
+    return rows
+
+
+def reason_th(code: str | None, reasons: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """(the Thai reason, what the LAO should do) for a reason code; never the code itself."""
+    row = reasons.get(code or "")
+    if row is None:
+        return UNKNOWN_REASON_TH, UNKNOWN_TODO_TH
+    return row["reason_th"].strip(), (row.get("what_to_do_th") or "").strip()
+
+
+def be_date(d: date | None) -> str | None:
+    """A date as Thai officials write it: dd/mm/yyyy with the Buddhist-era year."""
+    return None if d is None else f"{d.day:02d}/{d.month:02d}/{d.year + 543}"
+
+
+def safe_file_name(code: str, name_th: str, suffix: str = ".xlsx") -> str:
+    """``<code>_<name>.xlsx``: Thai letters and marks kept (NFC), anything that could be a
+    path, a control or a format character becomes ``_``; at most 60 characters of name."""
+    if not PROVINCE_CODE.match(code or ""):
+        raise ValueError(f"not a 2-digit province code: {code!r}")
+    name = unicodedata.normalize("NFC", name_th or "")
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else "_" for ch in name)
+    kept = re.sub(r"_+", "_", kept).strip("_")[:60].rstrip("_")
+    return f"{code}_{kept}{suffix}" if kept else f"{code}{suffix}"
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes: Thai vowel and tone marks take none, wide characters two."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def check_provinces(
+    asked: Iterable[str] | None, known: dict[str, str], dopa: dict[str, str] | None = None
+) -> list[str]:
+    """The province codes asked for, each one a province with LAOs; sorted, unique."""
+    if not asked:
+        return sorted(known)
+    example = "51" if "51" in known else (min(known) if known else "51")
+    hint = f"type the 2-digit DOPA code, e.g. --province {example}" + (
+        f" ({known[example]})" if example in known else ""
+    )
+    out = set()
+    for raw in asked:
+        code = (raw or "").strip()
+        if not PROVINCE_CODE.match(code):
+            by_name = [c for c, n in known.items() if n == unicodedata.normalize("NFC", code)]
+            if by_name:
+                raise PackError(f"{raw!r} is a name: type its code, --province {by_name[0]}")
+            raise PackError(f"{raw!r} is not a province code: {hint}")
+        if code not in known:
+            if dopa and code in dopa:
+                raise PackError(
+                    f"province {code} ({dopa[code]}) has no LAO in the published marts:"
+                    f" nothing to follow up there; {hint}"
+                )
+            raise PackError(f"{code!r} is not a DOPA province code: {hint}")
+        out.add(code)
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class PackData:
+    night: date  # the latest published night
+    as_of_date: date | None
+    fiscal_year_be: int | None
+    provinces: dict[str, str]  # every province with LAOs: code -> Thai name
+    rabies: list[dict]
+    files: list[dict]
+    unknown_reasons: Counter = field(default_factory=Counter)
+
+
+def _rows(cur) -> list[dict]:
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _reason_code_sql(conn) -> str:
+    """Where the rejection's reason code comes from: the mart, else the ledger."""
+    has_code = conn.execute(
+        "select 1 from information_schema.columns where table_schema = 'marts'"
+        " and table_name = 'missing_submissions' and column_name = 'rejection_reason_code'"
+    ).fetchone()
+    if has_code:
+        return "m.rejection_reason_code"
+    ledger = conn.execute(
+        "select has_table_privilege('ops.files', 'select')"
+        " and has_table_privilege('ops.submissions', 'select')"
+        " and exists (select 1 from information_schema.columns where table_schema = 'ops'"
+        "   and table_name = 'files' and column_name = 'reason_code')"
+    ).fetchone()[0]
+    if ledger:
+        # the ledger row this mart row was built from (same night, LAO and detail)
+        return (
+            "(select f.reason_code from ops.submissions as s"
+            " join ops.files as f on f.source = s.source and f.extract_date = s.extract_date"
+            "  and f.file_name = s.file_name"
+            " where s.source = m.source and s.extract_date = m.extract_date"
+            "  and s.lao_code = m.lao_code and f.error is not distinct from m.rejection_reason"
+            " limit 1)"
+        )
+    log.warning("no reason code readable: rejected files get a generic Thai reason")
+    return "null::text"
+
+
+def read_marts(
+    conn, provinces: Iterable[str] | None = None, dopa: dict[str, str] | None = None
+) -> tuple[PackData, list[str]]:
+    """Everything the pack shows, in one read-only snapshot of the published marts, and
+    the province codes to write (``provinces`` checked; every province with LAOs when
+    none is given). ``conn`` must not be in a transaction."""
+    conn.read_only = True
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one publish, both sheets
+    with conn.transaction():
+        night = conn.execute("select max(extract_date) from marts.published_nights").fetchone()[0]
+        if night is None:
+            raise PackError("nothing is published yet: run a night first (`dla night --date ...`)")
+        known = dict(
+            conn.execute(
+                "select province_code, min(province_name_th) from marts.dim_lao"
+                " where province_code is not null group by 1 order by 1"
+            ).fetchall()
+        )
+        if not known:
+            raise PackError("marts.dim_lao has no LAO: publish a night first (`dla night`)")
+        chosen = check_provinces(provinces, known, dopa)
+        wanted = chosen if provinces else None
+        as_of, fiscal_year = conn.execute(
+            "select max(as_of_date), max(fiscal_year_be) from marts.rabies_followup"
+        ).fetchone()
+        where = "" if wanted is None else " where r.province_code = any(%(p)s)"
+        rabies = _rows(
+            conn.execute(
+                "select r.province_code, r.province_name_th, r.province_name_en,"
+                " d.district_code, d.district_name_th, r.lao_code, r.lao_name_th, r.lao_type,"
+                " coalesce(d.lao_type_th, r.lao_type) as lao_type_th, r.fiscal_year_be,"
+                " r.as_of_date, r.last_file_received"
+                " from marts.rabies_followup as r"
+                " left join marts.dim_lao as d on d.lao_code = r.lao_code"
+                f"{where}"
+                " order by r.province_code, d.district_code nulls last, r.lao_code",
+                {"p": wanted},
+            )
+        )
+        where = "" if wanted is None else " and m.province_code = any(%(p)s)"
+        files = _rows(
+            conn.execute(
+                "select m.source, m.extract_date, m.province_code, m.province_name_th,"
+                " m.province_name_en, d.district_code, d.district_name_th, m.lao_code,"
+                " m.lao_name_th, m.lao_type, coalesce(d.lao_type_th, m.lao_type) as lao_type_th,"
+                f" m.status, m.rejection_reason, {_reason_code_sql(conn)} as reason_code"
+                " from marts.missing_submissions as m"
+                " left join marts.dim_lao as d on d.lao_code = m.lao_code"
+                f" where m.extract_date = %(night)s{where}"
+                " order by m.province_code, d.district_code nulls last, m.lao_code, m.source",
+                {"night": night, "p": wanted},
+            )
+        )
+    return PackData(night, as_of, fiscal_year, known, rabies, files), chosen
+
+
+def translate_files(rows: list[dict], reasons: dict[str, dict[str, str]]) -> Counter:
+    """Thai source, status and reason on every row; returns the codes with no Thai text."""
+    unknown: Counter = Counter()
+    for row in rows:
+        row["source_th"] = SOURCE_TH.get(row["source"], row["source"])
+        row["status_th"] = STATUS_TH.get(row["status"], row["status"])
+        if row["status"] == "rejected":
+            code = row.get("reason_code")
+            if code not in reasons:
+                unknown[code] += 1
+            row["reason_th"], row["what_to_do_th"] = reason_th(code, reasons)
+        else:
+            row["reason_th"] = row["what_to_do_th"] = None
+    return unknown
+
+
+# ---------------------------------------------------------------- workbooks
+
+
+_FONT = Font(name=FONT_NAME, size=10)
+_BOLD = Font(name=FONT_NAME, size=10, bold=True)
+_TITLE = Font(name=FONT_NAME, size=14, bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_HEADER_ALIGN = Alignment(vertical="center", wrap_text=True)
+
+
+def _cell(ws, value, font=_FONT, number_format: str | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # never a formula, whatever an LAO named its file
+    cell.font = font
+    if number_format:
+        cell.number_format = number_format
+    return cell
+
+
+def _value(row: dict, col: Column):
+    v = row.get(col.key)
+    if col.kind == "be_date":
+        return be_date(v)
+    if col.kind == "date" and isinstance(v, datetime):
+        return v.replace(tzinfo=None)
+    return v
+
+
+def _table_sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: list[dict]) -> None:
+    ws = wb.create_sheet(title)
+    values = [[_value(r, c) for c in columns] for r in rows]
+    for i, col in enumerate(columns):
+        texts = [col.th] + [
+            be_date(v) if isinstance(v, date) else str(v) for v in (row[i] for row in values) if v
+        ]
+        width = max([col.min_width, *(display_width(t) for t in texts)]) + 2
+        ws.column_dimensions[get_column_letter(i + 1)].width = min(width, MAX_WIDTH)
+    ws.freeze_panes = "A2"
+    header = []
+    for col in columns:
+        cell = _cell(ws, col.th, _BOLD)
+        cell.fill, cell.alignment = _HEADER_FILL, _HEADER_ALIGN
+        cell.comment = Comment(col.en, "dla")
+        header.append(cell)
+    ws.append(header)
+    fmt = {"date": DATE_FORMAT, "int": "0"}
+    for row in values:
+        ws.append(
+            [_cell(ws, v, number_format=fmt.get(c.kind)) for v, c in zip(row, columns, strict=True)]
+        )
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+
+
+def _summary_sheet(
+    wb: Workbook,
+    title_th: str,
+    data: PackData,
+    rabies: list[dict],
+    files: list[dict],
+    generated: datetime,
+    per_province: bool,
+) -> None:
+    ws = wb.create_sheet(SHEET_SUMMARY)
+    ws.column_dimensions["A"].width = 46
+    ws.column_dimensions["B"].width = 22
+    ws.column_dimensions["C"].width = 22
+    ws.column_dimensions["D"].width = 22
+    ws.column_dimensions["E"].width = 22
+
+    def line(*cells):
+        ws.append(list(cells))
+
+    def label(text, value=None, fmt=None, extra=None):
+        line(
+            _cell(ws, text, _BOLD),
+            _cell(ws, value, number_format=fmt),
+            *([_cell(ws, extra)] if extra is not None else []),
+        )
+
+    line(_cell(ws, f"รายการติดตาม อปท. - {title_th}", _TITLE))
+    line()
+    label("ข้อมูลวัคซีน ณ วันที่ (ค.ศ. / พ.ศ.)", data.as_of_date, DATE_FORMAT, be_date(data.as_of_date))
+    label("ปีงบประมาณ (พ.ศ.)", data.fiscal_year_be, "0")
+    label("ข้อมูลการส่งไฟล์ วันที่ (ค.ศ. / พ.ศ.)", data.night, DATE_FORMAT, be_date(data.night))
+    label(
+        "สร้างไฟล์เมื่อ (เวลาประเทศไทย)",
+        generated.astimezone(BANGKOK).replace(tzinfo=None),
+        DATETIME_FORMAT,
+        "Asia/Bangkok",
+    )
+    line()
+    status = Counter(r["status"] for r in files)
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_RABIES}”", len(rabies), "#,##0")
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_FILES}”", len(files), "#,##0")
+    label(f"   - {STATUS_TH['missing']}", status["missing"], "#,##0")
+    label(f"   - {STATUS_TH['rejected']}", status["rejected"], "#,##0")
+    line()
+    line(
+        *(_cell(ws, t, _BOLD) for t in ("ประเภทข้อมูล", STATUS_TH["missing"], STATUS_TH["rejected"]))
+    )
+    by_source = Counter((r["source"], r["status"]) for r in files)
+    for source, name in SOURCE_TH.items():
+        line(
+            _cell(ws, name),
+            _cell(ws, by_source[(source, "missing")], number_format="#,##0"),
+            _cell(ws, by_source[(source, "rejected")], number_format="#,##0"),
+        )
+    line()
+    for i, text in enumerate(GUIDANCE_TH):
+        text = text.format(
+            rabies=SHEET_RABIES,
+            files=SHEET_FILES,
+            fiscal_year=data.fiscal_year_be or "-",
+            night=be_date(data.night),
+        )
+        line(_cell(ws, text, _BOLD if i == 0 else _FONT))
+    if per_province:
+        line()
+        line(
+            *(
+                _cell(ws, t, _BOLD)
+                for t in (
+                    "จังหวัด",
+                    "รหัสจังหวัด",
+                    SHEET_RABIES,
+                    STATUS_TH["missing"],
+                    STATUS_TH["rejected"],
+                )
+            )
+        )
+        n_rabies = Counter(r["province_code"] for r in rabies)
+        n_files = Counter((r["province_code"], r["status"]) for r in files)
+        for code, name in sorted(data.provinces.items()):
+            line(
+                _cell(ws, name),
+                _cell(ws, code),
+                *(
+                    _cell(ws, n, number_format="#,##0")
+                    for n in (
+                        n_rabies[code],
+                        n_files[(code, "missing")],
+                        n_files[(code, "rejected")],
+                    )
+                ),
+            )
+
+
+def build_workbook(
+    title_th: str,
+    data: PackData,
+    rabies: list[dict],
+    files: list[dict],
+    generated: datetime,
+    per_province: bool = False,
+) -> Workbook:
+    """One province's (or every province's) workbook; rows already translated and sorted."""
+    wb = Workbook(write_only=True)
+    _table_sheet(wb, SHEET_RABIES, RABIES_COLUMNS, rabies)
+    _table_sheet(wb, SHEET_FILES, FILES_COLUMNS, files)
+    _summary_sheet(wb, title_th, data, rabies, files, generated, per_province)
+    return wb
+
+
+# ---------------------------------------------------------------- files
+
+
+def private_folder(out: Path) -> Path:
+    """``out``, created 0700 when missing; an existing one must be a private folder of ours."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        out.mkdir(mode=0o700, parents=True)
+        os.chmod(out, 0o700)  # whatever the umask
+    st = out.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise PackError(f"{out} is not a folder: choose another --out")
+    if st.st_uid != os.getuid():
+        raise PackError(f"{out} belongs to another user: choose a folder of yours with --out")
+    if st.st_mode & 0o077:
+        raise PackError(
+            f"{out} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}) and the pack"
+            " holds officials' follow-up data: choose a new folder with --out (it is created"
+            f" 0700), or, if {out} is yours alone, `chmod 700 {out}` first"
+        )
+    return out
+
+
+def save_private(wb: Workbook, path: Path) -> Path:
+    """Save 0600 atomically: a new private file beside it, then renamed over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            wb.save(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    province_code: str  # ALL_CODE for the all-provinces workbook
+    rabies: int
+    missing: int
+    rejected: int
+
+
+def default_out(root: Path, night: date) -> Path:
+    return root / "data" / "followup" / night.isoformat()
+
+
+def write_pack(
+    conn,
+    out_dir: Path | None = None,
+    provinces: Sequence[str] | None = None,
+    all_provinces: bool = False,
+    reasons_path: Path | None = None,
+    dopa: dict[str, str] | None = None,
+    now: datetime | None = None,
+    root: Path | None = None,
+) -> list[Written]:
+    """Write the pack; ``out_dir`` defaults to ``<root>/data/followup/<latest night>``.
+
+    ``conn`` reads the published marts (``connect(role="publisher")``); ``provinces``
+    limits the pack to those codes (every province with LAOs by default); ``dopa``
+    (code -> Thai name) only makes the message for a province without LAOs clearer.
+    """
+    from .config import project_root
+
+    reasons = load_reasons(reasons_path or _seed_path(root))
+    data, wanted = read_marts(conn, provinces, dopa)
+    data.unknown_reasons = translate_files(data.files, reasons)
+    if data.unknown_reasons:
+        log.warning(
+            "rejected files without a Thai reason (generic text shown): %s",
+            dict(data.unknown_reasons),
+        )
+    out = private_folder(out_dir or default_out(root or project_root(), data.night))
+    generated = now or datetime.now(BANGKOK)
+    rabies_by: dict[str, list[dict]] = {}
+    files_by: dict[str, list[dict]] = {}
+    for r in data.rabies:
+        rabies_by.setdefault(r["province_code"], []).append(r)
+    for r in data.files:
+        files_by.setdefault(r["province_code"], []).append(r)
+    written = []
+    for code in wanted:
+        name = data.provinces[code]
+        rabies, files = rabies_by.get(code, []), files_by.get(code, [])
+        wb = build_workbook(f"จังหวัด{name} ({code})", data, rabies, files, generated)
+        path = save_private(wb, out / safe_file_name(code, name))
+        written.append(_written(path, code, rabies, files))
+    if all_provinces:
+        wb = build_workbook(ALL_NAME_TH, data, data.rabies, data.files, generated, True)
+        path = save_private(wb, out / safe_file_name(ALL_CODE, ALL_NAME_TH))
+        written.append(_written(path, ALL_CODE, data.rabies, data.files))
+    return written
+
+
+def _written(path: Path, code: str, rabies: list[dict], files: list[dict]) -> Written:
+    status = Counter(r["status"] for r in files)
+    return Written(path, code, len(rabies), status["missing"], status["rejected"])
+
+
+def _seed_path(root: Path | None) -> Path:
+    from .config import project_root
+
+    return (root or project_root()) / "dbt_project" / "seeds" / "reason_codes.csv"
+
+
+def dopa_provinces(reference_dir: Path) -> dict[str, str]:
+    """Every DOPA province (code -> Thai name), from the reference seed."""
+    path = reference_dir / "dopa_provinces.csv"
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row["province_code"]: row["name_th"] for row in csv.DictReader(fh)}
