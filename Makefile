@@ -64,9 +64,10 @@ test: ## the test suite, against the real warehouse
 	$(DLA) warehouse start
 	$(BIN)/pytest -q
 
-lint:
+lint: ## ruff (Python) and sqlfluff (the dbt models, dbt_project/.sqlfluff)
 	$(BIN)/ruff check src dags scripts tests
 	$(BIN)/ruff format --check src dags scripts tests
+	cd dbt_project && $(BIN)/sqlfluff lint models --disable-progress-bar
 
 warehouse-start:
 	$(DLA) warehouse start

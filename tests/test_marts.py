@@ -338,3 +338,19 @@ def test_a_header_only_file_is_a_report_in_every_mart(built, warehouse_db, analy
     ).fetchone()[0]
     assert after == before + 1
     assert _undocumented(analyst_conn) == []
+
+
+def test_dbt_docs_show_the_marts_where_analysts_query_them(built):
+    import json
+
+    from dla_pipeline.transform import generate_docs
+
+    page = generate_docs()
+    catalog = json.loads((page.parent / "catalog.json").read_text())
+    manifest = json.loads((page.parent / "manifest.json").read_text())
+    node = catalog["nodes"]["model.dla_warehouse.lao_scorecard"]
+    assert node["metadata"]["schema"] == "marts" and node["metadata"]["type"] == "VIEW"
+    assert node["columns"]["composite_score"]["type"] == "numeric(6,4)"
+    assert manifest["nodes"]["model.dla_warehouse.allowance_findings"]["schema"] == "restricted"
+    overview = manifest["docs"]["doc.dla_warehouse.__overview__"]["block_contents"]
+    assert "Where to query" in overview and "*_rate" in overview

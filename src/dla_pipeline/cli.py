@@ -573,6 +573,7 @@ HANDLERS = {
     "airflow-stop": _airflow_stop,
     "compose-env": _compose_env,
     "followup-pack": _followup_pack,
+    "docs": _docs,
 }
 
 

@@ -9,9 +9,12 @@
 -- Grain: lao_code x payment_period x age_tier.
 with touched as (
     {% if is_incremental() %}
-    {{ allowance_groups_touched() }}
+        {{ allowance_groups_touched() }}
     {% else %}
-    select distinct lao_code, payment_period from {{ ref('fct_allowance_payments') }}
+        select distinct
+            lao_code,
+            payment_period
+        from {{ ref('fct_allowance_payments') }}
     {% endif %}
 )
 
@@ -34,5 +37,5 @@ select
     max(f.extract_date) as last_extract_date,
     max(f.loaded_at) as loaded_at
 from {{ ref('fct_allowance_payments') }} as f
-inner join touched as t on t.lao_code = f.lao_code and t.payment_period = f.payment_period
+inner join touched as t on f.lao_code = t.lao_code and f.payment_period = t.payment_period
 group by f.lao_code, f.payment_period, f.fiscal_year_be, f.age_tier

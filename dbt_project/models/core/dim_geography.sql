@@ -11,5 +11,5 @@ select
     p.name_th as province_name_th,
     p.name_en as province_name_en
 from {{ ref('dopa_subdistricts') }} as s
-inner join {{ ref('dopa_districts') }} as d on d.district_code = s.district_code
-inner join {{ ref('dopa_provinces') }} as p on p.province_code = d.province_code
+inner join {{ ref('dopa_districts') }} as d on s.district_code = d.district_code
+inner join {{ ref('dopa_provinces') }} as p on d.province_code = p.province_code

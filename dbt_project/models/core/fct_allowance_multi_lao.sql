@@ -11,23 +11,32 @@
 -- Grain: person_key x payment_period x lao_code.
 with touched as (
     {% if is_incremental() %}
-    {{ touched_keys('allowance', 'person_key, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
+        {{ touched_keys('allowance', 'person_key, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
     {% else %}
-    select distinct person_key, payment_period
-    from {{ ref('fct_allowance_payments') }}
-    where is_paid and status = 'paid'
+        select distinct
+            person_key,
+            payment_period
+        from {{ ref('fct_allowance_payments') }}
+        where is_paid and status = 'paid'
     {% endif %}
 ),
 
 lines as (
-    select p.person_key, p.payment_period, p.lao_code, p.amount, p.loaded_at
+    select
+        p.person_key,
+        p.payment_period,
+        p.lao_code,
+        p.amount,
+        p.loaded_at
     from {{ ref('fct_allowance_payments') }} as p
-    inner join touched as t on t.person_key = p.person_key and t.payment_period = p.payment_period
+    inner join touched as t on p.person_key = t.person_key and p.payment_period = t.payment_period
     where p.is_paid and p.status = 'paid'
 ),
 
 several as (
-    select person_key, payment_period
+    select
+        person_key,
+        payment_period
     from lines
     group by person_key, payment_period
     having count(distinct lao_code) > 1
@@ -40,5 +49,5 @@ select
     sum(l.amount) as amount,
     max(l.loaded_at) as loaded_at
 from lines as l
-inner join several as s using (person_key, payment_period)
+inner join several on l.person_key = several.person_key and l.payment_period = several.payment_period
 group by l.person_key, l.payment_period, l.lao_code

@@ -18,8 +18,8 @@ with payments as (
     select p.*
     from {{ ref('stg_allowance__payments') }} as p
     {% if is_incremental() %}
-    inner join ({{ changed_lao_nights('allowance') }}) as changed
-        on changed.extract_date = p.extract_date and changed.lao_code = p.lao_code
+        inner join ({{ changed_lao_nights('allowance') }}) as changed
+            on p.extract_date = changed.extract_date and p.lao_code = changed.lao_code
     {% endif %}
 ),
 
@@ -50,8 +50,8 @@ select
     {{ allowance_tier('age_oldest') }} as age_tier,
     {{ allowance_tier_amount('age_oldest') }} as tier_amount,
     status <> 'failed'
-        and amount is distinct from {{ allowance_tier_amount('age_oldest') }}
-        and amount is distinct from {{ allowance_tier_amount('age_youngest') }}
+    and (amount is distinct from ({{ allowance_tier_amount('age_oldest') }}))
+    and (amount is distinct from ({{ allowance_tier_amount('age_youngest') }}))
         as amount_mismatch,
     age_oldest < 60 as under_60,
     {{ allowance_deadline('payment_period') }} as payment_deadline,

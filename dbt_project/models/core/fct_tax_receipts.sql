@@ -11,10 +11,13 @@
 -- build's changes touched (rows brought or retracted).
 with touched as (
     {% if is_incremental() %}
-    {{ touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted')) }}
+        {{ touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted')) }}
     {% else %}
-    select distinct lao_code, fiscal_year as fiscal_year_be, receipt_no
-    from {{ ref('stg_tax__receipts') }}
+        select distinct
+            lao_code,
+            fiscal_year as fiscal_year_be,
+            receipt_no
+        from {{ ref('stg_tax__receipts') }}
     {% endif %}
 ),
 
@@ -22,7 +25,7 @@ lines as (
     select r.*
     from {{ ref('stg_tax__receipts') }} as r
     inner join touched as t
-        on t.lao_code = r.lao_code and t.fiscal_year_be = r.fiscal_year and t.receipt_no = r.receipt_no
+        on r.lao_code = t.lao_code and r.fiscal_year = t.fiscal_year_be and r.receipt_no = t.receipt_no
 ),
 
 per_receipt as (
@@ -62,4 +65,4 @@ select
     p.first_extract_date,
     p.loaded_at
 from per_receipt as p
-left join {{ ref('revenue_accounts') }} as a on a.account_code = p.account_code
+left join {{ ref('revenue_accounts') }} as a on p.account_code = a.account_code

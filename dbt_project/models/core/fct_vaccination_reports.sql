@@ -10,10 +10,14 @@
 -- only the villages the build's changes touched (reports brought or retracted).
 with touched as (
     {% if is_incremental() %}
-    {{ touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted')) }}
+        {{ touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted')) }}
     {% else %}
-    select distinct lao_code, village_no, species, fiscal_year
-    from {{ ref('stg_vaccination__reports') }}
+        select distinct
+            lao_code,
+            village_no,
+            species,
+            fiscal_year
+        from {{ ref('stg_vaccination__reports') }}
     {% endif %}
 ),
 
@@ -26,7 +30,7 @@ ranked as (
         ) as recency,
         count(*) over (partition by r.lao_code, r.village_no, r.species, r.fiscal_year) as reports
     from {{ ref('stg_vaccination__reports') }} as r
-    inner join touched as t using (lao_code, village_no, species, fiscal_year)
+    inner join touched on r.lao_code = touched.lao_code and r.village_no = touched.village_no and r.species = touched.species and r.fiscal_year = touched.fiscal_year
 )
 
 select

@@ -23,6 +23,7 @@ select
     sum(a.arrears_payments)::bigint as arrears_payments,
     {{ is_latest('a.payment_period') }} as is_latest_period
 from {{ ref('agg_allowance_lao_period') }} as a
-inner join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
-group by l.province_code, l.province_name_th, l.province_name_en, a.payment_period,
+inner join {{ ref('dim_lao') }} as l on a.lao_code = l.lao_code
+group by
+    l.province_code, l.province_name_th, l.province_name_en, a.payment_period,
     a.fiscal_year_be, a.age_tier

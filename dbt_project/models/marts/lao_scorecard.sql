@@ -7,7 +7,8 @@
 -- Grain: lao_code x fiscal_year_be.
 with revenue as (
     select
-        lao_code, fiscal_year_be,
+        lao_code,
+        fiscal_year_be,
         sum(amount_ytd) / nullif(sum(amount_prev_ytd), 0) - 1 as revenue_growth_rate,
         sum(amount_ytd) filter (where is_land_building_tax) / nullif(sum(amount_ytd), 0)
             as land_building_tax_share_rate
@@ -16,13 +17,17 @@ with revenue as (
 ),
 
 rabies as (
-    select lao_code, fiscal_year_be, coverage_rate as rabies_coverage_rate
+    select
+        lao_code,
+        fiscal_year_be,
+        coverage_rate as rabies_coverage_rate
     from {{ ref('rabies_coverage_by_lao') }}
 ),
 
 allowance as (
     select
-        lao_code, fiscal_year_be,
+        lao_code,
+        fiscal_year_be,
         sum(paid_on_time)::numeric / nullif(sum(regular_payments), 0) as allowance_on_time_rate,
         -- under-60 lines always mismatch the tier, so they are counted once here
         1 - sum(amount_mismatch_count)::numeric / nullif(sum(payments), 0)
@@ -33,9 +38,16 @@ allowance as (
 
 reporting as (
     -- the share of nights on which the LAO reported all three sources (shared definition)
-    select lao_code, fiscal_year_be, avg(case when sources = 3 then 1.0 else 0.0 end) as reporting_rate
+    select
+        lao_code,
+        fiscal_year_be,
+        avg(case when sources = 3 then 1.0 else 0.0 end) as reporting_rate
     from (
-        select lao_code, fiscal_year_be, extract_date, count(*) filter (where is_reported) as sources
+        select
+            lao_code,
+            fiscal_year_be,
+            extract_date,
+            count(*) filter (where is_reported) as sources
         from {{ ref('fct_submissions') }}
         group by lao_code, fiscal_year_be, extract_date
     ) as nightly
@@ -43,44 +55,72 @@ reporting as (
 ),
 
 keys as (
-    select lao_code, fiscal_year_be from revenue
-    union select lao_code, fiscal_year_be from rabies
-    union select lao_code, fiscal_year_be from allowance
-    union select lao_code, fiscal_year_be from reporting
+    select
+        lao_code,
+        fiscal_year_be
+    from revenue
+    union
+    select
+        lao_code,
+        fiscal_year_be
+    from rabies
+    union
+    select
+        lao_code,
+        fiscal_year_be
+    from allowance
+    union
+    select
+        lao_code,
+        fiscal_year_be
+    from reporting
 ),
 
 wide as (
     select
-        k.lao_code, k.fiscal_year_be,
-        rv.revenue_growth_rate, rv.land_building_tax_share_rate, rb.rabies_coverage_rate,
-        al.allowance_on_time_rate, al.allowance_accuracy_rate, rp.reporting_rate
+        k.lao_code,
+        k.fiscal_year_be,
+        rv.revenue_growth_rate,
+        rv.land_building_tax_share_rate,
+        rb.rabies_coverage_rate,
+        al.allowance_on_time_rate,
+        al.allowance_accuracy_rate,
+        rp.reporting_rate
     from keys as k
-    left join revenue as rv on rv.lao_code = k.lao_code and rv.fiscal_year_be = k.fiscal_year_be
-    left join rabies as rb on rb.lao_code = k.lao_code and rb.fiscal_year_be = k.fiscal_year_be
-    left join allowance as al on al.lao_code = k.lao_code and al.fiscal_year_be = k.fiscal_year_be
-    left join reporting as rp on rp.lao_code = k.lao_code and rp.fiscal_year_be = k.fiscal_year_be
+    left join revenue as rv on k.lao_code = rv.lao_code and k.fiscal_year_be = rv.fiscal_year_be
+    left join rabies as rb on k.lao_code = rb.lao_code and k.fiscal_year_be = rb.fiscal_year_be
+    left join allowance as al on k.lao_code = al.lao_code and k.fiscal_year_be = al.fiscal_year_be
+    left join reporting as rp on k.lao_code = rp.lao_code and k.fiscal_year_be = rp.fiscal_year_be
 ),
 
 scored as (
     select
-        w.lao_code, w.fiscal_year_be, v.indicator, v.value, i.domain, i.weight,
+        w.lao_code,
+        w.fiscal_year_be,
+        v.indicator,
+        v.value,
+        i.domain,
+        i.weight,
         {{ indicator_score('v.value', 'i.floor_value', 'i.target_value') }} as score
     from wide as w
-    cross join lateral (values
-        ('revenue_growth_rate', w.revenue_growth_rate),
-        ('land_building_tax_share_rate', w.land_building_tax_share_rate),
-        ('rabies_coverage_rate', w.rabies_coverage_rate),
-        ('allowance_on_time_rate', w.allowance_on_time_rate),
-        ('allowance_accuracy_rate', w.allowance_accuracy_rate),
-        ('reporting_rate', w.reporting_rate)
-    ) as v (indicator, value)
-    inner join {{ ref('scorecard_indicators') }} as i on i.indicator = v.indicator
+    cross join
+        lateral (
+            values
+            ('revenue_growth_rate', w.revenue_growth_rate),
+            ('land_building_tax_share_rate', w.land_building_tax_share_rate),
+            ('rabies_coverage_rate', w.rabies_coverage_rate),
+            ('allowance_on_time_rate', w.allowance_on_time_rate),
+            ('allowance_accuracy_rate', w.allowance_accuracy_rate),
+            ('reporting_rate', w.reporting_rate)
+        ) as v (indicator, value)
+    inner join {{ ref('scorecard_indicators') }} as i on v.indicator = i.indicator
     where v.value is not null
 ),
 
 composite as (
     select
-        lao_code, fiscal_year_be,
+        lao_code,
+        fiscal_year_be,
         sum(weight * score) / nullif(sum(weight), 0) as composite_score,
         count(*) as indicators_used,
         count(distinct domain) as domains_used,
@@ -91,8 +131,8 @@ composite as (
         max(score) filter (where indicator = 'allowance_on_time_rate') as allowance_on_time_score,
         max(score) filter (where indicator = 'allowance_accuracy_rate') as allowance_accuracy_score,
         max(score) filter (where indicator = 'reporting_rate') as reporting_score,
-        (array_agg(indicator order by score desc, weight desc, indicator))[1] as strongest_indicator,
-        (array_agg(indicator order by score, weight desc, indicator))[1] as weakest_indicator
+        (array_agg(indicator order by score desc, weight desc, indicator asc))[1] as strongest_indicator,
+        (array_agg(indicator order by score asc, weight desc, indicator asc))[1] as weakest_indicator
     from scored
     group by lao_code, fiscal_year_be
 ),
@@ -129,15 +169,16 @@ select
     g.indicators_used::int as indicators_used,
     g.domains_used::int as domains_used,
     case when g.performance_group <> 'not_rated'
-        then round(g.composite_score::numeric, 4)::numeric(6, 4) end as composite_score,
+            then round(g.composite_score::numeric, 4)::numeric(6, 4)
+    end as composite_score,
     g.performance_group,
     case when g.performance_group = 'not_rated' then
-        g.indicators_used || ' indicator(s) from ' || g.domains_used || ' domain(s) ('
-        || g.indicators || '); grading needs at least {{ var("scorecard_min_indicators") }}'
-        || ' from {{ var("scorecard_min_domains") }} domains'
+            g.indicators_used || ' indicator(s) from ' || g.domains_used || ' domain(s) ('
+            || g.indicators || '); grading needs at least {{ var("scorecard_min_indicators") }}'
+            || ' from {{ var("scorecard_min_domains") }} domains'
     end as not_rated_reason,
     case when g.performance_group <> 'not_rated' then g.strongest_indicator end as strongest_indicator,
     case when g.performance_group <> 'not_rated' then g.weakest_indicator end as weakest_indicator
 from wide as w
-inner join grouped as g using (lao_code, fiscal_year_be)
-inner join {{ ref('dim_lao') }} as l on l.lao_code = w.lao_code
+inner join grouped as g on w.lao_code = g.lao_code and w.fiscal_year_be = g.fiscal_year_be
+inner join {{ ref('dim_lao') }} as l on w.lao_code = l.lao_code

@@ -16,7 +16,7 @@ select
     f.error as rejection_reason,
     {{ is_latest('s.extract_date') }} as is_latest_period
 from {{ ref('fct_submissions') }} as s
-inner join {{ ref('dim_lao') }} as l on l.lao_code = s.lao_code
+inner join {{ ref('dim_lao') }} as l on s.lao_code = l.lao_code
 left join {{ source('ops', 'files') }} as f
-    on f.source = s.source and f.extract_date = s.extract_date and f.file_name = s.file_name
+    on s.source = f.source and s.extract_date = f.extract_date and s.file_name = f.file_name
 where not s.is_reported

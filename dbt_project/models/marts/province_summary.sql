@@ -2,7 +2,11 @@
 -- rabies, allowance and the scorecard groups of its LAOs.
 -- Grain: province_code x fiscal_year_be.
 with provinces as (
-    select distinct province_code, province_name_th, province_name_en from {{ ref('dim_lao') }}
+    select distinct
+        province_code,
+        province_name_th,
+        province_name_en
+    from {{ ref('dim_lao') }}
 ),
 
 years as (
@@ -10,7 +14,10 @@ years as (
 ),
 
 revenue as (
-    select province_code, fiscal_year_be, sum(amount_ytd) as revenue_ytd,
+    select
+        province_code,
+        fiscal_year_be,
+        sum(amount_ytd) as revenue_ytd,
         sum(amount_prev_ytd) as revenue_prev_ytd,
         sum(amount_ytd) filter (where is_land_building_tax) as land_building_tax_ytd
     from {{ ref('revenue_by_lao_account_detail') }}
@@ -18,24 +25,31 @@ revenue as (
 ),
 
 allowance as (
-    select l.province_code, a.fiscal_year_be,
+    select
+        l.province_code,
+        a.fiscal_year_be,
         sum(a.amount_paid) as allowance_paid,
         -- people paid in an average month of the fiscal year
         sum(a.recipients)::numeric / nullif(count(distinct a.payment_period), 0) as allowance_recipients,
         sum(a.paid_on_time)::numeric / nullif(sum(a.regular_payments), 0) as allowance_on_time_rate
     from {{ ref('agg_allowance_lao_period') }} as a
-    inner join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
+    inner join {{ ref('dim_lao') }} as l on a.lao_code = l.lao_code
     group by l.province_code, a.fiscal_year_be
 ),
 
 findings as (
-    select province_code, fiscal_year_be, count(*) as allowance_findings
+    select
+        province_code,
+        fiscal_year_be,
+        count(*) as allowance_findings
     from {{ ref('allowance_findings') }}
     group by province_code, fiscal_year_be
 ),
 
 scorecard as (
-    select province_code, fiscal_year_be,
+    select
+        province_code,
+        fiscal_year_be,
         count(*) filter (where performance_group = 'Platinum') as laos_platinum,
         count(*) filter (where performance_group = 'Gold') as laos_gold,
         count(*) filter (where performance_group = 'Silver') as laos_silver,
@@ -56,7 +70,7 @@ select
     coalesce(r.revenue_ytd, 0)::numeric(18, 2) as revenue_ytd,
     coalesce(r.revenue_prev_ytd, 0)::numeric(18, 2) as revenue_prev_ytd,
     case when r.revenue_prev_ytd > 0
-        then round((r.revenue_ytd - r.revenue_prev_ytd) / r.revenue_prev_ytd, 4)
+            then round((r.revenue_ytd - r.revenue_prev_ytd) / r.revenue_prev_ytd, 4)
     end::numeric(12, 4) as revenue_growth_rate,
     coalesce(r.land_building_tax_ytd, 0)::numeric(18, 2) as land_building_tax_ytd,
     rb.surveyed as rabies_surveyed,
@@ -75,9 +89,9 @@ select
     coalesce(s.laos_not_rated, 0)::bigint as laos_not_rated
 from provinces as p
 cross join years as y
-left join revenue as r on r.province_code = p.province_code and r.fiscal_year_be = y.fiscal_year_be
+left join revenue as r on p.province_code = r.province_code and y.fiscal_year_be = r.fiscal_year_be
 left join {{ ref('rabies_coverage_by_province') }} as rb
-    on rb.province_code = p.province_code and rb.fiscal_year_be = y.fiscal_year_be
-left join allowance as a on a.province_code = p.province_code and a.fiscal_year_be = y.fiscal_year_be
-left join findings as fd on fd.province_code = p.province_code and fd.fiscal_year_be = y.fiscal_year_be
-left join scorecard as s on s.province_code = p.province_code and s.fiscal_year_be = y.fiscal_year_be
+    on p.province_code = rb.province_code and y.fiscal_year_be = rb.fiscal_year_be
+left join allowance as a on p.province_code = a.province_code and y.fiscal_year_be = a.fiscal_year_be
+left join findings as fd on p.province_code = fd.province_code and y.fiscal_year_be = fd.fiscal_year_be
+left join scorecard as s on p.province_code = s.province_code and y.fiscal_year_be = s.fiscal_year_be

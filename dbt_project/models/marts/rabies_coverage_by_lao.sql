@@ -19,6 +19,7 @@ select
     coalesce(sum(v.vaccinated), 0) >= {{ var('rabies_coverage_target') }} * sum(v.surveyed) as meets_target,
     max(v.last_vaccination_date) as last_vaccination_date
 from {{ ref('fct_vaccination_reports') }} as v
-left join {{ ref('dim_lao') }} as l on l.lao_code = v.lao_code
-group by v.lao_code, l.lao_name_th, l.lao_type, l.province_code, l.province_name_th,
+left join {{ ref('dim_lao') }} as l on v.lao_code = l.lao_code
+group by
+    v.lao_code, l.lao_name_th, l.lao_type, l.province_code, l.province_name_th,
     l.province_name_en, v.fiscal_year_be

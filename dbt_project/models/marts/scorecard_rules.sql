@@ -18,13 +18,31 @@ select
 from {{ ref('scorecard_indicators') }} as i
 union all
 select
-    'group', g.group_name, null, null, null, null, null, g.min_score::numeric(6, 4), g.rank_order,
-    null, null,
+    'group',
+    g.group_name,
+    null,
+    null,
+    null,
+    null,
+    null,
+    g.min_score::numeric(6, 4),
+    g.rank_order,
+    null,
+    null,
     'Composite score (weighted mean of indicator scores 0-1) of at least ' || g.min_score
 from {{ ref('scorecard_groups') }} as g
 union all
 select
-    'eligibility', 'not_rated', null, null, null, null, null, null, null,
-    {{ var('scorecard_min_indicators') }}, {{ var('scorecard_min_domains') }},
+    'eligibility',
+    'not_rated',
+    null,
+    null,
+    null,
+    null,
+    null,
+    null,
+    null,
+    {{ var('scorecard_min_indicators') }},
+    {{ var('scorecard_min_domains') }},
     'Graded only with at least {{ var("scorecard_min_indicators") }} indicators from at least '
     || '{{ var("scorecard_min_domains") }} domains; otherwise not_rated, with the reason'

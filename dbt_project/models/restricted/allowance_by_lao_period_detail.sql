@@ -11,7 +11,7 @@ select
     l.province_name_en,
     a.payment_period,
     lpad(extract(month from a.payment_period)::text, 2, '0') || '/'
-        || {{ be_year('a.payment_period') }}::text as payment_period_be,
+    || {{ be_year('a.payment_period') }}::text as payment_period_be,
     a.fiscal_year_be,
     a.age_tier,
     a.recipients,
@@ -26,4 +26,4 @@ select
     a.last_extract_date,
     {{ is_latest('a.payment_period') }} as is_latest_period
 from {{ ref('agg_allowance_lao_period') }} as a
-left join {{ ref('dim_lao') }} as l on l.lao_code = a.lao_code
+left join {{ ref('dim_lao') }} as l on a.lao_code = l.lao_code

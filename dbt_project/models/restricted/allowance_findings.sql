@@ -2,10 +2,21 @@
 -- the payment was made and loaded; these say what to check.
 -- Grain: finding x person_key x lao_code x payment_period.
 with findings as (
-    select finding, person_key, lao_code, payment_period, amount, detail
+    select
+        finding,
+        person_key,
+        lao_code,
+        payment_period,
+        amount,
+        detail
     from {{ ref('fct_allowance_line_findings') }}
     union all
-    select 'paid_by_two_laos', person_key, lao_code, payment_period, amount,
+    select
+        'paid_by_two_laos',
+        person_key,
+        lao_code,
+        payment_period,
+        amount,
         'also paid by another LAO this period'
     from {{ ref('fct_allowance_multi_lao') }}
 )
@@ -22,4 +33,4 @@ select
     x.amount::numeric(18, 2) as amount,
     x.detail
 from findings as x
-left join {{ ref('dim_lao') }} as l on l.lao_code = x.lao_code
+left join {{ ref('dim_lao') }} as l on x.lao_code = l.lao_code

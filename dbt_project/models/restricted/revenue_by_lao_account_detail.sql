@@ -22,7 +22,9 @@ years as (
 
 current_span as (
     select
-        r.lao_code, y.fiscal_year_be, r.account_code,
+        r.lao_code,
+        y.fiscal_year_be,
+        r.account_code,
         sum(r.net_amount) as amount_ytd,
         count(*) filter (where not r.is_cancelled) as receipts_ytd,
         count(*) filter (where r.is_cancelled) as cancelled_ytd
@@ -35,13 +37,15 @@ current_span as (
 previous_span as (
     -- the previous fiscal year, cut at the same day of the fiscal year
     select
-        r.lao_code, y.fiscal_year_be, r.account_code,
+        r.lao_code,
+        y.fiscal_year_be,
+        r.account_code,
         sum(r.net_amount) as amount_prev_ytd,
         count(*) filter (where not r.is_cancelled) as receipts_prev_ytd
     from receipts as r
     inner join years as y
         on r.fiscal_year_be = y.fiscal_year_be - 1
-        and r.receipt_date <= {{ fiscal_year_start('y.fiscal_year_be - 1') }} + (y.fy_as_of - y.fy_start)
+            and r.receipt_date <= {{ fiscal_year_start('y.fiscal_year_be - 1') }} + (y.fy_as_of - y.fy_start)
     group by r.lao_code, y.fiscal_year_be, r.account_code
 ),
 
@@ -57,8 +61,8 @@ joined as (
         coalesce(p.receipts_prev_ytd, 0) as receipts_prev_ytd
     from current_span as c
     full outer join previous_span as p
-        on p.lao_code = c.lao_code and p.fiscal_year_be = c.fiscal_year_be
-        and p.account_code = c.account_code
+        on c.lao_code = p.lao_code and c.fiscal_year_be = p.fiscal_year_be
+            and c.account_code = p.account_code
 )
 
 select
@@ -79,7 +83,7 @@ select
     j.amount_ytd::numeric(18, 2) as amount_ytd,
     j.amount_prev_ytd::numeric(18, 2) as amount_prev_ytd,
     case when j.amount_prev_ytd > 0
-        then round((j.amount_ytd - j.amount_prev_ytd) / j.amount_prev_ytd, 4)
+            then round((j.amount_ytd - j.amount_prev_ytd) / j.amount_prev_ytd, 4)
     end::numeric(12, 4) as growth_rate,
     {{ rate('j.amount_ytd', 'sum(j.amount_ytd) over (partition by j.lao_code, j.fiscal_year_be)') }}
         as share_of_lao_revenue_rate,
@@ -87,6 +91,6 @@ select
     j.cancelled_ytd::bigint as cancelled_ytd,
     j.receipts_prev_ytd::bigint as receipts_prev_ytd
 from joined as j
-inner join years as y on y.fiscal_year_be = j.fiscal_year_be
-left join {{ ref('dim_lao') }} as l on l.lao_code = j.lao_code
-left join {{ ref('revenue_accounts') }} as a on a.account_code = j.account_code
+inner join years as y on j.fiscal_year_be = y.fiscal_year_be
+left join {{ ref('dim_lao') }} as l on j.lao_code = l.lao_code
+left join {{ ref('revenue_accounts') }} as a on j.account_code = a.account_code

@@ -28,7 +28,8 @@ select
     -- an upgraded SAO keeps its 6-prefix code: a warning, not an error
     substr(r.lao_code, 1, 1) <> case r.lao_type_th
         when 'อบจ.' then '2' when 'เทศบาลนคร' then '3' when 'เทศบาลเมือง' then '4'
-        when 'เทศบาลตำบล' then '5' when 'อบต.' then '6' else '3' end as type_digit_mismatch,
+        when 'เทศบาลตำบล' then '5' when 'อบต.' then '6' else '3'
+    end as type_digit_mismatch,
     substr(r.lao_code, 2, 2) as province_code,
     coalesce(p.name_th, r.province_th) as province_name_th,
     p.name_en as province_name_en,
