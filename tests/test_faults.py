@@ -100,7 +100,7 @@ PHASE = (
 )
 COPYING = (
     "select count(*) from pg_stat_activity where state = 'active'"
-    " and query ilike 'copy raw.allowance_payments%'"
+    " and datname = current_database() and query ilike 'copy raw.allowance_payments%'"
 )
 
 

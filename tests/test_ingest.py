@@ -333,7 +333,7 @@ def test_killed_load_leaves_nothing_half_visible(owner_conn, landing, warehouse_
         while time.monotonic() < deadline:
             n = owner_conn.execute(
                 "select count(*) from pg_stat_activity where query ilike 'copy raw.%%'"
-                " and state = 'active'"
+                " and state = 'active' and datname = current_database()"
             ).fetchone()[0]
             if n:
                 break

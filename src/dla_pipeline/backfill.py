@@ -25,20 +25,23 @@ def backfill_direct(start: date, end: date, say=print) -> dict:
     migrate(settings)
     run_id = f"backfill__{start}__{end}__{datetime.now():%Y%m%dT%H%M%S}"
     t0 = time.monotonic()
+    jobs = [(source, night) for night in nights(start, end) for source in SOURCES]
+    say(f"  loading {len(jobs)} source-nights over the machine's cores", flush=True)
+    with steps.step(run_id, end, "backfill", "load", runner="direct"):
+        errors = steps.load_nights(jobs, run_id)
     loaded = 0
-    for i, night in enumerate(nights(start, end), 1):
-        for source in SOURCES:
-            try:
-                with steps.step(run_id, night, "backfill", f"ingest_{source}", runner="direct"):
-                    for batch in steps.ingest_plan(source, night):
-                        loaded += steps.ingest_batch(source, night, batch, run_id)["rows_in"]
-                    steps.ingest_close(source, night)
-            except steps.NoFiles as exc:
-                say(f"  {exc}")
-        say(
-            f"  {i}/{(end - start).days + 1} nights loaded ({night}), {loaded:,} rows, {time.monotonic() - t0:.0f}s",
-            flush=True,
-        )
+    for source, night in jobs:
+        try:
+            with steps.step(run_id, night, "backfill", f"ingest_{source}", runner="direct"):
+                if errors[(source, night)] is not None:
+                    raise errors[(source, night)]
+                loaded += steps.ingest_close(source, night).get("rows_in", 0)
+        except steps.NoFiles as exc:
+            say(f"  {exc}")
+    say(
+        f"  {len(jobs)} source-nights loaded, {loaded:,} rows, {time.monotonic() - t0:.0f}s",
+        flush=True,
+    )
     for name in ("dbt", "quality_gate", "publish"):
         with steps.step(run_id, end, "backfill", name, runner="direct"):
             if name == "dbt":

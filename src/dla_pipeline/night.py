@@ -33,11 +33,13 @@ def _direct(night: date, run_id: str) -> None:
     from . import steps
 
     failed = False
+    with steps.step(run_id, night, "night", "load", runner="direct"):
+        errors = steps.load_nights([(source, night) for source in SOURCES], run_id)
     for source in SOURCES:
         try:
             with steps.step(run_id, night, "night", f"ingest_{source}", runner="direct"):
-                for batch in steps.ingest_plan(source, night):
-                    steps.ingest_batch(source, night, batch, run_id)
+                if errors[(source, night)] is not None:
+                    raise errors[(source, night)]
                 steps.ingest_close(source, night)
         except steps.NoFiles as exc:
             print(f"ingest_{source}: {exc}", flush=True)
