@@ -95,3 +95,6 @@ psql: ## psql as your own analyst login (libpq service from .secrets: no passwor
 
 lock: ## refresh requirements.lock from the current venv
 	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions tested together. Regenerate with `make lock`.' > requirements.lock
+
+# Apache Superset (make bi, bi-stop, bi-install, bi-check) and the benchmark (make bench)
+include bi/bi.mk

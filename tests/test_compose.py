@@ -75,7 +75,9 @@ def test_each_container_gets_only_the_secrets_it_uses():
     assert "ALERT_EMAIL" in services["airflow-worker"]["environment"]
     superset = services["superset"]["environment"]
     assert "@warehouse:5432/dla" in superset["BI_DATABASE_URL"]
-    assert superset["BI_DATABASE_URL"].startswith("postgresql://bi:")  # the bi_service login
+    assert superset["BI_DATABASE_URL"].startswith(
+        "postgresql://bi_superset:"
+    )  # the bi_service login
 
 
 def test_code_is_baked_in_and_only_data_is_mounted():

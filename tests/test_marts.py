@@ -354,3 +354,16 @@ def test_dbt_docs_show_the_marts_where_analysts_query_them(built):
     assert manifest["nodes"]["model.dla_warehouse.allowance_findings"]["schema"] == "restricted"
     overview = manifest["docs"]["doc.dla_warehouse.__overview__"]["block_contents"]
     assert "Where to query" in overview and "*_rate" in overview
+
+
+def test_a_deploy_that_changes_the_models_rebuilds_them_once(built, owner_conn):
+    from dla_pipeline.config import get_settings
+    from dla_pipeline.transform import _code_changed, _model_code_digest, _remember_code
+
+    settings = get_settings()
+    code = _model_code_digest(settings)
+    assert not _code_changed(settings, code)  # the build above remembered its code
+    _remember_code(settings, "built-by-an-older-release")
+    assert _code_changed(settings, code)
+    _remember_code(settings, code)
+    assert not _code_changed(settings, code)

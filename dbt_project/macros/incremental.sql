@@ -7,14 +7,12 @@
     and, on each build, recomputes the keys touched by changes in (watermark, change_hi]:
     the keys of the LAO-night's current rows and of the rows it retracted. So a re-send
     that drops a period, a receipt or a village, or a header-only file, reaches the marts
-    without a full refresh. change_hi is read once per build by `dla` (transform.py), so
-    every model of a build sees the same window. -#}
+    without a full refresh. change_hi is read once per build by `dla` (transform.py) into
+    core.build_state, so every model of a build sees the same window. It is a table, not a
+    dbt var: vars that change every build would make dbt re-parse the project each time. -#}
 
 {% macro change_hi() -%}
-    {%- if var('change_hi', none) is none -%}
-        {{ exceptions.raise_compiler_error("change_hi is not set: run dbt through `dla dbt ...` or `make dbt`, which pass the ledger's last change id") }}
-    {%- endif -%}
-    {{ var('change_hi') | int }}
+    (select bs.change_hi from core.build_state as bs)
 {%- endmacro %}
 
 {% macro watermark() -%}

@@ -132,10 +132,10 @@ def add_user(
             "insert into access.people (login, role, province_code) values (%s, %s, %s)",
             (login, role, province),
         )
-        if province:
+        if province or role == "bi_service":  # a central BI login sees every province
             conn.execute(
                 "insert into access.role_provinces (role_name, province_code) values (%s, %s)",
-                (login, province),
+                (login, province or "*"),
             )
     return settings.pg.url(user=login, password=password)
 
@@ -194,6 +194,13 @@ def ensure_user(
         raise AccessError(
             f"{login} exists with role {row[0]} (province {row[1] or '-'}): remove it first"
         )
+    if role == "bi_service" and not province:  # logins made before central BI saw all
+        with psycopg.connect(admin_db, autocommit=True) as conn:
+            conn.execute(
+                "insert into access.role_provinces (role_name, province_code) values (%s, '*')"
+                " on conflict do nothing",
+                (login,),
+            )
     return reset_password(admin_db, login, settings, password)
 
 

@@ -31,7 +31,8 @@ from .config import SOURCES
 
 RUN_LOCK_CLASS = 7201  # pg_advisory_lock(class, key): one run per night
 GATE_LOCK = 4244
-MAINTENANCE_LOCK = 4245  # loads and builds share it; an erasure or a key rotation takes it alone
+MAINTENANCE_LOCK = 4245
+BUILD_LOCK = 4246  # one dbt build at a time (it owns core.build_state and marts_build)  # loads and builds share it; an erasure or a key rotation takes it alone
 
 
 def maintenance_shared(conn) -> None:

@@ -35,16 +35,23 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def build_vars(settings: Settings, night: date | None = None) -> dict:
-    """The vars every dbt invocation gets: the ledger's last change id (the incremental
-    window's upper bound, read once per build) and the night being built."""
+def set_build_state(settings: Settings, night: date | None = None) -> dict:
+    """What every dbt invocation reads from core.build_state: the ledger's last change id
+    (the incremental window's upper bound, read once per build) and the night being built.
+    A table rather than dbt vars, so dbt's partial parsing survives from build to build."""
     from .db import connect
 
-    with connect(settings, role="transformer") as conn:
-        out: dict = {"change_hi": ledger.last_change_id(conn)}
-    if night:
-        out |= {"night": night.isoformat(), "night_sql": f"'{night.isoformat()}'"}
-    return out
+    with connect(settings, role="transformer") as conn, conn.transaction():
+        state = {"change_hi": ledger.last_change_id(conn), "night": night}
+        conn.execute(
+            "create table if not exists core.build_state (night date, change_hi bigint not null)"
+        )
+        conn.execute("delete from core.build_state")
+        conn.execute(
+            "insert into core.build_state (night, change_hi) values (%(night)s, %(change_hi)s)",
+            state,
+        )
+    return state
 
 
 def run_dbt(
@@ -60,7 +67,9 @@ def run_dbt(
     os.environ.update(dbt_env(settings))
     full = [*args, "--project-dir", str(settings.dbt_dir), "--profiles-dir", str(settings.dbt_dir)]
     if args and args[0] in ("build", "run", "test", "compile", "show", "snapshot", "seed", "docs"):
-        full += ["--vars", json.dumps(build_vars(settings, night) | (extra_vars or {}))]
+        set_build_state(settings, night)
+    if extra_vars:
+        full += ["--vars", json.dumps(extra_vars)]
     log.info("dbt %s", " ".join(full))
     res = dbtRunner().invoke(full)
     if res.exception:
@@ -83,17 +92,56 @@ def build(
     settings = settings or get_settings()
     refresh_seeds(settings)
     args = ["build", "--exclude", "resource_type:seed"]
-    if full_refresh or _first_incremental_build(settings):
+    code = _model_code_digest(settings)
+    if full_refresh or _first_incremental_build(settings) or _code_changed(settings, code):
         args.append("--full-refresh")
     # an erasure or a key rotation does not run in the middle of a build
     with connect(settings, role="transformer", autocommit=True) as hold:
         hold.execute("select pg_advisory_lock_shared(%s)", (ledger.MAINTENANCE_LOCK,))
+        # two builds at once would share core.build_state and marts_build: they queue
+        hold.execute("select pg_advisory_lock(%s)", (ledger.BUILD_LOCK,))
         results = run_dbt(args, settings, night)
+    _remember_code(settings, code)
     counts: dict[str, int] = {}
     for r in results:
         key = f"{r.node.resource_type}:{r.status}"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _model_code_digest(settings: Settings) -> str:
+    """The models' and macros' code: when a deploy changes it, incremental tables built by
+    the old code (old columns, old rules) are rebuilt once from scratch."""
+    digest = hashlib.sha256()
+    root = settings.dbt_dir
+    files = [root / "dbt_project.yml", *sorted((root / "models").rglob("*.sql"))]
+    files += sorted((root / "macros").rglob("*.sql"))
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _code_changed(settings: Settings, code: str) -> bool:
+    from .db import connect
+
+    with connect(settings, role="transformer") as conn:
+        if not conn.execute("select to_regclass('core.code_state')").fetchone()[0]:
+            row = None  # built by a release without this check: which code is unknown
+        else:
+            row = conn.execute("select sha256 from core.code_state").fetchone()
+    if row is None or row[0] != code:
+        log.info("the models' code changed since the last build: one full refresh")
+        return True
+    return False
+
+
+def _remember_code(settings: Settings, code: str) -> None:
+    from .db import connect
+
+    with connect(settings, role="transformer") as conn, conn.transaction():
+        conn.execute("create table if not exists core.code_state (sha256 text not null)")
+        conn.execute("delete from core.code_state")
+        conn.execute("insert into core.code_state (sha256) values (%s)", (code,))
 
 
 def _first_incremental_build(settings: Settings) -> bool:

@@ -22,6 +22,7 @@ through the libpq service ``dla_admin``, never in a URL on a command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -149,7 +150,9 @@ class Embedded:
             # user might have planted in its own data directory
             for _dirpath, dirnames, filenames, dirfd in os.fwalk(self.pgdata):
                 for name in dirnames + filenames:
-                    os.chown(name, pw.pw_uid, pw.pw_gid, dir_fd=dirfd, follow_symlinks=False)
+                    # a running server deletes files as we walk (dropped databases, vm maps)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.chown(name, pw.pw_uid, pw.pw_gid, dir_fd=dirfd, follow_symlinks=False)
             os.chown(self.pgdata, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
     # -- lifecycle ---------------------------------------------------------------
