@@ -54,8 +54,15 @@ def test_airflow_uses_real_auth_and_its_own_secrets():
         assert "FabAuthManager" in env["AIRFLOW__CORE__AUTH_MANAGER"], name
         assert "SIMPLE_AUTH_MANAGER_USERS" not in str(env)
         assert "@airflow-db/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-        for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"):
-            assert env[key].startswith("${") and ":?" in env[key], (name, key)
+        for key in (
+            "AIRFLOW__CORE__FERNET_KEY",
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__API__SECRET_KEY",
+        ):
+            assert key not in env, (name, key)  # never in the environment
+            secret = env[f"{key}_CMD"].removeprefix("cat /run/secrets/")
+            assert secret in services[name]["secrets"], (name, key)
+            assert _compose()["secrets"][secret]["file"].startswith("./.secrets/compose/")
         assert "${REDIS_PASSWORD:?" in env["AIRFLOW__CELERY__BROKER_URL"]
     assert "--requirepass" in services["redis"]["command"]
     init = services["airflow-init"]["environment"]
@@ -139,9 +146,13 @@ def test_compose_env_writes_every_variable_the_stack_requires(tmp_path):
     assert required_variables(tmp_path / "docker-compose.yml") <= set(values)
     assert values["DLA_OWNER_PASSWORD"] == "ownerpw"
     assert values["WAREHOUSE_ADMIN_PASSWORD"] == "adminpw"
-    assert len(values["AIRFLOW_FERNET_KEY"]) == 44  # url-safe base64 of 32 bytes
+    fernet = tmp_path / ".secrets" / "compose" / "airflow_fernet_key"
+    assert len(fernet.read_text()) == 44 and fernet.stat().st_mode & 0o777 == 0o600
+    for secret in _compose()["secrets"].values():
+        assert (tmp_path / secret["file"]).exists()
+    before = fernet.read_text()
     again = read_env_file(write_compose_env(tmp_path))
-    assert again == values  # generated secrets are kept, not regenerated
+    assert again == values and fernet.read_text() == before  # kept, not regenerated
 
 
 def test_setup_against_an_external_warehouse_starts_nothing(warehouse_db, tmp_path):

@@ -42,11 +42,15 @@ def _fernet() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
+# Docker secrets (files in .secrets/compose/, mounted at /run/secrets), generated once
+SECRET_FILES = {
+    "airflow_fernet_key": _fernet,
+    "airflow_jwt_secret": lambda: secrets.token_urlsafe(48),
+    "airflow_api_secret_key": lambda: secrets.token_urlsafe(48),
+}
+
 # generated for the stack only, once
 GENERATED = {
-    "AIRFLOW_FERNET_KEY": _fernet,
-    "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(48),
-    "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(48),
     "REDIS_PASSWORD": lambda: secrets.token_urlsafe(24),
     "SUPERSET_SECRET_KEY": lambda: secrets.token_urlsafe(48),
     "SUPERSET_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
@@ -78,6 +82,11 @@ def write_compose_env(root: Path | None = None) -> Path:
             values[key] = env[key]
     for key, make in GENERATED.items():
         values.setdefault(key, make())
+    values["AIRFLOW_UID"] = str(os.getuid())
+    folder = secrets_dir(root) / "compose"
+    for name, make in SECRET_FILES.items():
+        if not (folder / name).exists():
+            _write_private(folder / name, make())
     missing = sorted(required_variables(root / "docker-compose.yml") - set(values))
     if missing:
         raise RuntimeError(
