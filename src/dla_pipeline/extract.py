@@ -10,6 +10,7 @@ cause, becomes a rejection with a reason code; it never raises on bad input.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -118,8 +119,21 @@ def header_layout(cells: list[str], source: Source, ctx: Context) -> Layout | No
     return layout
 
 
+_DIGIT = re.compile(r"\d")
+_DIGITS_IN_HEADERS: dict[str, bool] = {}
+
+
 def _is_header(cells: list[str], source: Source) -> bool:
     """A header repeated inside the file (two exports pasted together)."""
+    if source.name not in _DIGITS_IN_HEADERS:
+        _DIGITS_IN_HEADERS[source.name] = any(_DIGIT.search(k) for k in source.header_map)
+    if not _DIGITS_IN_HEADERS[source.name]:
+        # fast path for data rows (this runs on every row): a header needs at least 2 known
+        # names and as many as all its other non-empty cells; cells with a digit are never
+        # a column name here, so too few digit-free cells settle it without canonicalising
+        free = sum(1 for c in cells if not _DIGIT.search(c))
+        if free < max(2, len(cells) - free):
+            return False
     names = [c for c in cells if c.strip(INVISIBLE)]
     known = sum(source.canonical(c) is not None for c in names)
     # data never holds column names; a header may carry extra columns of its own
