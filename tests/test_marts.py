@@ -367,3 +367,21 @@ def test_a_deploy_that_changes_the_models_rebuilds_them_once(built, owner_conn):
     assert _code_changed(settings, code)
     _remember_code(settings, code)
     assert not _code_changed(settings, code)
+
+
+def test_sqlalchemy_sees_a_comment_on_every_mart_column(built, warehouse_db):
+    """What pandas users and BI tools read: the inspector, connected as the analyst."""
+    import sqlalchemy as sa
+
+    url = warehouse_db["ANALYST_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        views = inspector.get_view_names(schema="marts")
+        assert "lao_scorecard" in views
+        for view in views:
+            assert "Grain" in (inspector.get_table_comment(view, schema="marts")["text"] or "")
+            for column in inspector.get_columns(view, schema="marts"):
+                assert column.get("comment"), f"marts.{view}.{column['name']} has no comment"
+    finally:
+        engine.dispose()
