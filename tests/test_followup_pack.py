@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import Counter
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,13 @@ from dla_pipeline.config import project_root
 NIGHT = date(2026, 11, 5)
 THAI = re.compile(r"[\u0e01-\u0e5b]")
 SEED = project_root() / "dbt_project" / "seeds" / "reason_codes.csv"
-SHEETS = [fp.SHEET_RABIES, fp.SHEET_FILES, fp.SHEET_SUMMARY]
+SHEETS = list(fp.SHEETS)
+NEW_SHEETS = {
+    fp.SHEET_NOTHING: fp.NOTHING_COLUMNS,
+    fp.SHEET_QUARANTINE: fp.QUARANTINE_COLUMNS,
+    fp.SHEET_RABIES_TARGET: fp.RABIES_TARGET_COLUMNS,
+    fp.SHEET_FINDINGS: fp.FINDINGS_COLUMNS,
+}
 
 
 # ---------------------------------------------------------------- pure parts
@@ -55,6 +63,51 @@ def test_a_seed_without_thai_reasons_is_refused(tmp_path):
     seed.write_text("reason_code,reason_th,what_to_do_th\nbad_date,,x\n")
     with pytest.raises(fp.PackError, match="bad_date"):
         fp.load_reasons(seed)
+
+
+def test_sheet_names_and_headers_are_thai_and_fit_excel():
+    assert len(set(fp.SHEETS)) == len(fp.SHEETS) == 7
+    for title in fp.SHEETS:
+        assert THAI.search(title) and len(title) <= 31, title
+        assert not set(title) & set("/\\?*[]:"), title
+    for columns in (*NEW_SHEETS.values(), fp.FILES_COLUMNS, fp.RABIES_COLUMNS):
+        headers = [c.th for c in columns]
+        assert all(THAI.search(h) for h in headers), headers
+        assert len(set(headers)) == len(headers), headers
+    assert fp.SHEET_RABIES_TARGET == "ต่ำกว่าเป้าวัคซีน 80%"
+
+
+def test_quarantine_reasons_are_read_and_told_in_thai():
+    reasons = fp.load_reasons(SEED)
+    assert fp.parse_top_reasons("bad_date (12), empty_value (3), bad_id (1)") == [
+        ("bad_date", 12),
+        ("empty_value", 3),
+        ("bad_id", 1),
+    ]
+    assert fp.parse_top_reasons(None) == [] and fp.parse_top_reasons("") == []
+    why, todo, unknown = fp.translate_top_reasons("bad_date (1234), bad_id (2)", reasons)
+    assert (
+        why
+        == f"{reasons['bad_date']['reason_th']} (1,234 แถว); {reasons['bad_id']['reason_th']} (2 แถว)"
+    )
+    assert reasons["bad_date"]["what_to_do_th"] in todo and unknown == []
+    assert not re.search(r"[a-z]+_[a-z_]+", why + todo)
+    why, todo, unknown = fp.translate_top_reasons("no_such_code (3)", reasons)
+    assert unknown == ["no_such_code"] and "no_such_code" not in why
+    assert THAI.search(why) and THAI.search(todo)
+    assert fp.translate_top_reasons(None, reasons) == (None, None, [])
+
+
+def test_every_quarantine_reason_code_of_the_loader_has_thai_text():
+    """The codes the loader can write into ops.quarantine (rows, and a file rejected
+    whole) each have reason_th and what_to_do_th in the one table, the seed."""
+    from dla_pipeline import reasons as catalogue
+
+    reasons = fp.load_reasons(SEED)
+    for code in catalogue.catalogue():
+        assert code in reasons, code
+        assert THAI.search(reasons[code]["reason_th"]), code
+        assert THAI.search(reasons[code]["what_to_do_th"]), code
 
 
 def test_file_names_are_safe_for_thai_names():
@@ -122,6 +175,85 @@ def test_cells_are_never_formulas_and_dates_are_dates(tmp_path):
     assert ws.cell(2, _col(fp.RABIES_COLUMNS, "ข้อมูล ณ วันที่ (พ.ศ.)")).value == "05/11/2569"
 
 
+def test_lao_sheets_from_lao_followup_rows(tmp_path):
+    reasons = fp.load_reasons(SEED)
+    base = {
+        "province_code": "51",
+        "province_name_th": "ลำพูน",
+        "province_name_en": "Lamphun",
+        "district_code": "5101",
+        "district_name_th": "เมืองลำพูน",
+        "lao_type": "SAO",
+        "lao_type_th": "อบต.",
+        "extract_date": NIGHT,
+        "fiscal_year_be": 2570,
+        "allowance_status": "reported",
+        "tax_status": "reported",
+        "vaccination_status": "reported",
+        "sources_missing": 0,
+        "files_rejected": 0,
+        "rows_quarantined": 0,
+        "top_quarantine_reasons": None,
+        "rabies_coverage_rate": None,
+        "below_rabies_target": False,
+        "allowance_findings": 0,
+        "needs_follow_up": False,
+    }
+    laos = [
+        {
+            **base,
+            "lao_code": "5510101",
+            "lao_name_th": "ก",
+            "tax_status": "missing",
+            "sources_missing": 1,
+            "needs_follow_up": True,
+        },
+        {
+            **base,
+            "lao_code": "5510102",
+            "lao_name_th": "ข",
+            "rows_quarantined": 7,
+            "top_quarantine_reasons": "bad_date (5), bad_id (2)",
+            "needs_follow_up": True,
+        },
+        {
+            **base,
+            "lao_code": "5510103",
+            "lao_name_th": "=1+1",
+            "rabies_coverage_rate": Decimal("0.6543"),
+            "below_rabies_target": True,
+            "allowance_findings": 4,
+            "needs_follow_up": True,
+        },
+        {**base, "lao_code": "5510104", "lao_name_th": "ง", "rabies_coverage_rate": Decimal("0.9")},
+    ]
+    assert fp.translate_laos(laos, reasons) == Counter()
+    data = fp.PackData(NIGHT, NIGHT, 2570, {"51": "ลำพูน"}, [], [], laos=laos)
+    wb = fp.build_workbook("ลำพูน", data, [], [], datetime.now(fp.BANGKOK), laos=laos)
+    path = tmp_path / "t.xlsx"
+    wb.save(path)
+    wb = load_workbook(path)
+    assert wb.sheetnames == SHEETS
+    header, rows = _rows(wb[fp.SHEET_NOTHING])
+    assert header == [c.th for c in fp.NOTHING_COLUMNS] and len(rows) == 1
+    assert rows[0][header.index(fp.SOURCE_TH["tax"])] == fp.STATUS_TH["missing"]
+    assert rows[0][header.index(fp.SOURCE_TH["allowance"])] == fp.STATUS_TH["reported"]
+    header, rows = _rows(wb[fp.SHEET_QUARANTINE])
+    assert len(rows) == 1 and rows[0][header.index("จำนวนแถวที่ถูกกักไว้")] == 7
+    assert rows[0][header.index("สาเหตุหลัก (จำนวนแถว)")].startswith(reasons["bad_date"]["reason_th"])
+    ws = wb[fp.SHEET_RABIES_TARGET]
+    header, rows = _rows(ws)
+    assert len(rows) == 1
+    cell = ws.cell(2, 1 + header.index("ความครอบคลุมการฉีดวัคซีน"))
+    assert cell.value == pytest.approx(0.6543) and cell.number_format == fp.PERCENT_FORMAT
+    name = ws.cell(2, 1 + header.index("ชื่อ อปท."))
+    assert name.value == "=1+1" and name.data_type == "s"
+    header, rows = _rows(wb[fp.SHEET_FINDINGS])
+    assert len(rows) == 1 and rows[0][header.index("จำนวนข้อค้นพบเบี้ยยังชีพ")] == 4
+    counts = _summary(wb)
+    assert counts["จำนวน อปท. ทั้งหมด"] == 4 and counts["จำนวน อปท. ที่ต้องติดตาม"] == 3
+
+
 def test_a_folder_open_to_others_is_refused(tmp_path):
     open_dir = tmp_path / "shared"
     open_dir.mkdir(mode=0o755)
@@ -132,6 +264,11 @@ def test_a_folder_open_to_others_is_refused(tmp_path):
     os.chmod(tmp_path, 0o700)
     with pytest.raises(fp.PackError, match="not a folder"):
         fp.private_folder(tmp_path / "file")
+
+
+def _summary(wb) -> dict:
+    rows = [r for r in wb[fp.SHEET_SUMMARY].iter_rows(values_only=True) if r and r[0]]
+    return {r[0]: r[1] if len(r) > 1 else None for r in rows}
 
 
 def _col(columns, th: str) -> int:
@@ -211,6 +348,12 @@ def marts(published, warehouse_db):
                 (NIGHT,),
             )
         }
+        quarantine_codes = {
+            r[0]
+            for r in conn.execute(
+                "select distinct reason_code from ops.quarantine where extract_date = %s", (night,)
+            )
+        }
     return {
         "night": night,
         "provinces": provinces,
@@ -218,7 +361,37 @@ def marts(published, warehouse_db):
         "files": files,
         "codes": codes,
         "sent": sent,
+        "lao_followup": _lao_followup(warehouse_db["ANALYST_URL"]),
+        "quarantine_codes": quarantine_codes,
     }
+
+
+def _lao_followup(url: str) -> dict:
+    """Per province, what each new sheet must hold, read from marts.lao_followup by the
+    analyst: (rows, the LAO codes, the sum of the sheet's figure)."""
+    import psycopg
+
+    sheets = {
+        fp.SHEET_NOTHING: ("sources_missing > 0", "sources_missing"),
+        fp.SHEET_QUARANTINE: ("rows_quarantined > 0", "rows_quarantined"),
+        fp.SHEET_RABIES_TARGET: ("below_rabies_target", "rabies_coverage_rate"),
+        fp.SHEET_FINDINGS: ("allowance_findings > 0", "allowance_findings"),
+    }
+    out: dict = {}
+    with psycopg.connect(url) as conn:
+        for sheet, (where, figure) in sheets.items():
+            for code, n, laos, total in conn.execute(
+                f"select province_code, count(*), array_agg(lao_code order by lao_code),"
+                f" sum({figure}) from marts.lao_followup where is_latest_period and {where}"
+                " group by 1"
+            ):
+                out[(sheet, code)] = (n, laos, total)
+        for code, n, follow_up in conn.execute(
+            "select province_code, count(*), count(*) filter (where needs_follow_up)"
+            " from marts.lao_followup group by 1"
+        ):
+            out[("laos", code)] = (n, follow_up)
+    return out
 
 
 def _rows(ws) -> tuple[list, list[tuple]]:
@@ -339,3 +512,150 @@ def _one_province_and_a_bad_province(code, marts, out, tmp_path, capsys):
         err = capsys.readouterr().err
         assert says in err and "--province 51" in err, err
     assert not (tmp_path / "bad").exists()
+
+
+# ---------------------------------------------------------------- marts.lao_followup
+
+
+@pytest.mark.e2e
+def test_lao_followup_mart_has_every_lao_and_agrees_with_the_other_marts(published, warehouse_db):
+    import psycopg
+
+    with psycopg.connect(warehouse_db["ANALYST_URL"]) as conn:
+        night = conn.execute("select max(extract_date) from marts.published_nights").fetchone()[0]
+        n, nights, latest, laos = conn.execute(
+            "select count(*), array_agg(distinct extract_date), bool_and(is_latest_period),"
+            " count(distinct lao_code) from marts.lao_followup"
+        ).fetchone()
+        assert n == laos == conn.execute("select count(*) from marts.dim_lao").fetchone()[0]
+        assert nights == [night] and latest
+        missing, rejected = conn.execute(
+            "select sum(sources_missing), sum(files_rejected) from marts.lao_followup"
+        ).fetchone()
+        expected = dict(
+            conn.execute(
+                "select status, count(*) from marts.missing_submissions"
+                " where extract_date = %s group by 1",
+                (night,),
+            ).fetchall()
+        )
+        assert (missing, rejected) == (expected.get("missing", 0), expected.get("rejected", 0))
+        wrong = conn.execute(
+            "select count(*) from marts.lao_followup where needs_follow_up <> ("
+            " sources_missing > 0 or files_rejected > 0 or rows_quarantined > 0"
+            " or below_rabies_target or allowance_findings > 0)"
+            " or below_rabies_target <> coalesce(rabies_coverage_rate < 0.80, false)"
+            " or (rows_quarantined > 0) <> (top_quarantine_reasons is not null)"
+        ).fetchone()[0]
+        assert wrong == 0
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'marts' and table_name = 'lao_followup'"
+            )
+        }
+        assert not {c for c in columns if "person" in c or "citizen" in c}
+        registered = {r[0] for r in conn.execute("select lao_code from marts.dim_lao")}
+        in_mart = conn.execute("select sum(rows_quarantined) from marts.lao_followup").fetchone()[0]
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:  # the ledger, as the owner
+        per_lao = conn.execute(
+            "select lao_code, count(*) from ops.quarantine where extract_date = %s group by 1",
+            (night,),
+        ).fetchall()
+    in_ledger = sum(n for lao, n in per_lao if lao in registered)
+    assert in_mart == in_ledger and in_ledger > 0
+
+
+@pytest.mark.e2e
+def test_every_quarantine_reason_that_appears_has_thai_text(pack, marts):
+    reasons = fp.load_reasons(SEED)
+    assert marts["quarantine_codes"]
+    assert marts["quarantine_codes"] <= set(reasons), marts["quarantine_codes"] - set(reasons)
+    for code in marts["quarantine_codes"]:
+        assert THAI.search(reasons[code]["reason_th"]) and THAI.search(
+            reasons[code]["what_to_do_th"]
+        )
+    # and the pack shows none of them as a code or as the generic text
+    seen = 0
+    for code, name in sorted(marts["provinces"].items()):
+        wb = load_workbook(pack / fp.safe_file_name(code, name), read_only=True)
+        header, rows = _rows(wb[fp.SHEET_QUARANTINE])
+        why = header.index("สาเหตุหลัก (จำนวนแถว)")
+        for r in rows:
+            seen += 1
+            assert THAI.search(r[why]) and fp.UNKNOWN_QUARANTINE_TH not in r[why], r
+            assert not re.search(r"[a-z]+_[a-z_]+", r[why]), r
+        wb.close()
+    assert seen > 0
+
+
+@pytest.mark.e2e
+def test_new_sheets_totals_equal_lao_followup(pack, marts):
+    """Per province and sheet: rows, LAOs and the sheet's figure summed, against the mart
+    read as the analyst; the summary's counts too."""
+    figure = {
+        fp.SHEET_NOTHING: "จำนวนประเภทที่ไม่ได้รับไฟล์",
+        fp.SHEET_QUARANTINE: "จำนวนแถวที่ถูกกักไว้",
+        fp.SHEET_RABIES_TARGET: "ความครอบคลุมการฉีดวัคซีน",
+        fp.SHEET_FINDINGS: "จำนวนข้อค้นพบเบี้ยยังชีพ",
+    }
+    expected = marts["lao_followup"]
+    totals = Counter()
+    for code, name in sorted(marts["provinces"].items()):
+        wb = load_workbook(pack / fp.safe_file_name(code, name))
+        counts = _summary(wb)
+        for sheet, columns in NEW_SHEETS.items():
+            ws = wb[sheet]
+            header, rows = _rows(ws)
+            assert header == [c.th for c in columns]
+            assert all(THAI.search(h) for h in header)
+            n, laos, total = expected.get((sheet, code), (0, [], None))
+            assert len(rows) == n, (sheet, code)
+            assert sorted(r[header.index("รหัส อปท.")] for r in rows) == sorted(laos)
+            assert {r[header.index("รหัสจังหวัด")] for r in rows} <= {code}
+            got = sum(r[header.index(figure[sheet])] for r in rows)
+            assert got == pytest.approx(float(total or 0)), (sheet, code)
+            assert counts[f"จำนวนรายการในแผ่นงาน “{sheet}”"] == n
+            totals[sheet] += n
+            if sheet == fp.SHEET_RABIES_TARGET:
+                col = 1 + header.index(figure[sheet])
+                for i in range(2, ws.max_row + 1):
+                    cell = ws.cell(i, col)
+                    assert cell.number_format == fp.PERCENT_FORMAT and 0 <= cell.value < 0.8
+        all_laos, follow_up = expected[("laos", code)]
+        assert counts["จำนวน อปท. ทั้งหมด"] == all_laos
+        assert counts["จำนวน อปท. ที่ต้องติดตาม"] == follow_up
+        wb.close()
+    assert totals[fp.SHEET_NOTHING] > 0 and totals[fp.SHEET_QUARANTINE] > 0
+    everything = load_workbook(
+        pack / fp.safe_file_name(fp.ALL_CODE, fp.ALL_NAME_TH), read_only=True
+    )
+    assert _summary(everything)["จำนวน อปท. ทั้งหมด"] == sum(
+        v[0] for k, v in expected.items() if k[0] == "laos"
+    )
+    for sheet in NEW_SHEETS:
+        assert len(_rows(everything[sheet])[1]) == totals[sheet]
+    everything.close()
+
+
+@pytest.mark.e2e
+def test_a_published_night_writes_its_pack_and_never_fails_the_night(
+    published, marts, warehouse_db, monkeypatch
+):
+    from dla_pipeline.config import get_settings
+
+    settings = get_settings()
+    out = fp.write_for_night(marts["night"], settings)
+    assert out == Path(warehouse_db["RUNS_DIR"]) / "followup" / marts["night"].isoformat()
+    names = {p.name for p in out.iterdir()}
+    assert fp.safe_file_name(fp.ALL_CODE, fp.ALL_NAME_TH) in names
+    assert {fp.safe_file_name(c, n) for c, n in marts["provinces"].items()} <= names
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fp, "write_pack", broken)
+    assert fp.write_for_night(marts["night"], settings) is None

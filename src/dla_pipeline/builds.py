@@ -100,6 +100,10 @@ def report(info: dict | None, context: dict) -> dict:
             summary["published"],
             None if summary["published"] else "not published",
         )
+    if summary["published"]:
+        from .followup_pack import write_for_night
+
+        write_for_night(night)  # the provincial offices' Thai workbooks; never fails the run
     drops = [w for w in summary["quality_gate"]["warnings"] if "reporting" in w.lower()]
     if drops:
         notify.send(notify.reporting_dropped(info["night"], drops), context)

@@ -4,14 +4,24 @@ The DLA's 76 provincial offices (สถ.จ.) follow up the LAOs of their provin
 not reported rabies vaccinations in the current campaign, or whose nightly file is
 missing or was rejected. ``write_pack`` reads the published marts and writes, per
 province, ``<province_code>_<province name>.xlsx`` (and, when asked, ``00_ทุกจังหวัด.xlsx``
-with every province) with three sheets:
+with every province) with these sheets:
 
-* ``ยังไม่รายงานวัคซีน`` - ``marts.rabies_followup``;
+* ``ไม่ได้รับไฟล์ (แยกตามประเภท)`` - LAOs with nothing received for a source that night,
+  each source's status side by side (``marts.lao_followup``, ``sources_missing > 0``);
 * ``ไม่ส่งไฟล์-ไฟล์ถูกปฏิเสธ`` - ``marts.missing_submissions`` of the latest published
   night (Excel does not allow ``/`` in a sheet name), the reason a file was rejected in
   Thai with what the LAO should do, from the seed ``reason_codes.csv`` (the wording is
   data: the seed's ``reason_th`` and ``what_to_do_th``);
+* ``แถวที่ถูกกักไว้`` - rows quarantined per LAO that night, the top reasons in Thai with
+  what to do (``marts.lao_followup.top_quarantine_reasons`` through the same seed);
+* ``ต่ำกว่าเป้าวัคซีน 80%`` - LAOs whose rabies coverage this fiscal year is below the
+  target (``below_rabies_target``), the coverage a percentage-formatted cell;
+* ``ข้อค้นพบเบี้ยยังชีพ`` - allowance findings counts per LAO (counts only);
+* ``ยังไม่รายงานวัคซีน`` - ``marts.rabies_followup``;
 * ``สรุป`` - counts, dates, generation time (Asia/Bangkok) and what to do.
+
+``write_for_night`` writes every province's workbook after a publish, into
+``<runs_dir>/followup/<night>/``; it never raises (a pack problem must not fail a night).
 
 Dates are real Excel dates (dd/mm/yyyy, CE) with the Buddhist-era date beside them as
 text; the header row is frozen, filtered and carries the English column name as a note.
@@ -35,7 +45,7 @@ import re
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -61,7 +71,23 @@ PROVINCE_CODE = re.compile(r"^[0-9]{2}$")
 
 SHEET_RABIES = "ยังไม่รายงานวัคซีน"
 SHEET_FILES = "ไม่ส่งไฟล์-ไฟล์ถูกปฏิเสธ"
+SHEET_NOTHING = "ไม่ได้รับไฟล์ (แยกตามประเภท)"
+SHEET_QUARANTINE = "แถวที่ถูกกักไว้"
+SHEET_RABIES_TARGET = "ต่ำกว่าเป้าวัคซีน 80%"
+SHEET_FINDINGS = "ข้อค้นพบเบี้ยยังชีพ"
 SHEET_SUMMARY = "สรุป"
+SHEETS = (
+    SHEET_NOTHING,
+    SHEET_FILES,
+    SHEET_QUARANTINE,
+    SHEET_RABIES_TARGET,
+    SHEET_FINDINGS,
+    SHEET_RABIES,
+    SHEET_SUMMARY,
+)
+PERCENT_FORMAT = "0.00%"
+COUNT_FORMAT = "#,##0"
+TOP_REASON = re.compile(r"([A-Za-z0-9_]+) \((\d+)\)")
 
 # the labels of the marts' coded values (the mart's accepted_values)
 SOURCE_TH = {
@@ -69,9 +95,10 @@ SOURCE_TH = {
     "tax": "ภาษี",
     "vaccination": "วัคซีนพิษสุนัขบ้า",
 }
-STATUS_TH = {"missing": "ไม่ส่งไฟล์", "rejected": "ไฟล์ถูกปฏิเสธ"}
+STATUS_TH = {"missing": "ไม่ส่งไฟล์", "rejected": "ไฟล์ถูกปฏิเสธ", "reported": "ได้รับแล้ว"}
 UNKNOWN_REASON_TH = "ไฟล์ถูกปฏิเสธ (ระบบไม่ได้บันทึกรหัสเหตุผล)"
 UNKNOWN_TODO_TH = "ตรวจสอบรายละเอียดจากระบบ หรือแจ้งผู้ดูแลระบบของ สถ. พร้อมชื่อไฟล์"
+UNKNOWN_QUARANTINE_TH = "แถวถูกกักไว้ (ระบบไม่ได้บันทึกรหัสเหตุผล)"
 
 
 class PackError(RuntimeError):
@@ -83,7 +110,7 @@ class Column:
     key: str  # the key in a row dict
     th: str  # the Thai header
     en: str  # the mart's column (the header's note)
-    kind: str = "text"  # text | date | be_date | int
+    kind: str = "text"  # text | date | be_date | int | count | percent
     min_width: int = 8
 
 
@@ -124,6 +151,53 @@ FILES_COLUMNS = (
     Column("what_to_do_th", "สิ่งที่ อปท. ต้องทำ", "what_to_do_th (reason_codes.csv)"),
     Column("rejection_reason", "รายละเอียดจากระบบ (ภาษาอังกฤษ)", "rejection_reason"),
 )
+# the LAO's place, first on every sheet read from marts.lao_followup
+_LAO_COLUMNS = (
+    Column("province_code", "รหัสจังหวัด", "province_code"),
+    Column("province_name_th", "จังหวัด", "province_name_th"),
+    Column("district_code", "รหัสอำเภอ", "district_code"),
+    Column("district_name_th", "อำเภอ", "district_name_th"),
+    Column("lao_code", "รหัส อปท.", "lao_code"),
+    Column("lao_name_th", "ชื่อ อปท.", "lao_name_th"),
+    Column("lao_type_th", "ประเภท อปท.", "lao_type (in Thai: marts.dim_lao.lao_type_th)"),
+)
+NOTHING_COLUMNS = (
+    *_LAO_COLUMNS,
+    Column("extract_date", "ข้อมูลวันที่ (ค.ศ.)", "extract_date", "date"),
+    Column("extract_date", "ข้อมูลวันที่ (พ.ศ.)", "extract_date (Buddhist era)", "be_date"),
+    Column("allowance_status_th", SOURCE_TH["allowance"], "allowance_status (in Thai)"),
+    Column("tax_status_th", SOURCE_TH["tax"], "tax_status (in Thai)"),
+    Column("vaccination_status_th", SOURCE_TH["vaccination"], "vaccination_status (in Thai)"),
+    Column("sources_missing", "จำนวนประเภทที่ไม่ได้รับไฟล์", "sources_missing", "count"),
+)
+QUARANTINE_COLUMNS = (
+    *_LAO_COLUMNS,
+    Column("extract_date", "ข้อมูลวันที่ (ค.ศ.)", "extract_date", "date"),
+    Column("extract_date", "ข้อมูลวันที่ (พ.ศ.)", "extract_date (Buddhist era)", "be_date"),
+    Column("rows_quarantined", "จำนวนแถวที่ถูกกักไว้", "rows_quarantined", "count"),
+    Column(
+        "top_reasons_th",
+        "สาเหตุหลัก (จำนวนแถว)",
+        "top_quarantine_reasons (in Thai: reason_codes.csv)",
+    ),
+    Column("top_todo_th", "สิ่งที่ อปท. ต้องทำ", "what_to_do_th (reason_codes.csv)"),
+    Column("top_quarantine_reasons", "รหัสสาเหตุ (ภาษาอังกฤษ)", "top_quarantine_reasons"),
+)
+RABIES_TARGET_COLUMNS = (
+    *_LAO_COLUMNS,
+    Column("fiscal_year_be", "ปีงบประมาณ (พ.ศ.)", "fiscal_year_be", "int"),
+    Column(
+        "rabies_coverage_rate",
+        "ความครอบคลุมการฉีดวัคซีน",
+        "rabies_coverage_rate (0-1, shown as a percentage)",
+        "percent",
+    ),
+)
+FINDINGS_COLUMNS = (
+    *_LAO_COLUMNS,
+    Column("fiscal_year_be", "ปีงบประมาณ (พ.ศ.)", "fiscal_year_be", "int"),
+    Column("allowance_findings", "จำนวนข้อค้นพบเบี้ยยังชีพ", "allowance_findings", "count"),
+)
 
 GUIDANCE_TH = (
     "สิ่งที่ต้องทำ",
@@ -131,9 +205,13 @@ GUIDANCE_TH = (
     " ในปีงบประมาณ {fiscal_year} โปรดประสานให้ อปท. ส่งไฟล์ข้อมูลวัคซีนเข้าระบบ",
     "2. แผ่นงาน “{files}”: อปท. ที่ไม่ได้ส่งไฟล์ หรือส่งแล้วระบบไม่รับ สำหรับข้อมูลวันที่ {night}"
     " โปรดแจ้ง อปท. ตามคอลัมน์ “เหตุผลที่ไฟล์ถูกปฏิเสธ” และ “สิ่งที่ อปท. ต้องทำ” แล้วให้ส่งไฟล์ใหม่",
-    "3. ระบบประมวลผลทุกคืน เมื่อ อปท. ส่งไฟล์ที่ถูกต้องแล้ว รายชื่อจะหายจากรายการในรอบถัดไป",
-    "4. ใช้คอลัมน์ “อำเภอ” กรองรายการเพื่อแบ่งงานให้ท้องถิ่นอำเภอ",
-    "5. ไฟล์นี้มีข้อมูลการติดตามงานของทางราชการ ใช้ภายในสำนักงานเท่านั้น ห้ามเผยแพร่",
+    "3. แผ่นงาน “{nothing}”: อปท. ที่ระบบไม่ได้รับไฟล์ในคืนนั้น แยกตามประเภทข้อมูล",
+    "4. แผ่นงาน “{quarantine}”: แถวข้อมูลที่ระบบไม่รับ (กักไว้) พร้อมสาเหตุหลักและสิ่งที่ อปท. ต้องแก้ไข",
+    "5. แผ่นงาน “{target}”: อปท. ที่ความครอบคลุมการฉีดวัคซีนในปีงบประมาณ {fiscal_year} ต่ำกว่าเป้าหมาย",
+    "6. แผ่นงาน “{findings}”: จำนวนข้อค้นพบเบี้ยยังชีพผู้สูงอายุที่ต้องตรวจสอบ (รายละเอียดรายบุคคล เฉพาะผู้ตรวจสอบ)",
+    "7. ระบบประมวลผลทุกคืน เมื่อ อปท. ส่งไฟล์ที่ถูกต้องแล้ว รายชื่อจะหายจากรายการในรอบถัดไป",
+    "8. ใช้คอลัมน์ “อำเภอ” กรองรายการเพื่อแบ่งงานให้ท้องถิ่นอำเภอ",
+    "9. ไฟล์นี้มีข้อมูลการติดตามงานของทางราชการ ใช้ภายในสำนักงานเท่านั้น ห้ามเผยแพร่",
 )
 
 
@@ -160,6 +238,31 @@ def reason_th(code: str | None, reasons: dict[str, dict[str, str]]) -> tuple[str
     if row is None:
         return UNKNOWN_REASON_TH, UNKNOWN_TODO_TH
     return row["reason_th"].strip(), (row.get("what_to_do_th") or "").strip()
+
+
+def parse_top_reasons(text: str | None) -> list[tuple[str, int]]:
+    """``"code (n), code (n)"`` (``lao_followup.top_quarantine_reasons``) as pairs."""
+    return [(code, int(n)) for code, n in TOP_REASON.findall(text or "")]
+
+
+def translate_top_reasons(
+    text: str | None, reasons: dict[str, dict[str, str]]
+) -> tuple[str | None, str | None, list[str]]:
+    """(the Thai reasons with their counts, what to do, the codes with no Thai text)."""
+    pairs = parse_top_reasons(text)
+    if not pairs:
+        return None, None, []
+    why, todo, unknown = [], [], []
+    for code, n in pairs:
+        if code in reasons:
+            th, do = reason_th(code, reasons)
+        else:
+            unknown.append(code)
+            th, do = UNKNOWN_QUARANTINE_TH, UNKNOWN_TODO_TH
+        why.append(f"{th} ({n:,} แถว)")
+        if do and do not in todo:
+            todo.append(do)
+    return "; ".join(why), "; ".join(todo) or None, unknown
 
 
 def be_date(d: date | None) -> str | None:
@@ -229,6 +332,8 @@ class PackData:
     rabies: list[dict]
     files: list[dict]
     unknown_reasons: Counter = field(default_factory=Counter)
+    # marts.lao_followup: every LAO of the provinces asked for (all 7,849 for all provinces)
+    laos: list[dict] = field(default_factory=list)
 
 
 def _rows(cur) -> list[dict]:
@@ -317,7 +422,40 @@ def read_marts(
                 {"night": night, "p": wanted},
             )
         )
-    return PackData(night, as_of, fiscal_year, known, rabies, files), chosen
+        laos = _read_lao_followup(conn, wanted, night)
+    return PackData(night, as_of, fiscal_year, known, rabies, files, laos=laos), chosen
+
+
+def _read_lao_followup(conn, wanted: list[str] | None, night: date) -> list[dict]:
+    """``marts.lao_followup`` (its latest night), or nothing when it is not published yet."""
+    if conn.execute("select to_regclass('marts.lao_followup')").fetchone()[0] is None:
+        log.warning("marts.lao_followup is not published yet: its sheets are empty")
+        return []
+    where = "" if wanted is None else " and f.province_code = any(%(p)s)"
+    laos = _rows(
+        conn.execute(
+            "select f.province_code, f.province_name_th, f.province_name_en, f.district_code,"
+            " f.district_name_th, f.lao_code, f.lao_name_th, f.lao_type,"
+            " coalesce(d.lao_type_th, f.lao_type) as lao_type_th, f.extract_date,"
+            " f.fiscal_year_be, f.allowance_status, f.tax_status, f.vaccination_status,"
+            " f.sources_missing, f.files_rejected, f.rows_quarantined,"
+            " f.top_quarantine_reasons, f.rabies_coverage_rate, f.below_rabies_target,"
+            " f.allowance_findings, f.needs_follow_up"
+            " from marts.lao_followup as f"
+            " left join marts.dim_lao as d on d.lao_code = f.lao_code"
+            f" where f.is_latest_period{where}"
+            " order by f.province_code, f.district_code nulls last, f.lao_code",
+            {"p": wanted},
+        )
+    )
+    nights = {r["extract_date"] for r in laos}
+    if nights and nights != {night}:
+        log.warning(
+            "marts.lao_followup describes %s, the latest published night is %s",
+            sorted(nights),
+            night,
+        )
+    return laos
 
 
 def translate_files(rows: list[dict], reasons: dict[str, dict[str, str]]) -> Counter:
@@ -334,6 +472,43 @@ def translate_files(rows: list[dict], reasons: dict[str, dict[str, str]]) -> Cou
         else:
             row["reason_th"] = row["what_to_do_th"] = None
     return unknown
+
+
+def translate_laos(rows: list[dict], reasons: dict[str, dict[str, str]]) -> Counter:
+    """Thai statuses and quarantine reasons on every ``lao_followup`` row; returns the
+    quarantine reason codes with no Thai text (shown with a generic Thai text)."""
+    unknown: Counter = Counter()
+    for row in rows:
+        for source in SOURCE_TH:
+            status = row.get(f"{source}_status")
+            row[f"{source}_status_th"] = STATUS_TH.get(status, status)
+        why, todo, missing = translate_top_reasons(row.get("top_quarantine_reasons"), reasons)
+        row["top_reasons_th"], row["top_todo_th"] = why, todo
+        unknown.update(missing)
+    return unknown
+
+
+@dataclass(frozen=True)
+class LaoSheets:
+    """The rows of the sheets read from ``marts.lao_followup`` (one province, or all)."""
+
+    nothing: list[dict]
+    quarantine: list[dict]
+    rabies_target: list[dict]
+    findings: list[dict]
+    follow_up: int  # LAOs with needs_follow_up
+    laos: int  # every LAO
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> LaoSheets:
+        return cls(
+            nothing=[r for r in rows if (r["sources_missing"] or 0) > 0],
+            quarantine=[r for r in rows if (r["rows_quarantined"] or 0) > 0],
+            rabies_target=[r for r in rows if r["below_rabies_target"]],
+            findings=[r for r in rows if (r["allowance_findings"] or 0) > 0],
+            follow_up=sum(1 for r in rows if r["needs_follow_up"]),
+            laos=len(rows),
+        )
 
 
 # ---------------------------------------------------------------- workbooks
@@ -370,7 +545,9 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: list
     values = [[_value(r, c) for c in columns] for r in rows]
     for i, col in enumerate(columns):
         texts = [col.th] + [
-            be_date(v) if isinstance(v, date) else str(v) for v in (row[i] for row in values) if v
+            be_date(v) if isinstance(v, date) else f"{v:.2%}" if col.kind == "percent" else str(v)
+            for v in (row[i] for row in values)
+            if v
         ]
         width = max([col.min_width, *(display_width(t) for t in texts)]) + 2
         ws.column_dimensions[get_column_letter(i + 1)].width = min(width, MAX_WIDTH)
@@ -382,7 +559,7 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: list
         cell.comment = Comment(col.en, "dla")
         header.append(cell)
     ws.append(header)
-    fmt = {"date": DATE_FORMAT, "int": "0"}
+    fmt = {"date": DATE_FORMAT, "int": "0", "count": COUNT_FORMAT, "percent": PERCENT_FORMAT}
     for row in values:
         ws.append(
             [_cell(ws, v, number_format=fmt.get(c.kind)) for v, c in zip(row, columns, strict=True)]
@@ -398,6 +575,8 @@ def _summary_sheet(
     files: list[dict],
     generated: datetime,
     per_province: bool,
+    lao: LaoSheets,
+    laos: list[dict],
 ) -> None:
     ws = wb.create_sheet(SHEET_SUMMARY)
     ws.column_dimensions["A"].width = 46
@@ -429,26 +608,56 @@ def _summary_sheet(
     )
     line()
     status = Counter(r["status"] for r in files)
-    label(f"จำนวนรายการในแผ่นงาน “{SHEET_RABIES}”", len(rabies), "#,##0")
+    label("จำนวน อปท. ทั้งหมด", lao.laos, COUNT_FORMAT)
+    label("จำนวน อปท. ที่ต้องติดตาม", lao.follow_up, COUNT_FORMAT)
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_NOTHING}”", len(lao.nothing), COUNT_FORMAT)
     label(f"จำนวนรายการในแผ่นงาน “{SHEET_FILES}”", len(files), "#,##0")
     label(f"   - {STATUS_TH['missing']}", status["missing"], "#,##0")
     label(f"   - {STATUS_TH['rejected']}", status["rejected"], "#,##0")
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_QUARANTINE}”", len(lao.quarantine), COUNT_FORMAT)
+    label(
+        "   - จำนวนแถวที่ถูกกักไว้รวม",
+        sum(r["rows_quarantined"] or 0 for r in lao.quarantine),
+        COUNT_FORMAT,
+    )
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_RABIES_TARGET}”", len(lao.rabies_target), COUNT_FORMAT)
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_FINDINGS}”", len(lao.findings), COUNT_FORMAT)
+    label(
+        "   - จำนวนข้อค้นพบเบี้ยยังชีพรวม",
+        sum(r["allowance_findings"] or 0 for r in lao.findings),
+        COUNT_FORMAT,
+    )
+    label(f"จำนวนรายการในแผ่นงาน “{SHEET_RABIES}”", len(rabies), "#,##0")
     line()
     line(
-        *(_cell(ws, t, _BOLD) for t in ("ประเภทข้อมูล", STATUS_TH["missing"], STATUS_TH["rejected"]))
+        *(
+            _cell(ws, t, _BOLD)
+            for t in (
+                "ประเภทข้อมูล",
+                STATUS_TH["missing"],
+                STATUS_TH["rejected"],
+                STATUS_TH["reported"],
+            )
+        )
     )
     by_source = Counter((r["source"], r["status"]) for r in files)
+    reported = Counter(s for r in laos for s in SOURCE_TH if r[f"{s}_status"] == "reported")
     for source, name in SOURCE_TH.items():
         line(
             _cell(ws, name),
             _cell(ws, by_source[(source, "missing")], number_format="#,##0"),
             _cell(ws, by_source[(source, "rejected")], number_format="#,##0"),
+            _cell(ws, reported[source], number_format="#,##0"),
         )
     line()
     for i, text in enumerate(GUIDANCE_TH):
         text = text.format(
             rabies=SHEET_RABIES,
             files=SHEET_FILES,
+            nothing=SHEET_NOTHING,
+            quarantine=SHEET_QUARANTINE,
+            target=SHEET_RABIES_TARGET,
+            findings=SHEET_FINDINGS,
             fiscal_year=data.fiscal_year_be or "-",
             night=be_date(data.night),
         )
@@ -464,12 +673,21 @@ def _summary_sheet(
                     SHEET_RABIES,
                     STATUS_TH["missing"],
                     STATUS_TH["rejected"],
+                    "อปท. ที่ต้องติดตาม",
+                    SHEET_NOTHING,
+                    SHEET_QUARANTINE,
+                    SHEET_RABIES_TARGET,
+                    SHEET_FINDINGS,
                 )
             )
         )
         n_rabies = Counter(r["province_code"] for r in rabies)
         n_files = Counter((r["province_code"], r["status"]) for r in files)
+        by_province: dict[str, list[dict]] = {}
+        for r in laos:
+            by_province.setdefault(r["province_code"], []).append(r)
         for code, name in sorted(data.provinces.items()):
+            p = LaoSheets.of(by_province.get(code, []))
             line(
                 _cell(ws, name),
                 _cell(ws, code),
@@ -479,6 +697,11 @@ def _summary_sheet(
                         n_rabies[code],
                         n_files[(code, "missing")],
                         n_files[(code, "rejected")],
+                        p.follow_up,
+                        len(p.nothing),
+                        len(p.quarantine),
+                        len(p.rabies_target),
+                        len(p.findings),
                     )
                 ),
             )
@@ -491,12 +714,20 @@ def build_workbook(
     files: list[dict],
     generated: datetime,
     per_province: bool = False,
+    laos: list[dict] | None = None,
 ) -> Workbook:
-    """One province's (or every province's) workbook; rows already translated and sorted."""
+    """One province's (or every province's) workbook; rows already translated and sorted.
+    ``laos``: the ``marts.lao_followup`` rows of that province (or of all)."""
+    laos = laos or []
+    lao = LaoSheets.of(laos)
     wb = Workbook(write_only=True)
-    _table_sheet(wb, SHEET_RABIES, RABIES_COLUMNS, rabies)
+    _table_sheet(wb, SHEET_NOTHING, NOTHING_COLUMNS, lao.nothing)
     _table_sheet(wb, SHEET_FILES, FILES_COLUMNS, files)
-    _summary_sheet(wb, title_th, data, rabies, files, generated, per_province)
+    _table_sheet(wb, SHEET_QUARANTINE, QUARANTINE_COLUMNS, lao.quarantine)
+    _table_sheet(wb, SHEET_RABIES_TARGET, RABIES_TARGET_COLUMNS, lao.rabies_target)
+    _table_sheet(wb, SHEET_FINDINGS, FINDINGS_COLUMNS, lao.findings)
+    _table_sheet(wb, SHEET_RABIES, RABIES_COLUMNS, rabies)
+    _summary_sheet(wb, title_th, data, rabies, files, generated, per_province, lao, laos)
     return wb
 
 
@@ -545,6 +776,7 @@ class Written:
     rabies: int
     missing: int
     rejected: int
+    follow_up: int = 0  # LAOs with needs_follow_up (marts.lao_followup)
 
 
 def default_out(root: Path, night: date) -> Path:
@@ -560,8 +792,10 @@ def write_pack(
     dopa: dict[str, str] | None = None,
     now: datetime | None = None,
     root: Path | None = None,
+    out_for: Callable[[date], Path] | None = None,
 ) -> list[Written]:
-    """Write the pack; ``out_dir`` defaults to ``<root>/data/followup/<latest night>``.
+    """Write the pack; ``out_dir`` defaults to ``out_for(<latest published night>)``, else
+    ``<root>/data/followup/<latest night>``.
 
     ``conn`` reads the published marts (``connect(role="publisher")``); ``provinces``
     limits the pack to those codes (every province with LAOs by default); ``dopa``
@@ -577,31 +811,83 @@ def write_pack(
             "rejected files without a Thai reason (generic text shown): %s",
             dict(data.unknown_reasons),
         )
+    unknown_quarantine = translate_laos(data.laos, reasons)
+    if unknown_quarantine:
+        log.warning(
+            "quarantine reasons without a Thai text (generic text shown): %s",
+            dict(unknown_quarantine),
+        )
+    data.unknown_reasons.update(unknown_quarantine)
+    if out_dir is None and out_for is not None:
+        out_dir = out_for(data.night)
     out = private_folder(out_dir or default_out(root or project_root(), data.night))
     generated = now or datetime.now(BANGKOK)
     rabies_by: dict[str, list[dict]] = {}
     files_by: dict[str, list[dict]] = {}
+    laos_by: dict[str, list[dict]] = {}
     for r in data.rabies:
         rabies_by.setdefault(r["province_code"], []).append(r)
     for r in data.files:
         files_by.setdefault(r["province_code"], []).append(r)
+    for r in data.laos:
+        laos_by.setdefault(r["province_code"], []).append(r)
     written = []
     for code in wanted:
         name = data.provinces[code]
         rabies, files = rabies_by.get(code, []), files_by.get(code, [])
-        wb = build_workbook(f"จังหวัด{name} ({code})", data, rabies, files, generated)
+        laos = laos_by.get(code, [])
+        wb = build_workbook(f"จังหวัด{name} ({code})", data, rabies, files, generated, laos=laos)
         path = save_private(wb, out / safe_file_name(code, name))
-        written.append(_written(path, code, rabies, files))
+        written.append(_written(path, code, rabies, files, laos))
     if all_provinces:
-        wb = build_workbook(ALL_NAME_TH, data, data.rabies, data.files, generated, True)
+        wb = build_workbook(
+            ALL_NAME_TH, data, data.rabies, data.files, generated, True, laos=data.laos
+        )
         path = save_private(wb, out / safe_file_name(ALL_CODE, ALL_NAME_TH))
-        written.append(_written(path, ALL_CODE, data.rabies, data.files))
+        written.append(_written(path, ALL_CODE, data.rabies, data.files, data.laos))
     return written
 
 
-def _written(path: Path, code: str, rabies: list[dict], files: list[dict]) -> Written:
+def write_for_night(night: date, settings=None) -> Path | None:
+    """After a publish: every province's workbook (and the all-provinces one) into
+    ``<runs_dir>/followup/<night>/``. Never raises: a pack problem is logged as a warning
+    and gives None, it must not fail the night. When the published marts describe another
+    night than ``night``, the pack is of the published night, in that night's folder."""
+    try:
+        from .config import get_settings
+        from .db import connect
+
+        settings = settings or get_settings()
+        base = Path(settings.runs_dir) / "followup"
+        with connect(settings, role="publisher") as conn:
+            written = write_pack(
+                conn,
+                all_provinces=True,
+                dopa=dopa_provinces(settings.reference_dir),
+                root=settings.root,
+                out_for=lambda published: base / published.isoformat(),
+            )
+        out = written[0].path.parent
+        if out.name != night.isoformat():
+            log.warning(
+                "follow-up pack: the published marts describe %s, not %s: written in %s",
+                out.name,
+                night,
+                out,
+            )
+        log.info("follow-up pack for %s: %d workbook(s) in %s", night, len(written), out)
+        return out
+    except Exception:  # noqa: BLE001 - a pack problem must not fail the night
+        log.warning("follow-up pack for %s not written", night, exc_info=True)
+        return None
+
+
+def _written(
+    path: Path, code: str, rabies: list[dict], files: list[dict], laos: list[dict]
+) -> Written:
     status = Counter(r["status"] for r in files)
-    return Written(path, code, len(rabies), status["missing"], status["rejected"])
+    follow_up = sum(1 for r in laos if r["needs_follow_up"])
+    return Written(path, code, len(rabies), status["missing"], status["rejected"], follow_up)
 
 
 def _seed_path(root: Path | None) -> Path:

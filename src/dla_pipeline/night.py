@@ -60,6 +60,10 @@ def _direct(night: date, run_id: str) -> None:
                     steps.publish_marts(night, run_id)
     except Exception as exc:
         print(f"build_marts FAILED: {str(exc).splitlines()[0]}", flush=True)
+        return
+    from .followup_pack import write_for_night
+
+    write_for_night(night)  # the provincial offices' Thai workbooks; never fails the night
 
 
 def summarize(night: date, since: datetime | None = None) -> dict:
