@@ -98,3 +98,4 @@ lock: ## refresh requirements.lock from the current venv
 
 # Apache Superset (make bi, bi-stop, bi-install, bi-check) and the benchmark (make bench)
 include bi/bi.mk
+include bench.mk
