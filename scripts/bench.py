@@ -211,7 +211,7 @@ def _last_line(path: Path) -> str:
             lines = [x.strip() for x in fh.read().decode("utf-8", "replace").splitlines()]
     except OSError:
         return ""
-    lines = [x for x in lines if x]
+    lines = [x for x in lines if x and "great_expectations" not in x]
     return (
         (lines[-1][:110] + "…") if lines and len(lines[-1]) > 110 else (lines[-1] if lines else "")
     )
@@ -484,11 +484,12 @@ class Extracts:
         return {"generated": len(todo), "seconds": round(secs, 1)}
 
 
-def write_memory_file(path: Path, rows: int, night: date) -> None:
-    """One single-LAO allowance file of ``rows`` good rows (scripts/bench_memory.py's writer)."""
+def write_memory_file(path: Path, rows: int, night: date, done: Path) -> None:
+    """One single-LAO allowance file of ``rows`` good rows (scripts/bench_memory.py's writer);
+    ``done`` (outside the landing zone) marks it complete."""
     import importlib.util
 
-    if path.exists() and path.with_name(path.name + ".done").exists():
+    if path.exists() and done.exists():
         return
     spec = importlib.util.spec_from_file_location(
         "bench_memory", Path(__file__).resolve().with_name("bench_memory.py")
@@ -497,7 +498,7 @@ def write_memory_file(path: Path, rows: int, night: date) -> None:
     spec.loader.exec_module(module)
     say(f"writing a {rows:,}-row single-LAO file")
     module.write_file(path, rows, True, night)
-    path.with_name(path.name + ".done").write_text("")
+    done.write_text(f"{rows}\n")
 
 
 # -- the bench database ----------------------------------------------------------------------
@@ -592,6 +593,12 @@ def _latest_steps(admin_db: str, kind: str) -> dict:
             "select steps from ops.runs where kind = %s order by started_at desc limit 1", (kind,)
         ).fetchone()
     return (row[0] if row else None) or {}
+
+
+def _steps_seconds(steps: dict) -> dict:
+    """{step: seconds} in the order the steps ran (ops.runs / the night's summary)."""
+    ordered = sorted(steps.items(), key=lambda kv: (kv[1] or {}).get("started_at") or "")
+    return {k: (v or {}).get("seconds") for k, v in ordered}
 
 
 # -- phases ------------------------------------------------------------------------------------
@@ -691,6 +698,7 @@ class Bench:
             "copy_seconds": ceiling["seconds"],
             "copy_rows_per_s": ceiling["rows_per_s"],  # the median of the tries
             "copy_tries_rows_per_s": [t["rows_per_s"] for t in tries],
+            "copy_tries_machine_cores_busy": [t["machine_cores_busy_all_processes"] for t in tries],
             "copy_with_indexes_rows_per_s": indexed["rows_per_s"],
             "ratio": round(loader_rps / ceiling["rows_per_s"], 3)
             if ceiling["rows_per_s"]
@@ -710,25 +718,34 @@ class Bench:
             conn.execute(f"drop table if exists {table}")
             conn.execute(f"create table {table} ({like})")  # logged
         with psycopg.connect(url) as conn, spool.open("rb") as fh:
+            m0 = machine_cpu()
             t0 = time.perf_counter()
             with conn.cursor() as cur, cur.copy(f"copy {table} from stdin") as cp:
                 while block := fh.read(1 << 20):
                     cp.write(block)
             conn.commit()
             secs = time.perf_counter() - t0
+            m1 = machine_cpu()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"drop schema {CEILING_SCHEMA} cascade")
-        return {"seconds": round(secs, 3), "rows_per_s": round(rows / secs) if secs else 0}
+        busy = (m1[0] - m0[0]) / (m1[1] - m0[1]) * (os.cpu_count() or 1) if m1[1] > m0[1] else None
+        return {
+            "seconds": round(secs, 3),
+            "rows_per_s": round(rows / secs) if secs else 0,
+            # how busy the whole machine was meanwhile (this COPY included): contention
+            "machine_cores_busy_all_processes": round(busy, 2) if busy is not None else None,
+        }
 
     # -------------------------------------------------------------------------------------
     def memory(self) -> dict:
-        landing = self.work / "memory" / "landing"
         cases = []
         sizes = self.args.memory_rows
         for i, rows in enumerate(sizes):
             night = MEMORY_NIGHT + timedelta(days=i)
+            base = self.work / "memory" / f"rows-{rows}"  # one landing zone per size
+            landing = base / "landing"
             path = landing / "allowance" / night.isoformat() / f"{MEMORY_LAO}.csv"
-            write_memory_file(path, rows, night)
+            write_memory_file(path, rows, night, base / f"{night.isoformat()}.done")
             forget(night, ("allowance",))
             out = self.work / f"memory-{rows}.json"
             env = {**os.environ, "LANDING_DIR": str(landing)}
@@ -747,6 +764,7 @@ class Bench:
             res = json.loads(out.read_text())
             case = {
                 "rows": rows,
+                "files": res["summary"].get("files"),
                 "rows_in": res["summary"].get("rows_in"),
                 "rows_loaded": res["summary"].get("rows_loaded"),
                 "load_seconds": round(res["seconds"], 2),
@@ -757,6 +775,11 @@ class Bench:
                 f"{rows:,} rows: peak RSS {case['peak_rss_mb']:.1f} MB,"
                 f" loaded {case['rows_loaded']:,} in {case['load_seconds']:.1f}s"
             )
+            if case["rows_loaded"] != rows or case["rows_in"] != rows:
+                raise BenchError(
+                    f"the {rows:,}-row file read {case['rows_in']:,} rows and loaded"
+                    f" {case['rows_loaded']:,}: see {run['log']}"
+                )
             cases.append(case)
         small, big = cases[0], cases[-1]
         return {
@@ -857,7 +880,7 @@ class Bench:
             "seconds": wall,
             "rows_per_s": round(rows / wall) if wall else None,
             "published": run["rc"] == 0,
-            "steps_s": {k: (v or {}).get("seconds") for k, v in steps.items()},
+            "steps_s": _steps_seconds(steps),
             "load_seconds": round(load_part, 1),
             "build_gate_publish_seconds": round(fixed, 1),
             "per_night_load_s": round(load_part / len(timed), 1),
@@ -905,13 +928,7 @@ class Bench:
             "seconds": run["wall_s"],
             "ok": bool(summary.get("ok")),
             "published": bool(summary.get("published")),
-            "steps_s": {
-                k: v.get("seconds")
-                for k, v in sorted(
-                    (summary.get("steps") or {}).items(),
-                    key=lambda kv: kv[1].get("started_at") or "",
-                )
-            },
+            "steps_s": _steps_seconds(summary.get("steps") or {}),
             "cores_busy": run.get("cores_busy"),
             "client_cores": run.get("client_cores"),
             "server_cores": run.get("server_cores"),
@@ -1009,6 +1026,8 @@ class Bench:
         for name in phases:
             _phase = name
             t0 = time.monotonic()
+            phase_started = datetime.now().astimezone().isoformat(timespec="seconds")
+            git = git_facts(self.root)  # the code may change under a long run: per phase
             say("start")
             try:
                 res = fns[name]()
@@ -1016,13 +1035,18 @@ class Bench:
                 say(f"FAILED: {exc}")
                 res = {"error": str(exc)}
             res["phase_seconds"] = round(time.monotonic() - t0, 1)
+            res["started_at"] = phase_started
             res["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
-            res["commit"] = self.facts["git"]["commit"]
+            res["commit"] = git["commit"]
+            res["dirty"] = git["dirty"]
             results[name] = res
             say(f"done in {res['phase_seconds']:.0f}s")
         _phase = "report"
         self.facts["machine"]["loadavg_start"] = [round(x, 2) for x in load_start]
         self.facts["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        git_end = git_facts(self.root)
+        if git_end != self.facts["git"]:
+            self.facts["git"]["changed_during_run"] = git_end
         report = {
             "date": self.day,
             "started_at": started.isoformat(timespec="seconds"),
@@ -1104,7 +1128,9 @@ def figures(ph: dict, cores: int) -> list[dict]:
             "rows/s",
             f"≥ {GOAL_LOADER_RATIO:.2f} × COPY",
             p["ratio"] >= GOAL_LOADER_RATIO,
-            f"{p['rows_in']:,} rows in {p['load_seconds']:.1f}s{earlier('loader')}",
+            f"{p['rows_in']:,} rows in {p['load_seconds']:.1f}s, loader"
+            f" {p['process'].get('client_cores')} cores; machine busy"
+            f" {p['process'].get('machine_cores_busy_all_processes')} of {cores}{earlier('loader')}",
         )
         add(
             "loader",
@@ -1117,6 +1143,13 @@ def figures(ph: dict, cores: int) -> list[dict]:
                 + ", ".join(f"{x:,}" for x in p["copy_tries_rows_per_s"])
                 + ")"
                 if len(p.get("copy_tries_rows_per_s") or []) > 1
+                else ""
+            )
+            + (
+                "; machine busy "
+                + ", ".join(str(x) for x in p["copy_tries_machine_cores_busy"])
+                + f" of {cores}"
+                if p.get("copy_tries_machine_cores_busy")
                 else ""
             ),
         )
@@ -1156,8 +1189,7 @@ def figures(ph: dict, cores: int) -> list[dict]:
                 p["cores_busy"] >= GOAL_NIGHT_CORES * cores,
                 f"pipeline {p['client_cores']}, server {p['server_cores']} (server: all its databases)",
             )
-        for step, secs in (p.get("steps_s") or {}).items():
-            add("night", f"  step {step}", secs, "s")
+        _steps(add, "night", p)
     if "backfill" in ph and "seconds" in ph["backfill"]:
         p = ph["backfill"]
         label = f"national month backfilled ({p['month_nights']} nights)"
@@ -1182,6 +1214,7 @@ def figures(ph: dict, cores: int) -> list[dict]:
                 f" build+gate+publish {p['build_gate_publish_seconds']}s",
             )
         add("backfill", "backfill throughput", p["rows_per_s"], "rows/s")
+        _steps(add, "backfill", p)
     if "incremental" in ph and "ratio" in ph["incremental"]:
         p = ph["incremental"]
         add(
@@ -1223,6 +1256,16 @@ def figures(ph: dict, cores: int) -> list[dict]:
     return rows
 
 
+def _steps(add, phase: str, p: dict) -> None:
+    """The run's recorded steps, and the wall time outside them (start-up, summaries)."""
+    steps = p.get("steps_s") or {}
+    for step, secs in steps.items():
+        add(phase, f"  step {step}", secs, "s")
+    if steps:
+        outside = p["seconds"] - sum(v or 0 for v in steps.values())
+        add(phase, "  outside the steps", round(outside, 1), "s", note="start-up, summaries")
+
+
 def _fmt(value, unit: str) -> str:
     if value is None:
         return "—"
@@ -1256,6 +1299,17 @@ def print_report(report: dict) -> None:
             f"{r['phase']:<12}{r['figure']:<{w + 2}}{_fmt(r['value'], r['unit']):>18}  "
             f"{r['goal']:<18}{r['status'] if r['status'] != 'info' else '':<7}{r['note']}"
         )
+    print(
+        "measured: "
+        + "; ".join(
+            f"{name} at {(p.get('started_at') or p.get('measured_at') or '?')[11:16]}"
+            f" ({(p.get('commit') or '?')[:8]}{'+edits' if p.get('dirty') else ''}"
+            f"{', earlier run' if p.get('from_earlier_run') else ''})"
+            for name, p in report["phases"].items()
+        )
+    )
+    if g.get("changed_during_run"):
+        print(f"the code changed during the run: now {g['changed_during_run']['commit'][:12]}")
     if report["scale"]["quick"] or report["scale"]["laos"] != "all":
         print("(not at national scale: the goals apply to a national run)")
     print(f"\nwritten to {report['path']}")
