@@ -38,9 +38,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@touch $@
 
 run: ## the main job: one night end to end (sample extracts if the landing zone is empty)
+	@$(DLA) warehouse start >/dev/null
 	$(DLA) run $${DLA_DATE:+--date "$$DLA_DATE"}
 
 night: ## the whole chain for one extract date: make night DATE=YYYY-MM-DD (default: yesterday)
+	@$(DLA) warehouse start >/dev/null
 	$(DLA) night $${DLA_DATE:+--date "$$DLA_DATE"}
 
 backfill: ## a range of nights: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD
