@@ -62,7 +62,7 @@ quality-docs: ## Great Expectations data docs of the latest runs on http://local
 	@test -f expectations/gx/uncommitted/data_docs/local_site/index.html || (echo "no data docs yet: run make run first"; exit 1)
 	$(BIN)/python -m http.server "$$DLA_QUALITY_DOCS_PORT" --bind 127.0.0.1 --directory expectations/gx/uncommitted/data_docs/local_site
 
-test: ## the test suite, against the real warehouse
+test: bi-install ## the test suite, against the real warehouse (and Superset in a real browser)
 	$(DLA) warehouse start
 	$(BIN)/pytest -q
 

@@ -132,12 +132,20 @@ def add_user(
             "insert into access.people (login, role, province_code) values (%s, %s, %s)",
             (login, role, province),
         )
-        if province or role == "bi_service":  # a central BI login sees every province
-            conn.execute(
-                "insert into access.role_provinces (role_name, province_code) values (%s, %s)",
-                (login, province or "*"),
-            )
+        _map_provinces(conn, login, role, province)
     return settings.pg.url(user=login, password=password)
+
+
+def _map_provinces(conn, login: str, role: str, province: str | None) -> None:
+    """The login's rows in access.role_provinces (what row-level security keys on): its
+    province, or every province for a central BI login (central_analyst and auditor get
+    theirs through their group). Idempotent."""
+    if province or role == "bi_service":
+        conn.execute(
+            "insert into access.role_provinces (role_name, province_code) values (%s, %s)"
+            " on conflict do nothing",
+            (login, province or "*"),
+        )
 
 
 def list_users(admin_db: str) -> list[tuple]:
@@ -194,13 +202,8 @@ def ensure_user(
         raise AccessError(
             f"{login} exists with role {row[0]} (province {row[1] or '-'}): remove it first"
         )
-    if role == "bi_service" and not province:  # logins made before central BI saw all
-        with psycopg.connect(admin_db, autocommit=True) as conn:
-            conn.execute(
-                "insert into access.role_provinces (role_name, province_code) values (%s, '*')"
-                " on conflict do nothing",
-                (login,),
-            )
+    with psycopg.connect(admin_db, autocommit=True) as conn:  # logins made by older releases
+        _map_provinces(conn, login, role, province)
     return reset_password(admin_db, login, settings, password)
 
 

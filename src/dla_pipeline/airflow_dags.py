@@ -132,6 +132,117 @@ class NightNotPublished(AirflowFailException):
 TASK_ARGS = {**DEFAULT_ARGS, "on_failure_callback": _alert_on_failure}
 
 
+def _ingest_params() -> dict:
+    return {
+        **night_params(),
+        "announce": Param(
+            True,
+            type="boolean",
+            description="announce the night to build_marts (a backfill builds once at its end)",
+        ),
+        "cutoff": Param(
+            None,
+            type=["null", "string"],
+            description="wait until this ISO time instead of the night's cutoff (tests, operators)",
+        ),
+    }
+
+
+def _load_tasks(source: str):
+    """night -> plan -> load (mapped over batches) -> close -> catch_up, for one source."""
+
+    @task(retries=0, execution_timeout=timedelta(minutes=2))
+    def night() -> str:
+        return _night(get_current_context()).isoformat()
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def plan(night: str) -> list[list[str]]:
+        from .steps import ingest_plan, step
+
+        ctx = get_current_context()
+        with step(
+            _run_id(ctx),
+            date.fromisoformat(night),
+            f"ingest_{source}",
+            "plan",
+            triggered_by=_who(ctx),
+        ):
+            return ingest_plan(source, date.fromisoformat(night))
+
+    @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(hours=1))
+    def load(units: list[str], night: str) -> dict:
+        from .steps import ingest_batch, step
+
+        ctx = get_current_context()
+        with step(
+            _run_id(ctx),
+            date.fromisoformat(night),
+            f"ingest_{source}",
+            f"load[{ctx['ti'].map_index}]",
+        ):
+            return ingest_batch(source, date.fromisoformat(night), units, _run_id(ctx))
+
+    # runs when there was nothing to load too (no batch): "no files" is its verdict
+    @task(retries=0, trigger_rule="none_failed", execution_timeout=timedelta(minutes=15))
+    def close(night: str, loaded: list[dict] | None) -> dict:
+        from .ingest import close_night
+        from .steps import step
+
+        ctx = get_current_context()
+        with step(_run_id(ctx), date.fromisoformat(night), f"ingest_{source}", "close"):
+            return close_night(source, date.fromisoformat(night))
+
+    @task(trigger_rule="all_done", execution_timeout=timedelta(hours=1))
+    def catch_up(night: str) -> list[str]:
+        from .steps import ingest_catch_up, step
+
+        ctx = get_current_context()
+        with step(_run_id(ctx), date.fromisoformat(night), f"ingest_{source}", "catch_up"):
+            return ingest_catch_up(source, date.fromisoformat(night), _run_id(ctx))
+
+    return night, plan, load, close, catch_up
+
+
+def _verdict_tasks(source: str, asset):
+    """announce (the Asset event, partition = the night) and the run's verdict."""
+
+    @task(
+        outlets=[asset],
+        trigger_rule="all_done",
+        retries=0,
+        execution_timeout=timedelta(minutes=5),
+    )
+    def announce(night: str) -> str:
+        """The source's verdict for the night, on its Asset (partition = the night)."""
+        ctx = get_current_context()
+        closed = ctx["ti"].xcom_pull(task_ids="close")
+        # closed: loaded (and conserved); missing: no LAO sent anything; failed: close did not run
+        status = "failed" if not closed else ("closed" if closed["laos_sending"] else "missing")
+        if ctx["params"].get("announce", True):
+            ctx["outlet_events"][asset].add_partitions(night)
+            ctx["outlet_events"][asset].extra = {
+                "extract_date": night,
+                "source": source,
+                "status": status,
+            }
+        return status
+
+    @task(retries=0, trigger_rule="all_done")
+    def verdict(status: str | None, night: str | None) -> None:
+        """The run fails when the source failed or sent nothing (after announcing it)."""
+        from .db import connect
+        from .ledger import finish_run
+
+        with connect(role="loader", autocommit=True) as conn:
+            finish_run(conn, _run_id(get_current_context()), status == "closed", status)
+        if status == "missing":
+            raise SourceMissing(f"no {source} files for {night}")
+        if status != "closed":
+            raise AirflowFailException(f"ingest_{source} failed for {night}: see the failed task")
+
+    return announce, verdict
+
+
 def ingest_dag(source: str):
     assert source in SOURCES
     asset = raw_asset(source)
@@ -145,110 +256,15 @@ def ingest_dag(source: str):
         catchup=False,
         max_active_runs=3,
         default_args=TASK_ARGS,
-        params={
-            **night_params(),
-            "announce": Param(
-                True,
-                type="boolean",
-                description="announce the night to build_marts (a backfill builds once at its end)",
-            ),
-            "cutoff": Param(
-                None,
-                type=["null", "string"],
-                description="wait until this ISO time instead of the night's cutoff (tests, operators)",
-            ),
-        },
+        params=_ingest_params(),
         tags=["ingest", source],
         doc_md=__doc__,
     )
     def _dag():
         from .arrival import WaitForNight
 
-        @task(retries=0, execution_timeout=timedelta(minutes=2))
-        def night() -> str:
-            return _night(get_current_context()).isoformat()
-
-        @task(execution_timeout=timedelta(minutes=10))
-        def plan(night: str) -> list[list[str]]:
-            from .steps import ingest_plan, step
-
-            ctx = get_current_context()
-            with step(
-                _run_id(ctx),
-                date.fromisoformat(night),
-                f"ingest_{source}",
-                "plan",
-                triggered_by=_who(ctx),
-            ):
-                return ingest_plan(source, date.fromisoformat(night))
-
-        @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(hours=1))
-        def load(units: list[str], night: str) -> dict:
-            from .steps import ingest_batch, step
-
-            ctx = get_current_context()
-            with step(
-                _run_id(ctx),
-                date.fromisoformat(night),
-                f"ingest_{source}",
-                f"load[{ctx['ti'].map_index}]",
-            ):
-                return ingest_batch(source, date.fromisoformat(night), units, _run_id(ctx))
-
-        # runs when there was nothing to load too (no batch): "no files" is its verdict
-        @task(retries=0, trigger_rule="none_failed", execution_timeout=timedelta(minutes=15))
-        def close(night: str, loaded: list[dict] | None) -> dict:
-            from .ingest import close_night
-            from .steps import step
-
-            ctx = get_current_context()
-            with step(_run_id(ctx), date.fromisoformat(night), f"ingest_{source}", "close"):
-                return close_night(source, date.fromisoformat(night))
-
-        @task(trigger_rule="all_done", execution_timeout=timedelta(hours=1))
-        def catch_up(night: str) -> list[str]:
-            from .steps import ingest_catch_up, step
-
-            ctx = get_current_context()
-            with step(_run_id(ctx), date.fromisoformat(night), f"ingest_{source}", "catch_up"):
-                return ingest_catch_up(source, date.fromisoformat(night), _run_id(ctx))
-
-        @task(
-            outlets=[asset],
-            trigger_rule="all_done",
-            retries=0,
-            execution_timeout=timedelta(minutes=5),
-        )
-        def announce(night: str) -> str:
-            """The source's verdict for the night, on its Asset (partition = the night)."""
-            ctx = get_current_context()
-            closed = ctx["ti"].xcom_pull(task_ids="close")
-            # closed: loaded (and conserved); missing: no LAO sent anything; failed: close did not run
-            status = "failed" if not closed else ("closed" if closed["laos_sending"] else "missing")
-            if ctx["params"].get("announce", True):
-                ctx["outlet_events"][asset].add_partitions(night)
-                ctx["outlet_events"][asset].extra = {
-                    "extract_date": night,
-                    "source": source,
-                    "status": status,
-                }
-            return status
-
-        @task(retries=0, trigger_rule="all_done")
-        def verdict(status: str | None, night: str | None) -> None:
-            """The run fails when the source failed or sent nothing (after announcing it)."""
-            from .db import connect
-            from .ledger import finish_run
-
-            with connect(role="loader", autocommit=True) as conn:
-                finish_run(conn, _run_id(get_current_context()), status == "closed", status)
-            if status == "missing":
-                raise SourceMissing(f"no {source} files for {night}")
-            if status != "closed":
-                raise AirflowFailException(
-                    f"ingest_{source} failed for {night}: see the failed task"
-                )
-
+        night, plan, load, close, catch_up = _load_tasks(source)
+        announce, verdict = _verdict_tasks(source, asset)
         n = night()
         batches = plan(n)
         wait = WaitForNight(
@@ -284,6 +300,29 @@ def _deadline() -> list:
     ]
 
 
+def _build_params() -> dict:
+    return {
+        **night_params(),
+        "from_date": Param(
+            None,
+            type=["null", "string"],
+            description="with a backfill: the first night of the range (all are checked and published at once)",
+        ),
+    }
+
+
+def _build_step(name: str, task_id: str):
+    """One step of the build (dbt, the gate, publish) as a task: builds.run_step does it."""
+
+    @task(task_id=task_id)
+    def run(info: dict):
+        from .builds import run_step
+
+        return run_step(name, info, get_current_context())
+
+    return run
+
+
 def build_marts_dag():
     assets = [raw_asset(s) for s in SOURCES]
 
@@ -296,14 +335,7 @@ def build_marts_dag():
         catchup=False,
         max_active_runs=1,
         default_args={**TASK_ARGS, "retries": 0},
-        params={
-            **night_params(),
-            "from_date": Param(
-                None,
-                type=["null", "string"],
-                description="with a backfill: the first night of the range (all are checked and published at once)",
-            ),
-        },
+        params=_build_params(),
         deadline=_deadline(),
         tags=["transform", "quality", "publish"],
         doc_md=__doc__,
@@ -319,24 +351,6 @@ def build_marts_dag():
             with step(_run_id(ctx), night, "build_marts", "check", triggered_by=_who(ctx)):
                 return check_sources(night, ctx.get("triggering_asset_events") or {}, ctx)
 
-        @task
-        def dbt_build(info: dict) -> dict:
-            from .builds import run_step
-
-            return run_step("dbt", info, get_current_context())
-
-        @task
-        def quality_gate(info: dict) -> dict:
-            from .builds import run_step
-
-            return run_step("quality_gate", info, get_current_context())
-
-        @task
-        def publish(info: dict) -> list[str]:
-            from .builds import run_step
-
-            return run_step("publish", info, get_current_context())
-
         @task(trigger_rule="all_done", retries=0)
         def report(info: dict | None) -> dict:
             from .builds import report as write
@@ -349,9 +363,9 @@ def build_marts_dag():
             return out
 
         info = night()
-        built = dbt_build(info)
-        gated = quality_gate(info)
-        published = publish(info)
+        built = _build_step("dbt", "dbt_build")(info)
+        gated = _build_step("quality_gate", "quality_gate")(info)
+        published = _build_step("publish", "publish")(info)
         built >> gated >> published >> report(info)
 
     return _dag()

@@ -437,10 +437,8 @@ def _airflow(args) -> int:
     return subprocess.call([str(airflow), *args.rest], env=airflow_env())
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="dla", description=__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-
+def _pipeline_commands(sub) -> None:
+    """setup, the warehouse, loading, nights, dbt."""
     sub.add_parser("setup", help="write .env, start the warehouse, create roles and schemas")
     sub.add_parser("migrate", help="upgrade the warehouse schema (raw, ops) in place")
     w = sub.add_parser("warehouse", help="start/stop/status of the embedded warehouse")
@@ -476,6 +474,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--args", dest="args_text", default=None, help="dbt arguments as one string")
     d.add_argument("rest", nargs=argparse.REMAINDER)
 
+
+def _operations_commands(sub) -> None:
+    """backfill, the local Airflow, docs, the compose secrets."""
     b = sub.add_parser("backfill", help="run a range of nights in order (stops at a failure)")
     b.add_argument("--from", dest="date_from", type=extract_date, required=True)
     b.add_argument("--to", dest="date_to", type=extract_date, required=True)
@@ -490,6 +491,9 @@ def _parser() -> argparse.ArgumentParser:
         "compose-env", help="write .secrets/compose.env: the secrets docker-compose.yml needs"
     )
 
+
+def _people_commands(sub) -> None:
+    """logins, PDPA rights and retention, the provincial follow-up pack."""
     u = sub.add_parser("users", help="people's logins: add, list, remove, reset-password")
     usub = u.add_subparsers(dest="action", required=True, parser_class=_Parser)
     ua = usub.add_parser("add", help="a personal login; prints its URL (password) once")
@@ -547,6 +551,14 @@ def _parser() -> argparse.ArgumentParser:
         help="only this province (2-digit DOPA code, e.g. 51); repeatable",
     )
 
+
+def _parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="dla", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    _pipeline_commands(sub)
+    _operations_commands(sub)
+    _people_commands(sub)
     a = sub.add_parser("airflow", help="run an airflow command with the project's settings")
     a.add_argument("rest", nargs=argparse.REMAINDER)
     return ap

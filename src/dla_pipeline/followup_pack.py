@@ -607,6 +607,15 @@ def _summary_sheet(
         "Asia/Bangkok",
     )
     line()
+    _sheet_counts(label, files, lao, rabies)
+    line()
+    _sources_and_guidance(ws, data, files, laos)
+    if per_province:
+        _province_table(ws, data, rabies, files, laos)
+
+
+def _sheet_counts(label, files: list[dict], lao: LaoSheets, rabies: list[dict]) -> None:
+    """The summary's count of rows per sheet (``label`` writes one line)."""
     status = Counter(r["status"] for r in files)
     label("จำนวน อปท. ทั้งหมด", lao.laos, COUNT_FORMAT)
     label("จำนวน อปท. ที่ต้องติดตาม", lao.follow_up, COUNT_FORMAT)
@@ -628,7 +637,14 @@ def _summary_sheet(
         COUNT_FORMAT,
     )
     label(f"จำนวนรายการในแผ่นงาน “{SHEET_RABIES}”", len(rabies), "#,##0")
-    line()
+
+
+def _sources_and_guidance(ws, data: PackData, files: list[dict], laos: list[dict]) -> None:
+    """The summary's table per source (missing, rejected, reported) and what to do."""
+
+    def line(*cells):
+        ws.append(list(cells))
+
     line(
         *(
             _cell(ws, t, _BOLD)
@@ -662,49 +678,58 @@ def _summary_sheet(
             night=be_date(data.night),
         )
         line(_cell(ws, text, _BOLD if i == 0 else _FONT))
-    if per_province:
-        line()
-        line(
-            *(
-                _cell(ws, t, _BOLD)
-                for t in (
-                    "จังหวัด",
-                    "รหัสจังหวัด",
-                    SHEET_RABIES,
-                    STATUS_TH["missing"],
-                    STATUS_TH["rejected"],
-                    "อปท. ที่ต้องติดตาม",
-                    SHEET_NOTHING,
-                    SHEET_QUARANTINE,
-                    SHEET_RABIES_TARGET,
-                    SHEET_FINDINGS,
-                )
+
+
+def _province_table(
+    ws, data: PackData, rabies: list[dict], files: list[dict], laos: list[dict]
+) -> None:
+    """The national workbook's summary: one line per province."""
+
+    def line(*cells):
+        ws.append(list(cells))
+
+    line()
+    line(
+        *(
+            _cell(ws, t, _BOLD)
+            for t in (
+                "จังหวัด",
+                "รหัสจังหวัด",
+                SHEET_RABIES,
+                STATUS_TH["missing"],
+                STATUS_TH["rejected"],
+                "อปท. ที่ต้องติดตาม",
+                SHEET_NOTHING,
+                SHEET_QUARANTINE,
+                SHEET_RABIES_TARGET,
+                SHEET_FINDINGS,
             )
         )
-        n_rabies = Counter(r["province_code"] for r in rabies)
-        n_files = Counter((r["province_code"], r["status"]) for r in files)
-        by_province: dict[str, list[dict]] = {}
-        for r in laos:
-            by_province.setdefault(r["province_code"], []).append(r)
-        for code, name in sorted(data.provinces.items()):
-            p = LaoSheets.of(by_province.get(code, []))
-            line(
-                _cell(ws, name),
-                _cell(ws, code),
-                *(
-                    _cell(ws, n, number_format="#,##0")
-                    for n in (
-                        n_rabies[code],
-                        n_files[(code, "missing")],
-                        n_files[(code, "rejected")],
-                        p.follow_up,
-                        len(p.nothing),
-                        len(p.quarantine),
-                        len(p.rabies_target),
-                        len(p.findings),
-                    )
-                ),
-            )
+    )
+    n_rabies = Counter(r["province_code"] for r in rabies)
+    n_files = Counter((r["province_code"], r["status"]) for r in files)
+    by_province: dict[str, list[dict]] = {}
+    for r in laos:
+        by_province.setdefault(r["province_code"], []).append(r)
+    for code, name in sorted(data.provinces.items()):
+        p = LaoSheets.of(by_province.get(code, []))
+        line(
+            _cell(ws, name),
+            _cell(ws, code),
+            *(
+                _cell(ws, n, number_format="#,##0")
+                for n in (
+                    n_rabies[code],
+                    n_files[(code, "missing")],
+                    n_files[(code, "rejected")],
+                    p.follow_up,
+                    len(p.nothing),
+                    len(p.quarantine),
+                    len(p.rabies_target),
+                    len(p.findings),
+                )
+            ),
+        )
 
 
 def build_workbook(
@@ -783,6 +808,24 @@ def default_out(root: Path, night: date) -> Path:
     return root / "data" / "followup" / night.isoformat()
 
 
+def _translate_reasons(data: PackData, reasons) -> None:
+    """Thai reasons on the rejected files and the quarantine lines (seed reason_codes);
+    codes without a Thai text get the generic one and are logged."""
+    data.unknown_reasons = translate_files(data.files, reasons)
+    if data.unknown_reasons:
+        log.warning(
+            "rejected files without a Thai reason (generic text shown): %s",
+            dict(data.unknown_reasons),
+        )
+    unknown_quarantine = translate_laos(data.laos, reasons)
+    if unknown_quarantine:
+        log.warning(
+            "quarantine reasons without a Thai text (generic text shown): %s",
+            dict(unknown_quarantine),
+        )
+    data.unknown_reasons.update(unknown_quarantine)
+
+
 def write_pack(
     conn,
     out_dir: Path | None = None,
@@ -805,19 +848,7 @@ def write_pack(
 
     reasons = load_reasons(reasons_path or _seed_path(root))
     data, wanted = read_marts(conn, provinces, dopa)
-    data.unknown_reasons = translate_files(data.files, reasons)
-    if data.unknown_reasons:
-        log.warning(
-            "rejected files without a Thai reason (generic text shown): %s",
-            dict(data.unknown_reasons),
-        )
-    unknown_quarantine = translate_laos(data.laos, reasons)
-    if unknown_quarantine:
-        log.warning(
-            "quarantine reasons without a Thai text (generic text shown): %s",
-            dict(unknown_quarantine),
-        )
-    data.unknown_reasons.update(unknown_quarantine)
+    _translate_reasons(data, reasons)
     if out_dir is None and out_for is not None:
         out_dir = out_for(data.night)
     out = private_folder(out_dir or default_out(root or project_root(), data.night))

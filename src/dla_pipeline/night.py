@@ -95,6 +95,25 @@ def summarize(night: date, since: datetime | None = None) -> dict:
     per_source = {
         s: v if v else {k: 0 for k in keys} | {"conservation_ok": None} for s, v in totals.items()
     }
+    gate = _gate_summary(pub, checks, per_source)
+    published = pub is not None and pub[1] == "published"
+    reason = pub[3] if pub else None
+    if pub is None and already_published:
+        published, reason = True, "published earlier; nothing was loaded since"
+        gate["status"] = "passed earlier"
+    return {
+        "extract_date": night.isoformat(),
+        "sources": per_source,
+        "landing_issues": issues,
+        "quality_gate": gate,
+        "published": published,
+        "marts_published": published_rows,
+        "publish_reason": reason,
+    }
+
+
+def _gate_summary(pub, checks: list, per_source: dict) -> dict:
+    """The gate's verdict for the summary, and each source's share of it (in per_source)."""
     outcomes = [Outcome(s, e, c, sev, ok, o, d) for s, e, sev, c, ok, o, d in checks]
     failed = [
         f"{o.label()} (observed {o.observed})"
@@ -118,20 +137,7 @@ def summarize(night: date, since: datetime | None = None) -> dict:
             if not mine
             else ("passed" if all(c[4] or c[2] != "blocking" for c in mine) else "failed"),
         }
-    published = pub is not None and pub[1] == "published"
-    reason = pub[3] if pub else None
-    if pub is None and already_published:
-        published, reason = True, "published earlier; nothing was loaded since"
-        gate["status"] = "passed earlier"
-    return {
-        "extract_date": night.isoformat(),
-        "sources": per_source,
-        "landing_issues": issues,
-        "quality_gate": gate,
-        "published": published,
-        "marts_published": published_rows,
-        "publish_reason": reason,
-    }
+    return gate
 
 
 def print_summary(s: dict) -> None:
@@ -262,6 +268,7 @@ def run_night(night: date, runner: str = "auto") -> dict:
             )
         finally:
             lock.close()
+    # (again for the direct runner: the file then records the run's final status)
     summary = write_summary(night, run_id, runner, started_at)
     summary["seconds"] = round(time.monotonic() - started, 1)
     print_summary(summary)
