@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import reset_loaded_data
 from openpyxl import load_workbook
 
 from dla_pipeline import followup_pack as fp
@@ -287,6 +288,9 @@ def published(warehouse_db, tmp_path_factory):
     old = os.environ.get("DBT_TARGET_PATH")
     os.environ["DBT_TARGET_PATH"] = str(tmp_path_factory.mktemp("dbt_target"))
     try:
+        # this module's night alone, whatever ran before it in the session (a later night
+        # would be "the latest" the pack describes)
+        reset_loaded_data(warehouse_db["WAREHOUSE_URL"], Path(warehouse_db["LANDING_DIR"]))
         generate_night(NIGHT, laos=60, seed=7, bad_fraction=0.03)
         summary = run_night(NIGHT, runner="direct")
     finally:
