@@ -319,7 +319,21 @@ def child_build(p: dict) -> None:
     t0 = time.perf_counter()
     counts = build(date.fromisoformat(p["night"]), full_refresh=p["full_refresh"])
     secs = time.perf_counter() - t0
-    Path(p["out"]).write_text(json.dumps({"seconds": secs, "counts": counts}))
+    out = {"seconds": secs, "counts": counts, "slowest_nodes": _slowest_nodes()}
+    Path(p["out"]).write_text(json.dumps(out))
+
+
+def _slowest_nodes(top: int = 12) -> list[list]:
+    """The dbt nodes that took longest in the build just run (its run_results.json)."""
+    from dla_pipeline.config import get_settings
+
+    path = Path(os.environ.get("DBT_TARGET_PATH") or get_settings().dbt_dir / "target")
+    try:
+        results = json.loads((path / "run_results.json").read_text())["results"]
+    except (OSError, KeyError, ValueError):
+        return []
+    timed = sorted(results, key=lambda r: -(r.get("execution_time") or 0))[:top]
+    return [[r["unique_id"], round(r.get("execution_time") or 0, 1)] for r in timed]
 
 
 def _group(key: tuple) -> str:

@@ -158,3 +158,26 @@ def test_parsers_never_crash_on_garbage(text):
     ):
         with contextlib.suppress(p.CellError):
             fn(text)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.text(alphabet="0123456789- ๑๒", min_size=12, max_size=18),
+            st.builds(make_thai_id, st.text(alphabet="0123456789", min_size=12, max_size=12)),
+        ),
+        max_size=20,
+    )
+)
+def test_ids_read_as_a_column_equal_ids_read_one_by_one(cells):
+    """parse_thai_ids (the array checksum) gives what parse_thai_id gives, cell by cell."""
+
+    def one(cell):
+        try:
+            return p.parse_thai_id(cell)
+        except p.CellError as exc:
+            return (exc.code, exc.detail)
+
+    got = [r if isinstance(r, str) else (r.code, r.detail) for r in p.parse_thai_ids(cells)]
+    assert got == [one(c) for c in cells]

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from dla_pipeline.config import project_root
 from dla_pipeline.contract import SOURCES, Context, Rules
 from dla_pipeline.csvread import Lines, Records
-from dla_pipeline.extract import Accepted, read_extract
+from dla_pipeline.extract import Accepted, ExtractReader, read_extract
 from dla_pipeline.generator import make_thai_id
 
 NIGHT = date(2026, 11, 5)
@@ -311,6 +311,59 @@ def test_no_bytes_make_the_reader_raise_or_lose_a_row(data):
 )
 def test_any_mix_of_lines_keeps_conservation(lines):
     read("\n".join(lines))
+
+
+def read_both_ways(data: bytes, source: str, chunk_rows: int):
+    """(accepted, rejections, verdict) with runs of plain lines read at once, and line by line."""
+    out = []
+    for bulk in (True, False):
+        reader = ExtractReader(io.BytesIO(data), SOURCES[source], ctx(), None, chunk_rows, bulk)
+        accepted, rejected = [], []
+        for item in reader:
+            if isinstance(item, Accepted):
+                accepted += list(item.rows(SOURCES[source]))
+            else:
+                rejected += [(r.line_no, r.field, r.code, r.detail, r.raw) for r in item]
+        out.append((sorted(accepted), sorted(rejected, key=repr), reader.verdict))
+    return out
+
+
+LINE_KINDS = [
+    GOOD,
+    GOOD2,
+    f'{CID},12/03/2490,11/2569,"1,800.00",05/11/2569,bank_transfer,paid',  # quoted amount
+    f'"{CID}","12/03/2490","11/2569","800","05/11/2569","cash","paid"',
+    f"{CID},12/03/2490,11/2569,900,05/11/2569,bank_transfer,paid,,",  # trailing empty cells
+    f"{CID},12/03/2490,11/2569,800",  # too few cells
+    f'{CID2},01/01/2490,11/2569,"7""00",05/11/2569,cash,paid',  # a doubled quote: bad amount
+    f'{CID2},01/01/2490,11/2569,"800,05/11/2569,cash,paid',  # a quote never closed
+    '"a\nb",c',  # a record over two lines
+    f"{CID},๑๒/๐๓/๒๔๙๐,๑๑/๒๕๖๙,๘๐๐,05/11/2569,เงินสด,จ่ายแล้ว",
+    f"{CID},12/03/2490,11/2569,800,05/11/2569,status,paid",  # a column name as a value
+    HEADER,  # a repeated header
+    "status,amount,citizen_id,birth_date,payment_period,paid_on,channel",
+    "",
+    ",,,",
+    "x\x00y",
+    "1,2",
+]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(LINE_KINDS), max_size=30),
+    st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=3),
+    st.sampled_from([1, 3, 2048]),
+    st.sampled_from(["utf-8", "cp874"]),
+)
+def test_runs_of_plain_lines_read_at_once_equal_the_line_by_line_reader(
+    lines, eols, chunk_rows, encoding
+):
+    """The bulk path (Lines.plain, Records._plain, the header pre-scan) changes nothing."""
+    text = HEADER + eols[0] + "".join(line + eols[i % len(eols)] for i, line in enumerate(lines))
+    data = text.encode(encoding, errors="replace")
+    fast, reference = read_both_ways(data, "allowance", chunk_rows)
+    assert fast == reference
 
 
 def test_reason_codes_raised_in_the_code_are_in_the_catalogue():

@@ -88,6 +88,9 @@ class Context:
     # PDPA erasure: tombstone tokens per purpose ('citizen', 'taxpayer') and their key
     erasure_secret: bytes = b""
     erased: dict[str, frozenset[str]] = field(default_factory=dict)
+    # what each distinct cell of a column parsed to, kept across the chunks and files of
+    # one load: source -> column -> {cell: value or CellError}; see ``Chunk.parse``
+    memo: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False)
 
     def bounds(self, source: str) -> Bounds:
         return self.rules.bounds.get(source) or Bounds()
@@ -98,37 +101,52 @@ class Context:
         return {i: hmac.digest(key, i.encode(), "sha256").hex() for i in set(ids)}
 
 
+MEMO_CELLS = 1 << 16  # distinct cells remembered per column (dates, amounts, codes repeat)
+
+
 class Chunk:
     """Records of one file with the header's width, as columns of raw cell text.
 
     ``errors[i]`` is the first problem of row i as (field, code, detail), or None.
+    ``memo`` (``Context.memo`` of the source) remembers parsed cells across chunks.
     """
 
-    def __init__(self, line_nos: list[int], columns: dict[str, list[str]]):
+    def __init__(
+        self,
+        line_nos: list[int],
+        columns: dict[str, list[str]],
+        memo: dict[str, dict] | None = None,
+    ):
         self.line_nos = line_nos
         self.n = len(line_nos)
         self.cols = columns
         self.errors: list[tuple[str | None, str, str] | None] = [None] * self.n
+        self.memo = memo
 
     def parse(self, name: str, fn: Callable[[str], object], optional: bool = False) -> list:
         """Parse a column, each distinct value once; a failure marks the row."""
+        return self.parse_many(name, _each(name, fn, optional), remember=True)
+
+    def parse_many(
+        self,
+        name: str,
+        fn: Callable[[list[str]], list],
+        remember: bool = False,
+    ) -> list:
+        """Parse a column with ``fn``, which takes distinct cells and returns what each
+        parses to (a value or a ``CellError``), in order. ``remember``: keep the results
+        for later chunks (columns of few distinct values; never personal IDs)."""
         col = self.cols.get(name) or [""] * self.n
-        parsed: dict[str, object] = {}
-        failed = False
-        for value in set(col):
-            if optional and not p.normalise(value):
-                parsed[value] = None
-                continue
-            try:
-                parsed[value] = fn(value)
-            except CellError as exc:
-                parsed[value] = exc
-                failed = True
-            except (ValueError, ArithmeticError) as exc:  # a parser's bug is a bad cell
-                parsed[value] = CellError("unparseable_value", f"cannot read {name}: {exc}"[:200])
-                failed = True
-        out = [parsed[v] for v in col]
-        if failed:
+        memo = self.memo.setdefault(name, {}) if remember and self.memo is not None else {}
+        distinct = set(col)
+        todo = [v for v in distinct if v not in memo]
+        if len(memo) + len(todo) > MEMO_CELLS:
+            memo.clear()
+            todo = list(distinct)
+        if todo:
+            memo.update(zip(todo, fn(todo), strict=True))
+        out = list(map(memo.__getitem__, col))
+        if CellError in set(map(type, out)):
             errors = self.errors
             for i, v in enumerate(out):
                 if v.__class__ is CellError and errors[i] is None:
@@ -149,6 +167,26 @@ class Chunk:
 
 
 # -- cell rules shared by the sources ---------------------------------------------
+
+
+def _each(name: str, fn: Callable[[str], object], optional: bool):
+    """A parser of one cell as a parser of distinct cells (a failure is the result)."""
+
+    def parse(values: list[str]) -> list:
+        out: list = []
+        for value in values:
+            if optional and not p.normalise(value):
+                out.append(None)
+                continue
+            try:
+                out.append(fn(value))
+            except CellError as exc:
+                out.append(exc)
+            except (ValueError, ArithmeticError) as exc:  # a parser's bug is a bad cell
+                out.append(CellError("unparseable_value", f"cannot read {name}: {exc}"[:200]))
+        return out
+
+    return parse
 
 
 def _date_within(ctx: Context, source: str, name: str):
@@ -175,20 +213,23 @@ def _date_within(ctx: Context, source: str, name: str):
     return parse
 
 
-def _person_id(ctx: Context, purpose: str):
-    """A citizen or taxpayer ID; one that was erased (PDPA) is never loaded again."""
+def _person_ids(ctx: Context, purpose: str):
+    """Citizen or taxpayer IDs (distinct cells at once, ``parsing.parse_thai_ids``); one
+    that was erased (PDPA) is never loaded again."""
     tombstones = ctx.erased.get(purpose) or frozenset()
     if not tombstones:
-        return p.parse_thai_id
+        return p.parse_thai_ids
     from .pseudonyms import erasure_token
 
-    def parse(text: str) -> str:
-        digits = p.parse_thai_id(text)
-        if erasure_token(ctx.erasure_secret, purpose, digits) in tombstones:
-            raise CellError(
-                "erased", f"the {purpose} was erased (PDPA): the row is not loaded again"
-            )
-        return digits
+    erased = CellError("erased", f"the {purpose} was erased (PDPA): the row is not loaded again")
+
+    def parse(values: list[str]) -> list:
+        return [
+            erased
+            if d.__class__ is str and erasure_token(ctx.erasure_secret, purpose, d) in tombstones
+            else d
+            for d in p.parse_thai_ids(values)
+        ]
 
     return parse
 
@@ -369,7 +410,7 @@ def _period(ctx: Context):
 
 def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
     max_age = ctx.bounds("allowance").max_age_years
-    cid = ch.parse("citizen_id", _person_id(ctx, "citizen"))
+    cid = ch.parse_many("citizen_id", _person_ids(ctx, "citizen"))
     birth = ch.parse("birth_date", _birth(ctx))
     period = ch.parse("payment_period", _period(ctx))
 
@@ -474,7 +515,7 @@ def _convert_tax(ch: Chunk, ctx: Context) -> dict[str, list]:
     account = ch.parse("account_code", _account(ctx))
     revenue_type = ch.parse("revenue_type", _text(ctx, "tax", "revenue_type", required=False))
     parcel = ch.parse("parcel_id", _text(ctx, "tax", "parcel_id", required=False))
-    tid = ch.parse("taxpayer_id", _person_id(ctx, "taxpayer"))
+    tid = ch.parse_many("taxpayer_id", _person_ids(ctx, "taxpayer"))
     amount = ch.parse("amount", _amount(ctx, "tax"))
     status = ch.parse("status", _enum("status", TAX_STATUS, default="paid"))
     keys = Context.pseudonymise(ctx.taxpayer_key, (tid[i] for i in ch.ok()))

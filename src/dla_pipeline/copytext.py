@@ -6,6 +6,7 @@ chunk becomes one string, so writing costs a few joins per row, not Python per c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -29,9 +30,27 @@ def fmt(value) -> str:
     return str(value).translate(_ESCAPES)
 
 
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_FORMATTED: dict = {}  # dates, amounts and numbers as text, across chunks (bounded)
+
+
 def _column(values: list) -> list[str]:
-    formatted = {v: fmt(v) for v in set(values)}
-    return [formatted[v] for v in values]
+    distinct = set(values)
+    if all(v.__class__ is str for v in distinct) and not _SPECIAL.search("".join(distinct)):
+        return values  # text with nothing to escape is its own COPY text
+    if len(_FORMATTED) > 1 << 16:
+        _FORMATTED.clear()
+    formatted = {}
+    for v in distinct:
+        if v.__class__ is str or v is None:
+            formatted[v] = fmt(v)
+        else:
+            key = (v.__class__, v)  # 1, True and Decimal("1.00") are equal keys
+            text = _FORMATTED.get(key)
+            if text is None:
+                text = _FORMATTED[key] = fmt(v)
+            formatted[v] = text
+    return list(map(formatted.__getitem__, values))
 
 
 def accepted_copy_text(acc: Accepted, source, lineage: tuple, key_version: int) -> str:
@@ -40,13 +59,10 @@ def accepted_copy_text(acc: Accepted, source, lineage: tuple, key_version: int) 
         return ""
     prefix = "\t".join(fmt(v) for v in lineage) + "\t"
     tail = "\t" + str(key_version)
-    cols = [_column(acc.columns[c]) for c in source.db_columns]
+    cols = [[f"{prefix}{n}{tail}" for n in acc.line_nos]]
+    cols += [_column(acc.columns[c]) for c in source.db_columns]
     cols.append([NULL if e is None else fmt(e) for e in acc.extra])
-    lines = [
-        prefix + str(n) + tail + "\t" + "\t".join(rest)
-        for n, *rest in zip(acc.line_nos, *cols, strict=True)
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(map("\t".join, zip(*cols, strict=True))) + "\n"
 
 
 def quarantine_copy_text(prefix: tuple, rejections: Iterable[Rejection], mask=None) -> str:

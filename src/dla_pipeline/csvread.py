@@ -121,41 +121,102 @@ class Line:
     too_long: bool = False
 
 
+READ_CHARS = 1 << 16  # decoded text read at a time
+_TERMINATOR = re.compile("[\r\n]")
+# what keeps a line off the bulk path: a CR that is not part of a CRLF, a NUL, or a
+# byte that is not valid in the file's encoding
+_NOT_PLAIN = re.compile("\r(?!\n)|[\x00\udc80-\udcff]")
+
+
 class Lines:
-    """Physical lines of a decoded stream (LF, CRLF or CR alone), with push-back."""
+    """Physical lines of a decoded stream (LF, CRLF or CR alone), with push-back.
+
+    A line of ``MAX_LINE_CHARS`` characters or more is returned ``too_long`` with only its
+    start: the rest is skipped without being held. ``plain()`` hands over, in one piece, a
+    run of whole lines that need no care (see ``_NOT_PLAIN``).
+    """
 
     def __init__(self, text: io.TextIOBase):
-        self._readline = text.readline
+        self._text = text
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
         self.no = 0
         self._back: list[Line] = []
-        self._cr_at_limit = False  # a read stopped right after a CR: its LF may follow
 
     def __iter__(self) -> Iterator[Line]:
         return self
 
-    def _read(self) -> str:
-        s = self._readline(MAX_LINE_CHARS)
-        if self._cr_at_limit and s.startswith("\n"):
-            s = s[1:] or self._readline(MAX_LINE_CHARS)  # the LF of a CRLF split by the limit
-        self._cr_at_limit = len(s) == MAX_LINE_CHARS and s.endswith("\r")
-        return s
+    def _fill(self) -> bool:
+        """Read more text after what is left; False at the end of the stream."""
+        if self._eof:
+            return False
+        more = self._text.read(READ_CHARS)
+        if not more:
+            self._eof = True
+            return False
+        self._buf = self._buf[self._pos :] + more
+        self._pos = 0
+        return True
 
     def __next__(self) -> Line:
         if self._back:
             return self._back.pop()
-        s = self._read()
-        if not s:
-            raise StopIteration
+        while True:
+            buf, pos = self._buf, self._pos
+            m = _TERMINATOR.search(buf, pos, pos + MAX_LINE_CHARS)
+            if m is not None and m[0] == "\r" and m.end() == len(buf) and self._fill():
+                continue  # a CR at the end of what was read: its LF may follow
+            if m is not None:
+                self._pos = m.end() + (m[0] == "\r" and buf.startswith("\n", m.end()))
+                self.no += 1
+                return Line(self.no, buf[pos : m.start()])
+            if len(buf) - pos >= MAX_LINE_CHARS:
+                return self._too_long()
+            if not self._fill():
+                if pos >= len(buf):
+                    raise StopIteration
+                self.no += 1
+                self._pos = len(buf)
+                return Line(self.no, buf[pos:])  # the last line, without a terminator
+
+    def _too_long(self) -> Line:
         self.no += 1
-        if s[-1] == "\n" or s[-1] == "\r":
-            return Line(self.no, s.rstrip("\r\n") if s[-1] == "\n" else s[:-1])
-        if len(s) < MAX_LINE_CHARS:
-            return Line(self.no, s)  # the last line, without a terminator
-        # too long: skip the rest of the line without holding it
-        rest = s
-        while rest and rest[-1] not in "\r\n":
-            rest = self._read()
-        return Line(self.no, s[:200], too_long=True)
+        line = Line(self.no, self._buf[self._pos : self._pos + 200], too_long=True)
+        self._pos += MAX_LINE_CHARS
+        while True:  # skip to the end of the line, a read at a time
+            m = _TERMINATOR.search(self._buf, self._pos)
+            if m is not None and not (m[0] == "\r" and m.end() == len(self._buf)):
+                self._pos = m.end() + (m[0] == "\r" and self._buf.startswith("\n", m.end()))
+                return line
+            self._pos = len(self._buf) - (m is not None)  # keep a CR whose LF may follow
+            if not self._fill():
+                self._pos = len(self._buf)
+                return line
+
+    def plain(self) -> tuple[int, list[str]] | None:
+        """(number of the first line, texts) of the next run of whole plain lines, or None
+        when the next line needs the line-by-line path."""
+        if self._back:
+            return None
+        if self._buf.find("\n", self._pos) < 0 and not self._fill():
+            return None
+        buf, pos = self._buf, self._pos
+        end = buf.rfind("\n", pos)
+        if end < 0:
+            return None
+        m = _NOT_PLAIN.search(buf, pos, end + 1)
+        stop = end if m is None else buf.rfind("\n", pos, m.start())
+        if stop < 0:
+            return None
+        texts = buf[pos : stop + 1].replace("\r\n", "\n").split("\n")
+        texts.pop()
+        if max(map(len, texts)) >= MAX_LINE_CHARS:
+            return None
+        self._pos = stop + 1
+        first = self.no + 1
+        self.no += len(texts)
+        return first, texts
 
     def push_back(self, lines: list[Line]) -> None:
         self._back.extend(reversed(lines))
@@ -176,35 +237,67 @@ class Records:
     def __init__(self, lines: Lines):
         self.lines = lines
         self.width: int | None = None
+        self.bulk = False  # yield runs of plain records as lists (see ``Lines.plain``)
 
-    def __iter__(self) -> Iterator[Record]:
-        for line in self.lines:
-            text = line.text
-            if line.too_long:
-                yield Record(
-                    line.no,
-                    None,
-                    text,
-                    ("line_too_long", f"line longer than {MAX_LINE_CHARS} characters"),
-                )
+    def __iter__(self) -> Iterator[Record | list[Record]]:
+        while True:
+            if self.bulk and (run := self.lines.plain()) is not None:
+                plain = self._plain(*run)
+                if plain:
+                    yield plain
                 continue
-            if "\x00" in text:
-                yield Record(line.no, None, text, ("nul_byte", "a NUL byte in the line"))
-                continue
-            if _UNDECODABLE.search(text):
-                yield Record(
-                    line.no,
-                    None,
-                    text,
-                    ("bad_encoding_row", "bytes that are not valid in the file's encoding"),
-                )
-                continue
-            if _ONLY_COMMAS.match(text):
-                continue  # empty line or a row of commas: carries nothing
-            if '"' not in text:
-                yield Record(line.no, text.split(","), text)
-                continue
-            yield self._quoted(line)
+            line = next(self.lines, None)
+            if line is None:
+                return
+            record = self._record(line)
+            if record is not None:
+                yield record
+
+    def _plain(self, first: int, texts: list[str]) -> list[Record] | None:
+        """The records of a run of plain lines, each line one record, as the line-by-line
+        path reads them: quoted cells through one strict CSV reader for the run. When a
+        quote does not close on its own line, the lines go back to be read one by one."""
+        quoted = [text for text in texts if '"' in text]
+        cells = iter(())
+        if quoted:
+            try:
+                rows = list(csv.reader(quoted, strict=True))
+            except csv.Error:
+                rows = []
+            if len(rows) != len(quoted):  # a record over several lines, or bad quoting
+                self.lines.push_back([Line(no, text) for no, text in enumerate(texts, first)])
+                return None
+            cells = iter(rows)
+        return [
+            Record(no, next(cells) if '"' in text else text.split(","), text)
+            for no, text in enumerate(texts, first)
+            if not _ONLY_COMMAS.match(text)
+        ]
+
+    def _record(self, line: Line) -> Record | None:
+        """The record that starts on ``line``; None for a line that carries nothing."""
+        text = line.text
+        if line.too_long:
+            return Record(
+                line.no,
+                None,
+                text,
+                ("line_too_long", f"line longer than {MAX_LINE_CHARS} characters"),
+            )
+        if "\x00" in text:
+            return Record(line.no, None, text, ("nul_byte", "a NUL byte in the line"))
+        if _UNDECODABLE.search(text):
+            return Record(
+                line.no,
+                None,
+                text,
+                ("bad_encoding_row", "bytes that are not valid in the file's encoding"),
+            )
+        if _ONLY_COMMAS.match(text):
+            return None  # empty line or a row of commas: carries nothing
+        if '"' not in text:
+            return Record(line.no, text.split(","), text)
+        return self._quoted(line)
 
     def _quoted(self, first: Line) -> Record:
         cells, error = _parse_one(first.text)

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import BinaryIO
 
 from .contract import INVISIBLE, Chunk, Context, Source
@@ -121,6 +122,7 @@ def header_layout(cells: list[str], source: Source, ctx: Context) -> Layout | No
 
 _DIGIT = re.compile(r"\d")
 _DIGITS_IN_HEADERS: dict[str, bool] = {}
+_SARA_AM = ("\u0e4d\u0e32", "\u0e33")  # typed in two, read as one (``Source.canonical``)
 
 
 def _is_header(cells: list[str], source: Source) -> bool:
@@ -128,16 +130,69 @@ def _is_header(cells: list[str], source: Source) -> bool:
     if source.name not in _DIGITS_IN_HEADERS:
         _DIGITS_IN_HEADERS[source.name] = any(_DIGIT.search(k) for k in source.header_map)
     if not _DIGITS_IN_HEADERS[source.name]:
-        # fast path for data rows (this runs on every row): a header needs at least 2 known
-        # names and as many as all its other non-empty cells; cells with a digit are never
-        # a column name here, so too few digit-free cells settle it without canonicalising
-        free = sum(1 for c in cells if not _DIGIT.search(c))
-        if free < max(2, len(cells) - free):
+        # fast path for data rows: a header needs at least 2 known names and as many as
+        # all its other non-empty cells; cells with a digit are never a column name here,
+        # so too few digit-free cells settle it without canonicalising
+        with_digit = sum(map(bool, map(_DIGIT.search, cells)))
+        if len(cells) - with_digit < max(2, with_digit):
             return False
     names = [c for c in cells if c.strip(INVISIBLE)]
     known = sum(source.canonical(c) is not None for c in names)
     # data never holds column names; a header may carry extra columns of its own
     return known >= 2 and known * 2 >= len(names)
+
+
+_NAME_BYTES: dict[str, tuple | None] = {}
+
+
+def _name_bytes(source: Source) -> tuple | None:
+    """The source's column names as bytes in every contract encoding, lower-cased, with
+    the byte forms of a decomposed and a composed sara am; None when a name could come
+    from a cell through non-ASCII case folding (the Kelvin sign lowers to 'k')."""
+    if source.name not in _NAME_BYTES:
+        names = source.header_map
+        needles = {name.encode(enc) for name in names for enc in ("utf-8", "cp874")}
+        _NAME_BYTES[source.name] = (
+            None
+            if any("k" in name for name in names)
+            else (
+                tuple(needles),
+                *(s.encode("utf-8") for s in _SARA_AM),
+                *(s.encode("cp874") for s in _SARA_AM),
+            )
+        )
+    return _NAME_BYTES[source.name]
+
+
+def _names_after_first_line(stream: BinaryIO, source: Source) -> bool:
+    """Whether a column name of ``source`` occurs after the file's first line, as bytes.
+
+    A repeated header names at least two columns, so a file without any name after its
+    first line has none and its rows need no header check (``_is_header`` would say no
+    to each). True whenever that cannot be settled cheaply: the caller checks each row.
+    """
+    found = _name_bytes(source)
+    if found is None or not stream.seekable():
+        return True
+    needles, utf8_two, utf8_one, cp874_two, cp874_one = found
+    keep = 2 * max(map(len, needles))
+    start = stream.tell()
+    try:
+        head = stream.read(1 << 20)
+        ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+        if not ends or b'"' in head[: min(ends)]:
+            return True  # a header over several lines, or one line of a megabyte
+        window = head[min(ends) :]
+        while True:
+            text = window.lower().replace(utf8_two, utf8_one).replace(cp874_two, cp874_one)
+            if any(n in text for n in needles):
+                return True
+            block = stream.read(1 << 20)
+            if not block:
+                return False
+            window = window[-keep:] + block
+    finally:
+        stream.seek(start)
 
 
 class ExtractReader:
@@ -155,7 +210,9 @@ class ExtractReader:
         ctx: Context,
         reject_all: tuple[str, str, str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        bulk: bool = True,
     ):
+        self.bulk = bulk  # runs of plain lines at once (False: line by line, the reference)
         self.stream = stream
         self.source = source
         self.ctx = ctx
@@ -167,6 +224,8 @@ class ExtractReader:
 
     def __iter__(self) -> Iterator[Accepted | list[Rejection]]:
         v = self.verdict
+        # whether a row may be a repeated header (the reference path checks every row)
+        self.names_repeat = not self.bulk or _names_after_first_line(self.stream, self.source)
         try:
             v.encoding, lines = open_lines(self.stream)
         except Unreadable as exc:
@@ -196,33 +255,54 @@ class ExtractReader:
         pending: list[Record] = []
         rejected: list[Rejection] = []
         held = 0
-        for rec in records:
+        for item in records:
             if layout is None:
-                layout = self._header(rec, records)
+                layout = self._header(item, records)
+                # plain lines come in runs once nothing can change the layout or refuse
+                # every row; a run holds what the line-by-line path would have given
+                records.bulk = self.bulk and not (
+                    self.names_repeat or self.reject_all or self.file_problem or layout.problem
+                )
                 continue
-            if rec.cells is not None and _is_header(rec.cells, self.source):
+            if item.__class__ is list:
+                batch = item
+            elif (
+                item.cells is not None and self.names_repeat and _is_header(item.cells, self.source)
+            ):
                 yield from self._flush(pending, layout, rejected, seen, seen_key)
                 pending, rejected = [], []
-                layout = self._relayout(rec, layout, records)
+                layout = self._relayout(item, layout, records)
                 continue  # a repeated header is skipped, not data
-            v.rows_in += 1
+            else:
+                batch = [item]
+            v.rows_in += len(batch)
+            self._sort(batch, layout, pending, rejected)
+            held += sum(len(rec.raw) for rec in batch)
+            # a chunk is at most chunk_rows records and CHUNK_CHARS of text (long lines)
+            while (
+                len(pending) >= self.chunk_rows
+                or len(rejected) >= self.chunk_rows
+                or held > CHUNK_CHARS
+            ):
+                head, pending = pending[: self.chunk_rows], pending[self.chunk_rows :]
+                yield from self._flush(head, layout, rejected, seen, seen_key)
+                rejected, held = [], 0
+        if layout is None and not self.reject_all:
+            v.status, v.code, v.detail = "rejected", "no_header", "not CSV: no header row"
+        yield from self._flush(pending, layout, rejected, seen, seen_key)
+
+    def _sort(self, batch: list[Record], layout: Layout, pending: list, rejected: list) -> None:
+        """Records to convert go to ``pending``, records refused as they are to ``rejected``."""
+        width = layout.width
+        if len(batch) > 1 and all(len(rec.cells) == width for rec in batch):
+            pending += batch  # a run of plain records, each of the header's width
+            return
+        for rec in batch:
             problem = self._row_problem(rec, layout)
             if problem:
                 rejected.append(Rejection(rec.line_no, problem[0], problem[1], problem[2], rec.raw))
             else:
                 pending.append(rec)
-            held += len(rec.raw)
-            # a chunk is at most chunk_rows records and CHUNK_CHARS of text (long lines)
-            if (
-                len(pending) >= self.chunk_rows
-                or len(rejected) >= self.chunk_rows
-                or held > CHUNK_CHARS
-            ):
-                yield from self._flush(pending, layout, rejected, seen, seen_key)
-                pending, rejected, held = [], [], 0
-        if layout is None and not self.reject_all:
-            v.status, v.code, v.detail = "rejected", "no_header", "not CSV: no header row"
-        yield from self._flush(pending, layout, rejected, seen, seen_key)
 
     def _header(self, rec: Record, records: Records) -> Layout:
         v = self.verdict
@@ -301,7 +381,7 @@ class ExtractReader:
             name: [r.cells[i] for r in pending]  # type: ignore[index]
             for name, i in layout.positions.items()
         }
-        chunk = Chunk([r.line_no for r in pending], cols)
+        chunk = Chunk([r.line_no for r in pending], cols, ctx.memo.setdefault(source.name, {}))
         typed = source.convert(chunk, ctx)
         if layout.kept:
             _check_extras(chunk, pending, layout, ctx.bounds(source.name).max_text_length)
@@ -313,7 +393,10 @@ class ExtractReader:
             for i, e in enumerate(chunk.errors)
             if e is not None
         ]
-        columns = {c: [typed[c][i] for i in ok] for c in source.db_columns}
+        if len(ok) == len(pending):
+            columns = {c: typed[c] for c in source.db_columns}
+        else:
+            columns = {c: [typed[c][i] for i in ok] for c in source.db_columns}
         extra = (
             [_extra_json(pending[i].cells, layout) for i in ok] if layout.kept else [None] * len(ok)
         )
@@ -340,8 +423,7 @@ def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) 
     ok = chunk.ok()
     if not ok:
         return
-    value_cols = [typed[c] for c in (source.value_columns or source.db_columns)]
-    keys = [hash(tuple(col[i] for col in value_cols)) for i in ok]
+    keys = _row_hashes(typed, source.value_columns or source.db_columns, ok)
     lines = [chunk.line_nos[i] for i in ok]
     for i, first in zip(ok, seen.first_lines(keys, lines), strict=True):
         if first is not None:
@@ -350,8 +432,7 @@ def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) 
         return
     cols, label = source.business_key
     ok = chunk.ok()
-    key_cols = [typed[c] for c in cols]
-    keys = [hash(tuple(col[i] for col in key_cols)) for i in ok]
+    keys = _row_hashes(typed, cols, ok)
     lines = [chunk.line_nos[i] for i in ok]
     for i, first in zip(ok, seen_key.first_lines(keys, lines), strict=True):
         if first is not None:
@@ -360,6 +441,16 @@ def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) 
                 "duplicate_key",
                 f"duplicate {label} (same as line {first})",
             )
+
+
+def _row_hashes(typed: dict[str, list], names, rows: list[int]) -> list[int]:
+    """hash() of each row's tuple of values in columns ``names``, for rows ``rows``."""
+    if len(rows) == len(typed[names[0]]):
+        cols = [typed[c] for c in names]
+    else:
+        pick = itemgetter(*rows) if len(rows) > 1 else (lambda col: (col[rows[0]],))
+        cols = [pick(typed[c]) for c in names]
+    return list(map(hash, zip(*cols, strict=True)))
 
 
 def read_extract(

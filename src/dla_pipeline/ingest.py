@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from multiprocessing import get_context
 
 import psycopg
 
@@ -67,12 +70,17 @@ def scan_night(source: str, night: date, settings: Settings | None = None) -> Ni
     return landing_for(settings.landing_dir).scan(source, night)
 
 
+def unit_group(key: str) -> str:
+    """The group a unit is batched and locked with: its province (digits 2-3 of the LAO
+    code), or one group for every stray file."""
+    return key[5:7] if key.startswith("lao:") else "??"
+
+
 def plan_batches(scan: NightScan, batches: int) -> list[list[str]]:
-    """Unit keys grouped by province (digits 2-3 of the LAO code), balanced into N batches."""
+    """Unit keys grouped by province (``unit_group``), balanced into N batches."""
     by_province: dict[str, list[str]] = {}
     for key in sorted({unit_key(e) for e in scan.entries}):
-        province = key[5:7] if key.startswith("lao:") else "??"
-        by_province.setdefault(province, []).append(key)
+        by_province.setdefault(unit_group(key), []).append(key)
     bins: list[list[str]] = [[] for _ in range(max(1, min(batches, len(by_province))))]
     for _province, keys in sorted(by_province.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         min(bins, key=len).extend(keys)
@@ -263,6 +271,7 @@ class _Batch:
     def _consume(self, reader, entry: Entry, rec, raw, quarantine) -> None:
         prefix = self._lineage(entry, rec.sha256)
         q_prefix = self._q_prefix(entry.name, entry.lao_code, rec.sha256)
+        with_amounts = "amount" in self.source.db_columns
         for item in reader:
             if isinstance(item, list):
                 quarantine.write(quarantine_copy_text(q_prefix, item, self.mask).encode())
@@ -270,6 +279,8 @@ class _Batch:
                 raw.write(
                     accepted_copy_text(item, self.source, prefix, self.ctx.key_version).encode()
                 )
+                if with_amounts:  # the ledger keeps each file's baht (the gate's history)
+                    rec.amount_loaded = sum(item.columns["amount"], rec.amount_loaded or 0)
         v = reader.verdict
         rec.status, rec.reason_code, rec.error = v.status, v.code, v.detail
         rec.encoding = v.encoding
@@ -287,7 +298,7 @@ class _Batch:
         detail = f"{entry.name} could not be read: {exc}"[:500]
         rec.status, rec.reason_code, rec.error = "rejected", code, detail
         rec.rows_in = rec.rows_quarantined = 1
-        rec.rows_loaded = 0
+        rec.rows_loaded, rec.amount_loaded = 0, None
         self._one_row(unit, entry, rec.sha256, code, detail)
 
     def _lineage(self, entry: Entry, sha: str | None) -> tuple:
@@ -369,7 +380,7 @@ def _load_units(batch: _Batch, units: list[_Unit], isolate: bool) -> dict:
         ledger.maintenance_shared(conn)  # an erasure or a key rotation waits for loads
         batch.ctx.erased = ledger.erased_tokens(conn)
         batch.load_id = ledger.new_load_id(conn)
-        ledger.lock_units(conn, source.name, night, [u.key for u in units])
+        ledger.lock_units(conn, source.name, night, [unit_group(u.key) for u in units])
         known = ledger.known_files(conn, source.name, night)
         changed: list[_Unit] = []
         for i, unit in enumerate(units, 1):
@@ -543,6 +554,37 @@ def close_night(source_name: str, night: date, settings: Settings | None = None)
     return summary
 
 
+def load_batches(
+    work: list[tuple[str, date, list[str]]],
+    run_id: str,
+    settings: Settings | None = None,
+    workers: int = 0,
+) -> dict[tuple[str, date], BaseException | None]:
+    """Batches of (source, night, unit keys), spread over the machine's cores: one process
+    per core (LOAD_WORKERS, default the core count), like Airflow's mapped load tasks.
+    Batches are independent transactions. Returns each (source, night)'s first error."""
+    settings = settings or get_settings()
+    errors: dict[tuple[str, date], BaseException | None] = {(s, n): None for s, n, _ in work}
+    workers = workers or settings.load_workers or os.cpu_count() or 1
+    if workers == 1 or len(work) <= 1:
+        for source, night, keys in work:
+            try:
+                load_batch(source, night, keys, run_id, settings)
+            except Exception as exc:
+                errors[(source, night)] = errors[(source, night)] or exc
+        return errors
+    with ProcessPoolExecutor(min(workers, len(work)), mp_context=get_context("fork")) as pool:
+        futures = {
+            pool.submit(load_batch, source, night, keys, run_id, settings): (source, night)
+            for source, night, keys in work
+        }
+        for future in as_completed(futures):
+            exc = future.exception()
+            if exc is not None:
+                errors[futures[future]] = errors[futures[future]] or exc
+    return errors
+
+
 def load_night(
     source_name: str,
     night: date,
@@ -550,12 +592,15 @@ def load_night(
     run_id: str = "cli",
     settings: Settings | None = None,
 ) -> dict:
-    """Everything for one source and night, without Airflow (tests, CLI, benchmarks)."""
+    """Everything for one source and night, without Airflow (tests, CLI, benchmarks): its
+    batches load in parallel (``load_batches``), then the night is closed."""
     settings = settings or get_settings()
     migrate(settings)
     scan = scan_night(source_name, night, settings)
-    for keys in plan_batches(scan, batches):
-        load_batch(source_name, night, keys, run_id, settings)
+    work = [(source_name, night, keys) for keys in plan_batches(scan, batches)]
+    for exc in load_batches(work, run_id, settings).values():
+        if exc is not None:
+            raise exc
     return close_night(source_name, night, settings)
 
 

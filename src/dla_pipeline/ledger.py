@@ -58,20 +58,15 @@ def new_load_id(conn) -> int:
     return conn.execute("select nextval('ops.load_id_seq')").fetchone()[0]
 
 
-LOCK_BUCKETS = 512
-
-
-def lock_units(conn, source: str, night: date, units: Sequence[str]) -> None:
-    """Transaction locks over the units (LAO-nights or stray files) of a batch: two runs of
-    the same night take turns per unit and never interleave on it. Units share one of
-    LOCK_BUCKETS locks, so thousands of stray files cannot exhaust the lock table."""
-    import zlib
-
-    buckets = sorted({zlib.crc32(u.encode()) % LOCK_BUCKETS for u in units})
+def lock_units(conn, source: str, night: date, groups: Sequence[str]) -> None:
+    """Transaction locks over the groups of units (LAO-nights or stray files) a batch
+    loads: two runs of the same night take turns per group and never interleave on a unit.
+    Groups are what batches are made of (provinces), so the batches of one plan never wait
+    for each other, and a night needs a few dozen locks, not one per file."""
     conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || b, 0))"
-        " from unnest(%s::int[]) as b order by b",
-        (source, night.isoformat(), buckets),
+        "select pg_advisory_xact_lock(hashtextextended(%s || '/' || %s || '/' || g, 0))"
+        " from unnest(%s::text[]) as g order by g",
+        (source, night.isoformat(), sorted(set(groups))),
     )
 
 
@@ -113,6 +108,7 @@ class FileRecord:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    amount_loaded: object = None  # baht of the loaded rows (Decimal), for sources with amounts
     extra_columns: list[str] | None = None
     started_at: object = None
     duration_ms: int = 0
@@ -152,8 +148,8 @@ def write_files(conn, source: str, night: date, load_id: int, records: Iterable[
     conn.cursor().executemany(
         "insert into ops.files (source, extract_date, file_name, lao_code, sha256, load_id,"
         " status, encoding, rows_in, rows_loaded, rows_quarantined, extra_columns, error,"
-        " reason_code, entry_kind, size_bytes, stat_signature)"
-        " values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " reason_code, entry_kind, size_bytes, stat_signature, amount_loaded)"
+        " values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
         " on conflict (source, extract_date, file_name) do update set"
         " lao_code=excluded.lao_code, sha256=excluded.sha256, load_id=excluded.load_id,"
         " status=excluded.status, encoding=excluded.encoding, rows_in=excluded.rows_in,"
@@ -161,7 +157,7 @@ def write_files(conn, source: str, night: date, load_id: int, records: Iterable[
         " extra_columns=excluded.extra_columns, error=excluded.error,"
         " reason_code=excluded.reason_code, entry_kind=excluded.entry_kind,"
         " size_bytes=excluded.size_bytes, stat_signature=excluded.stat_signature,"
-        " loaded_at=now()",
+        " amount_loaded=excluded.amount_loaded, loaded_at=now()",
         [
             (
                 source,
@@ -181,6 +177,7 @@ def write_files(conn, source: str, night: date, load_id: int, records: Iterable[
                 r.entry_kind,
                 r.size_bytes,
                 r.stat_signature,
+                r.amount_loaded,
             )
             for r in records
         ],

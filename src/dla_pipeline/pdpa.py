@@ -95,7 +95,7 @@ def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
             f" where r.extract_date = %s and r.lao_code = c.lao_code and r.{id_col} = %s returning r.*, c.change_id)"
             f" insert into raw.{table}_retracted ({listed}, {id_col}, retracted_change_id)"
             f" select {listed}, '', change_id from gone"
-            " returning extract_date, lao_code, source_file, file_sha256, row_no, load_id",
+            " returning extract_date, lao_code, source_file, file_sha256, row_no, load_id, amount",
             (list(ids), list(ids.values()), night, digits),
         ).fetchall()
     removed = {f"raw.{table}": sum(c for _n, _l, c in nights)}
@@ -107,7 +107,7 @@ def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
 
 
 def _count_as_quarantined(conn, purpose: str, source: str, id_col: str, rows) -> None:
-    for night, lao, name, sha, row_no, load_id in rows:
+    for night, lao, name, sha, row_no, load_id, amount in rows:
         conn.execute(
             "insert into ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
             " file_sha256, row_no, field, reason_code, reason, raw_line) values"
@@ -125,9 +125,10 @@ def _count_as_quarantined(conn, purpose: str, source: str, id_col: str, rows) ->
             ),
         )
         conn.execute(
-            "update ops.files set rows_loaded = rows_loaded - 1, rows_quarantined = rows_quarantined + 1"
+            "update ops.files set rows_loaded = rows_loaded - 1, rows_quarantined = rows_quarantined + 1,"
+            " amount_loaded = amount_loaded - %s"
             " where source = %s and extract_date = %s and file_name = %s",
-            (source, night, name),
+            (amount, source, night, name),
         )
 
 

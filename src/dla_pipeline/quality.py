@@ -62,8 +62,21 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def build_expectation(item: dict, night: date):
-    """One checks.yml item -> a GX expectation with its severity."""
+def _placeholders(nights: list[date], night: date, params: dict) -> dict[str, str]:
+    """What an SQL check's placeholders stand for (see checks.yml)."""
+    literal = [f"date '{n.isoformat()}'" for n in sorted(nights)]
+    return {
+        "{nights}": ", ".join(literal),
+        "{first_night}": literal[0],
+        "{last_night}": literal[-1],
+        "{night}": night.isoformat(),
+        **{f"{{{k}}}": str(v) for k, v in params.items()},
+    }
+
+
+def build_expectation(item: dict, nights: list[date], night: date | None = None):
+    """One checks.yml item -> a GX expectation with its severity, for a batch of ``nights``
+    (``night``: the night being published, default the last of them)."""
     import great_expectations.expectations as gxe
 
     item = dict(item)
@@ -74,10 +87,12 @@ def build_expectation(item: dict, night: date):
     ((name, kwargs),) = item.items()
     kwargs = dict(kwargs or {})
     description = kwargs.pop("description", description)
+    params = kwargs.pop("params", None) or {}
     if "unexpected_rows_query" in kwargs:
-        kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
-            "{night}", night.isoformat()
-        )
+        query = kwargs["unexpected_rows_query"]
+        for key, value in _placeholders(nights, night or max(nights), params).items():
+            query = query.replace(key, value)
+        kwargs["unexpected_rows_query"] = query
     cls = getattr(gxe, _camel(name), None)
     if cls is None:
         raise ConfigError(f"checks.yml: unknown expectation {name!r}")
@@ -167,8 +182,8 @@ def _gate_view(check: Check) -> tuple[str, str]:
     return "gate", check.table
 
 
-def point_gate_view(conn, check: Check, night: date) -> None:
-    """``gate.<table>``: the night's rows without clear IDs, with a literal date so the
+def point_gate_view(conn, check: Check, nights: list[date]) -> None:
+    """``gate.<table>``: the rows of ``nights`` without clear IDs, with literal dates so the
     index is used."""
     from .roles import CLEAR_ID_COLUMNS
 
@@ -185,11 +200,11 @@ def point_gate_view(conn, check: Check, night: date) -> None:
     with conn.transaction():  # drop first: an older view may have other columns
         conn.execute(sql.SQL("drop view if exists {}").format(sql.Identifier(schema, view)))
         conn.execute(
-            sql.SQL("create view {} as select {} from {} where extract_date = {}").format(
+            sql.SQL("create view {} as select {} from {} where extract_date in ({})").format(
                 sql.Identifier(schema, view),
                 sql.SQL(", ").join(map(sql.Identifier, columns)),
                 sql.Identifier(check.schema, check.table),
-                sql.Literal(night),
+                sql.SQL(", ").join(map(sql.Literal, sorted(nights))),
             )
         )
 
@@ -257,12 +272,12 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
 
 
 def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> None:
-    import great_expectations as gx
-
+    """Each check once: a night check over every pending night at once (one query per
+    expectation); only when one of those fails, again night by night to name the night."""
     for check in load_checks(settings):
         try:
             if check.per_night:
-                point_gate_view(gate_conn, check, nights[0])
+                point_gate_view(gate_conn, check, nights)
             bd = _batch_definition(ds, check)
         except Exception as exc:  # the table is missing: that alone blocks the publish
             result.outcomes.append(
@@ -276,33 +291,49 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
                 )
             )
             continue
-        for n in nights if check.per_night else [night]:
-            label = f"{check.suite}[{n.isoformat()}]" if check.per_night else check.suite
-            suite = gx.ExpectationSuite(
-                name=check.suite, meta={"table": f"{check.schema}.{check.table}"}
+        if not check.per_night:
+            result.outcomes += _validate(ctx, check, bd, [night], night, run, check.suite)
+            continue
+        together = _validate(ctx, check, bd, nights, night, run, _night_label(check, nights))
+        if len(nights) == 1 or all(o.success for o in together):
+            result.outcomes += together
+            continue
+        for n in nights:
+            point_gate_view(gate_conn, check, [n])
+            result.outcomes += _validate(ctx, check, bd, [n], night, run, _night_label(check, [n]))
+
+
+def _night_label(check: Check, nights: list[date]) -> str:
+    first, last = min(nights).isoformat(), max(nights).isoformat()
+    return f"{check.suite}[{first}]" if first == last else f"{check.suite}[{first}..{last}]"
+
+
+def _validate(ctx, check: Check, bd, nights: list[date], night: date, run, label: str):
+    """The check's suite over one batch, as outcomes labelled ``label``."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=check.suite, meta={"table": f"{check.schema}.{check.table}"})
+    for item in check.expectations:
+        suite.add_expectation(build_expectation(item, nights, night))
+    suite = ctx.suites.add_or_update(suite)
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=check.suite, data=bd, suite=suite)
+    )
+    outcomes = []
+    for r in vd.run(run_id=run).results:
+        cfg = r.expectation_config
+        outcomes.append(
+            Outcome(
+                suite=label,
+                expectation=cfg.type,
+                column=(cfg.kwargs or {}).get("column"),
+                severity=(cfg.meta or {}).get("severity", "blocking"),
+                success=bool(r.success),
+                observed=_observed(r.result or {}) if not r.success else "",
+                description=cfg.description,
             )
-            for item in check.expectations:
-                suite.add_expectation(build_expectation(item, n))
-            suite = ctx.suites.add_or_update(suite)
-            vd = ctx.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=check.suite, data=bd, suite=suite)
-            )
-            if check.per_night:
-                point_gate_view(gate_conn, check, n)
-            validation = vd.run(run_id=run)
-            for r in validation.results:
-                cfg = r.expectation_config
-                result.outcomes.append(
-                    Outcome(
-                        suite=label,
-                        expectation=cfg.type,
-                        column=(cfg.kwargs or {}).get("column"),
-                        severity=(cfg.meta or {}).get("severity", "blocking"),
-                        success=bool(r.success),
-                        observed=_observed(r.result or {}) if not r.success else "",
-                        description=cfg.description,
-                    )
-                )
+        )
+    return outcomes
 
 
 def _record(result: GateResult, run_id: str, settings: Settings) -> None:

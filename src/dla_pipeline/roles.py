@@ -166,6 +166,7 @@ def grant_pipeline(conn) -> None:
     )
     g("grant select, insert, delete on ops.seed_state to dla_transformer")
     g("grant select on ops.nights, ops.publish_log to dla_gate, dla_publisher")
+    g("grant select on ops.files to dla_gate")  # rows and baht per file: usual levels
     g("grant select, insert, delete on ops.quality_results to dla_gate")
     g("grant insert on ops.publish_log to dla_gate, dla_publisher")
     g("grant usage, select on sequence ops.publish_seq to dla_publisher")

@@ -85,12 +85,10 @@ def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dic
 def load_nights(
     jobs: list[tuple[str, date]], run_id: str, workers: int = 0
 ) -> dict[tuple[str, date], BaseException | None]:
-    """Every batch of every (source, night), spread over the machine's cores: one process
-    per core (LOAD_WORKERS, default the core count), like Airflow's mapped load tasks.
-    Returns each (source, night)'s first error, None when it loaded."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
+    """Every batch of every (source, night), spread over the machine's cores (see
+    ``ingest.load_batches``). Returns each (source, night)'s first error, None when it
+    loaded."""
+    from .ingest import load_batches
 
     errors: dict[tuple[str, date], BaseException | None] = {job: None for job in jobs}
     work = []
@@ -99,23 +97,8 @@ def load_nights(
             work += [(source, night, batch) for batch in ingest_plan(source, night)]
         except Exception as exc:  # that source's problem; the others go on
             errors[(source, night)] = exc
-    workers = workers or get_settings().load_workers or os.cpu_count() or 1
-    if workers == 1 or len(work) <= 1:
-        for source, night, batch in work:
-            try:
-                ingest_batch(source, night, batch, run_id)
-            except Exception as exc:
-                errors[(source, night)] = errors[(source, night)] or exc
-        return errors
-    with ProcessPoolExecutor(min(workers, len(work)), mp_context=get_context("fork")) as pool:
-        futures = {
-            pool.submit(ingest_batch, source, night, batch, run_id): (source, night)
-            for source, night, batch in work
-        }
-        for future in as_completed(futures):
-            exc = future.exception()
-            if exc is not None:
-                errors[futures[future]] = errors[futures[future]] or exc
+    for job, exc in load_batches(work, run_id, workers=workers).items():
+        errors[job] = errors[job] or exc
     return errors
 
 
