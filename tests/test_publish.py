@@ -98,6 +98,13 @@ def test_a_bad_night_never_reaches_analysts_not_even_through_the_next_night(firs
     load_night("allowance", B)
     build(C)
     steps.quality_gate(C, "C2")
+    # both waiting nights were checked together: each night expectation ran once, over both
+    with psycopg.connect(db["WAREHOUSE_URL"]) as conn:
+        suites = conn.execute(
+            "select suite, count(*) from ops.quality_results where run_id = 'C2'"
+            " and suite like 'raw_allowance_night%%' group by suite"
+        ).fetchall()
+    assert [s for s, _ in suites] == ["raw_allowance_night[2026-05-05..2026-05-06]"], suites
     steps.publish_marts(C, "C2")
     after = analyst_view(db["ANALYST_URL"])
     assert after != before

@@ -165,6 +165,9 @@ def grant_pipeline(conn) -> None:
         " ops.change_counter, ops.quarantine, ops.landing_issues to dla_transformer"
     )
     g("grant select, insert, delete on ops.seed_state to dla_transformer")
+    # a build first refreshes the planner's statistics of what was loaded (transform.build)
+    g("grant maintain on all tables in schema raw to dla_transformer")
+    g("grant maintain on ops.files, ops.lao_night_changes to dla_transformer")
     g("grant select on ops.nights, ops.publish_log to dla_gate, dla_publisher")
     g("grant select on ops.files to dla_gate")  # rows and baht per file: usual levels
     g("grant select, insert, delete on ops.quality_results to dla_gate")

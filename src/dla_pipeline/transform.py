@@ -91,6 +91,7 @@ def build(
 
     settings = settings or get_settings()
     refresh_seeds(settings)
+    analyze_loaded(settings)
     args = ["build", "--exclude", "resource_type:seed"]
     code = _model_code_digest(settings)
     if full_refresh or _first_incremental_build(settings) or _code_changed(settings, code):
@@ -107,6 +108,25 @@ def build(
         key = f"{r.node.resource_type}:{r.status}"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+ANALYZED = (
+    "raw.allowance_payments",
+    "raw.tax_receipts",
+    "raw.vaccination_reports",
+    "ops.files",
+    "ops.lao_night_changes",
+)
+
+
+def analyze_loaded(settings: Settings) -> None:
+    """Fresh planner statistics for what the loads added: a new night is outside the
+    histograms autovacuum last took (it waits for a tenth of a table to change), and a
+    night estimated at one row gets nested loops that run for minutes in dbt and the gate."""
+    from .db import connect
+
+    with connect(settings, role="transformer", autocommit=True) as conn:
+        conn.execute(f"analyze {', '.join(ANALYZED)}")
 
 
 def _model_code_digest(settings: Settings) -> str:

@@ -1,0 +1,61 @@
+"""The gate's configuration as data (expectations/checks.yml): pure tests, no database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dla_pipeline.config import ConfigError, get_settings
+from dla_pipeline.quality import build_expectation, load_checks
+
+N1, N2, N3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
+
+
+def query_of(item: dict, nights: list[date]) -> str:
+    return build_expectation(item, nights).unexpected_rows_query
+
+
+def test_a_night_query_names_every_waiting_night_and_its_params():
+    item = {
+        "unexpected_rows_expectation": {
+            "unexpected_rows_query": (
+                "select 1 from {batch} where extract_date in ({nights})"
+                " and extract_date between {first_night} and {last_night} and s = '{source}'"
+            ),
+            "params": {"source": "tax"},
+        }
+    }
+    q = query_of(item, [N3, N1, N2])
+    assert "in (date '2026-10-01', date '2026-10-02', date '2026-10-03')" in q
+    assert "between date '2026-10-01' and date '2026-10-03'" in q
+    assert "s = 'tax'" in q and "{" not in q.replace("{batch}", "")
+
+
+def test_every_configured_query_is_complete_for_one_night_and_for_many():
+    for check in load_checks():
+        for item in check.expectations:
+            for nights in ([N1], [N1, N2, N3]):
+                exp = build_expectation(item, nights)
+                query = getattr(exp, "unexpected_rows_query", None) or ""
+                assert "{" not in query.replace("{batch}", ""), (check.suite, query)
+
+
+def test_a_night_check_cannot_use_mostly(tmp_path: Path):
+    """A share over all waiting nights is not a share of each night."""
+    config = {
+        "raw_x": {
+            "table": "raw.allowance_payments",
+            "batch": "night",
+            "expectations": [
+                {"expect_column_values_to_not_be_null": {"column": "amount", "mostly": 0.9}}
+            ],
+        }
+    }
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "checks.yml").write_text(yaml.safe_dump(config))
+    settings = get_settings().model_copy(update={"root": tmp_path})
+    with pytest.raises(ConfigError, match="mostly"):
+        load_checks(settings)
