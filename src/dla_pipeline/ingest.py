@@ -18,6 +18,7 @@ and only the file it came from is rejected.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 500  # files
 SPOOL_BYTES = 4 << 20  # a batch's COPY text kept in memory before it goes to a temp file
 FILE_SPOOL_BYTES = 64 << 10  # one file's, until the file is read through
+SMALL_FILE_BYTES = 8 << 20  # files up to this size are read into memory in one read
 
 
 class ConservationError(RuntimeError):
@@ -247,9 +249,8 @@ class _Batch:
         raw, quarantine = _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
         try:
             with self.landing.open(self.source.name, self.night, entry) as fh:
-                rec.sha256 = _sha256(fh)
-                fh.seek(0)
-                reader = read_extract(fh, self.source, self.ctx, self._reject_all(entry))
+                stream, rec.sha256 = _contents(fh)
+                reader = read_extract(stream, self.source, self.ctx, self._reject_all(entry))
                 self._consume(reader, entry, rec, raw, quarantine)
         except OSError as exc:  # PermissionError included: replaced by a link, vanished
             raw.close()
@@ -309,10 +310,23 @@ class _Batch:
 
 
 def _sha256(fh) -> str:
-    h = hashlib.sha256()
-    while chunk := fh.read(1 << 20):
-        h.update(chunk)
-    return h.hexdigest()
+    return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _contents(fh) -> tuple:
+    """(stream for the reader, SHA-256) of an opened file. A small file (nearly all) is
+    read once into memory, so hashing, the reader's pre-scans and its passes cost no
+    further reads; a big one is hashed, then read again from the start."""
+    try:
+        size = os.fstat(fh.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        size = None  # not a local file (fsspec): stream it
+    if size is not None and size <= SMALL_FILE_BYTES:
+        data = fh.read()
+        return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+    sha = _sha256(fh)
+    fh.seek(0)
+    return fh, sha
 
 
 def _units(scan: NightScan, keys: set[str]) -> list[_Unit]:

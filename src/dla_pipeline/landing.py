@@ -422,14 +422,18 @@ class LocalLanding:
                 raise PermissionError(f"{entry.name} was replaced while the night was read")
             if st.st_nlink > 1:
                 raise PermissionError(f"{entry.name} is a hard link (the file has other names)")
-            real = os.path.realpath(f"/proc/self/fd/{fd}")
-            if os.path.exists("/proc/self/fd") and not real.startswith(self.root + os.sep):
-                raise PermissionError(f"{entry.name} resolves outside the landing root")
+            if _PROC_FD:  # where the kernel says the open file is (no link left to follow)
+                real = os.readlink(f"/proc/self/fd/{fd}")
+                if not real.startswith(self.root + os.sep):
+                    raise PermissionError(f"{entry.name} resolves outside the landing root")
             os.set_blocking(fd, True)
             return os.fdopen(fd, "rb", buffering=1 << 16)
         except BaseException:
             os.close(fd)
             raise
+
+
+_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 def _file_problem(name: str, prefix: tuple[str, ...], st: os.stat_result):

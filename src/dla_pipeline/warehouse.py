@@ -202,6 +202,8 @@ class Embedded:
                 "maintenance_work_mem = '512MB'\n"
                 "max_wal_size = '4GB'\n"
                 "checkpoint_timeout = '15min'\n"
+                # compiling each big query cost more than it saved (make bench)
+                "jit = off\n"
                 "timezone = 'Asia/Bangkok'\n"
                 # who connected, and (per auditor login) what they read: see `dla audit`
                 "log_connections = 'authorization'\n"
