@@ -258,6 +258,14 @@ class Runner:
         except (OSError, ValueError):
             r = {"rc": p.returncode or 1, "wall": time.monotonic() - t0, "user": 0, "sys": 0}
             r["maxrss_kb"] = 0
+        out = self._figures(r, log, (srv0, srv1), (m0, m1))
+        if check and r["rc"] != 0:
+            raise BenchError(f"{label} failed (exit {r['rc']}): {_last_line(log)} — see {log}")
+        return out
+
+    def _figures(self, r: dict, log: Path, server: tuple, machine: tuple) -> dict:
+        """A run's rusage as figures: its cores, the server's, the whole machine's."""
+        (srv0, srv1), (m0, m1) = server, machine
         wall = r["wall"]
         cpu = r["user"] + r["sys"]
         out = {
@@ -277,8 +285,6 @@ class Runner:
             out["machine_cores_busy_all_processes"] = round(
                 (m1[0] - m0[0]) / (m1[1] - m0[1]) * self.cores, 2
             )
-        if check and r["rc"] != 0:
-            raise BenchError(f"{label} failed (exit {r['rc']}): {_last_line(log)} — see {log}")
         return out
 
 
@@ -655,7 +661,6 @@ class Bench:
 
     # -------------------------------------------------------------------------------------
     def loader(self) -> dict:
-        import psycopg
 
         night = self.night
         forget(night, ("allowance",))
@@ -670,32 +675,7 @@ class Bench:
         secs = res["seconds"]
         say(f"loader: {rows_in:,} rows in {secs:.1f}s = {rows_in / secs:,.0f} rows/s")
 
-        url = os.environ["WAREHOUSE_URL"]
-        spool = self.work / "ceiling.copy"
-        with psycopg.connect(url) as conn, spool.open("wb") as fh, conn.cursor() as cur:
-            with cur.copy(
-                "copy (select * from raw.allowance_payments where extract_date = %s) to stdout",
-                (night,),
-            ) as cp:
-                for block in cp:
-                    fh.write(block)
-            exported = conn.execute(
-                "select count(*) from raw.allowance_payments where extract_date = %s", (night,)
-            ).fetchone()[0]
-        size = spool.stat().st_size
-        say(f"exported {exported:,} loaded rows as COPY text ({size / 2**20:,.0f} MiB)")
-        tries = []
-        for i in range(self.args.copy_repeats):  # the machine is shared: the median of a few
-            tries.append(self._copy_in(url, spool, exported, indexes=False))
-            say(
-                f"COPY ceiling {i + 1}/{self.args.copy_repeats}: {exported:,} rows in"
-                f" {tries[-1]['seconds']:.2f}s = {tries[-1]['rows_per_s']:,.0f} rows/s"
-                " (fresh logged table, no indexes)"
-            )
-        ceiling = sorted(tries, key=lambda t: t["seconds"])[len(tries) // 2]
-        indexed = self._copy_in(url, spool, exported, indexes=True)
-        say(f"COPY into a table with raw's indexes: {indexed['rows_per_s']:,.0f} rows/s")
-        spool.unlink(missing_ok=True)
+        ceiling, tries, indexed, exported, size = self._copy_ceiling(night)
         forget(night, ("allowance",))  # the night phase loads it again, as a new night
         loader_rps = rows_in / secs if secs else 0.0
         return {
@@ -852,28 +832,29 @@ class Bench:
         for earlier in months[:-1]:  # --history-months > 1: the earlier months, not timed
             say(f"loading earlier history {earlier[0]}..{earlier[-1]} (dla backfill, not timed)")
             out.setdefault("earlier", []).append(
-                self.runner.run(
-                    f"history-{earlier[0]:%Y-%m}",
-                    _dla(
-                        "backfill",
-                        "--from",
-                        str(earlier[0]),
-                        "--to",
-                        str(earlier[-1]),
-                        "--runner",
-                        "direct",
-                    ),
-                    check=False,
-                )
+                self._backfill_run(f"history-{earlier[0]:%Y-%m}", earlier[0], earlier[-1])
             )
         say(
             f"dla backfill --from {timed[0]} --to {timed[-1]} --runner direct ({len(timed)} nights)"
         )
-        run = self.runner.run(
-            "backfill",
-            _dla("backfill", "--from", str(timed[0]), "--to", str(timed[-1]), "--runner", "direct"),
+        run = self._backfill_run("backfill", timed[0], timed[-1])
+        out |= self._backfill_result(run, timed, month)
+        say(
+            f"backfill: {out['rows_in']:,} rows in {run['wall_s']:.1f}s"
+            f" ({out['rows_per_s']:,} rows/s);"
+            f" {'published' if run['rc'] == 0 else 'NOT published (see its log)'}"
+        )
+        return out
+
+    def _backfill_run(self, label: str, first: date, last: date) -> dict:
+        return self.runner.run(
+            label,
+            _dla("backfill", "--from", str(first), "--to", str(last), "--runner", "direct"),
             check=False,
         )
+
+    def _backfill_result(self, run: dict, timed: list[date], month: list[date]) -> dict:
+        """The timed backfill's figures; a part of the month is scaled to the month by rows."""
         rows = sum(loaded_nights(self.db["admin_db"], timed[0], timed[-1]).values())
         steps = _latest_steps(self.db["admin_db"], "backfill")
         fixed = sum(
@@ -885,7 +866,7 @@ class Bench:
         gen_timed, gen_month = self.extracts.rows(timed), self.extracts.rows(month)
         full_month = len(timed) == len(month)
         month_s = wall if full_month else load_part * (gen_month / max(1, gen_timed)) + fixed
-        out |= {
+        out = {
             "from": timed[0].isoformat(),
             "to": timed[-1].isoformat(),
             "nights": len(timed),
@@ -912,11 +893,40 @@ class Bench:
                 f" measured ({fixed:.1f}s, over {len(timed)} nights)"
             )
             say(out["extrapolation"])
-        say(
-            f"backfill: {rows:,} rows in {wall:.1f}s ({out['rows_per_s']:,} rows/s);"
-            f" {'published' if run['rc'] == 0 else 'NOT published (see its log)'}"
-        )
         return out
+
+    def _copy_ceiling(self, night: date) -> tuple:
+        """COPY of the rows the loader loaded, as text into a fresh logged table: the median
+        of a few tries (the machine is shared), and once into a table with raw's indexes."""
+        import psycopg
+
+        url = os.environ["WAREHOUSE_URL"]
+        spool = self.work / "ceiling.copy"
+        with psycopg.connect(url) as conn, spool.open("wb") as fh, conn.cursor() as cur:
+            with cur.copy(
+                "copy (select * from raw.allowance_payments where extract_date = %s) to stdout",
+                (night,),
+            ) as cp:
+                for block in cp:
+                    fh.write(block)
+            exported = conn.execute(
+                "select count(*) from raw.allowance_payments where extract_date = %s", (night,)
+            ).fetchone()[0]
+        size = spool.stat().st_size
+        say(f"exported {exported:,} loaded rows as COPY text ({size / 2**20:,.0f} MiB)")
+        tries = []
+        for i in range(self.args.copy_repeats):  # the machine is shared: the median of a few
+            tries.append(self._copy_in(url, spool, exported, indexes=False))
+            say(
+                f"COPY ceiling {i + 1}/{self.args.copy_repeats}: {exported:,} rows in"
+                f" {tries[-1]['seconds']:.2f}s = {tries[-1]['rows_per_s']:,.0f} rows/s"
+                " (fresh logged table, no indexes)"
+            )
+        ceiling = sorted(tries, key=lambda t: t["seconds"])[len(tries) // 2]
+        indexed = self._copy_in(url, spool, exported, indexes=True)
+        say(f"COPY into a table with raw's indexes: {indexed['rows_per_s']:,.0f} rows/s")
+        spool.unlink(missing_ok=True)
+        return ceiling, tries, indexed, exported, size
 
     # -------------------------------------------------------------------------------------
     def night_phase(self) -> dict:
@@ -1028,33 +1038,7 @@ class Bench:
         gen = self.extracts.ensure(self.nights_needed(phases), args.jobs)
         if not warehouse.admin_configured():
             raise BenchError("no warehouse")
-        results: dict = {}
-        fns = {
-            "loader": self.loader,
-            "memory": self.memory,
-            "profile": self.profile,
-            "backfill": self.backfill,
-            "night": self.night_phase,
-            "incremental": self.incremental,
-        }
-        for name in phases:
-            _phase = name
-            t0 = time.monotonic()
-            phase_started = datetime.now().astimezone().isoformat(timespec="seconds")
-            git = git_facts(self.root)  # the code may change under a long run: per phase
-            say("start")
-            try:
-                res = fns[name]()
-            except BenchError as exc:
-                say(f"FAILED: {exc}")
-                res = {"error": str(exc)}
-            res["phase_seconds"] = round(time.monotonic() - t0, 1)
-            res["started_at"] = phase_started
-            res["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
-            res["commit"] = git["commit"]
-            res["dirty"] = git["dirty"]
-            results[name] = res
-            say(f"done in {res['phase_seconds']:.0f}s")
+        results = {name: self._run_phase(name) for name in phases}
         _phase = "report"
         self.facts["machine"]["loadavg_start"] = [round(x, 2) for x in load_start]
         self.facts["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -1086,6 +1070,35 @@ class Bench:
         }
         return self.save(report)
 
+    def _run_phase(self, name: str) -> dict:
+        """One phase, timed, with the commit it measured (the code may change under a run)."""
+        global _phase
+        fns = {
+            "loader": self.loader,
+            "memory": self.memory,
+            "profile": self.profile,
+            "backfill": self.backfill,
+            "night": self.night_phase,
+            "incremental": self.incremental,
+        }
+        _phase = name
+        t0 = time.monotonic()
+        phase_started = datetime.now().astimezone().isoformat(timespec="seconds")
+        git = git_facts(self.root)
+        say("start")
+        try:
+            res = fns[name]()
+        except BenchError as exc:
+            say(f"FAILED: {exc}")
+            res = {"error": str(exc)}
+        res["phase_seconds"] = round(time.monotonic() - t0, 1)
+        res["started_at"] = phase_started
+        res["measured_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        res["commit"] = git["commit"]
+        res["dirty"] = git["dirty"]
+        say(f"done in {res['phase_seconds']:.0f}s")
+        return res
+
     def save(self, report: dict) -> dict:
         path = self.out_dir / f"{self.day}{self.suffix}.json"
         earlier = {}
@@ -1115,6 +1128,7 @@ class Bench:
 
 
 def figures(ph: dict, cores: int) -> list[dict]:
+    """The table the bench prints: every figure with its goal, PASS/MISS or info."""
     rows: list[dict] = []
 
     def add(phase, name, value, unit, goal="", ok=None, note=""):
@@ -1130,144 +1144,152 @@ def figures(ph: dict, cores: int) -> list[dict]:
             }
         )
 
-    def earlier(p):
-        return " (earlier run today)" if ph[p].get("from_earlier_run") else ""
-
-    if "loader" in ph and "ratio" in ph["loader"]:
-        p = ph["loader"]
-        add(
-            "loader",
-            "dla load, allowance night",
-            p["loader_rows_per_s"],
-            "rows/s",
-            f"≥ {GOAL_LOADER_RATIO:.2f} × COPY",
-            p["ratio"] >= GOAL_LOADER_RATIO,
-            f"{p['rows_in']:,} rows in {p['load_seconds']:.1f}s, loader"
-            f" {p['process'].get('client_cores')} cores; machine busy"
-            f" {p['process'].get('machine_cores_busy_all_processes')} of {cores}{earlier('loader')}",
-        )
-        add(
-            "loader",
-            "COPY ceiling, same rows, logged table",
-            p["copy_rows_per_s"],
-            "rows/s",
-            note=f"{p['copy_rows']:,} rows, {p['copy_text_mib']:.0f} MiB of text in {p['copy_seconds']:.2f}s"
-            + (
-                f" (median of {len(p['copy_tries_rows_per_s'])}: "
-                + ", ".join(f"{x:,}" for x in p["copy_tries_rows_per_s"])
-                + ")"
-                if len(p.get("copy_tries_rows_per_s") or []) > 1
-                else ""
-            )
-            + (
-                "; machine busy "
-                + ", ".join(str(x) for x in p["copy_tries_machine_cores_busy"])
-                + f" of {cores}"
-                if p.get("copy_tries_machine_cores_busy")
-                else ""
-            ),
-        )
-        add(
-            "loader",
-            "COPY with raw's indexes (for reference)",
-            p["copy_with_indexes_rows_per_s"],
-            "rows/s",
-        )
-        add(
-            "loader",
-            "loader / COPY ceiling",
-            p["ratio"],
-            "ratio",
-            f"≥ {GOAL_LOADER_RATIO:.2f}",
-            p["ratio"] >= GOAL_LOADER_RATIO,
-        )
-    if "night" in ph and "seconds" in ph["night"]:
-        p = ph["night"]
-        add(
-            "night",
-            "national night end to end",
-            p["seconds"],
-            "s",
-            f"≤ {GOAL_NIGHT_S:.0f} s",
-            p["seconds"] <= GOAL_NIGHT_S and p["ok"],
-            f"{p['rows_in']:,} rows on {p['history_nights']} night(s) of history,"
-            f" {'published' if p['published'] else 'NOT published'}{earlier('night')}",
-        )
-        if p.get("cores_busy") is not None:
-            add(
-                "night",
-                "cores busy (pipeline + server)",
-                p["cores_busy"],
-                f"of {cores}",
-                f"≥ {GOAL_NIGHT_CORES * cores:.1f}",
-                p["cores_busy"] >= GOAL_NIGHT_CORES * cores,
-                f"pipeline {p['client_cores']}, server {p['server_cores']} (server: all its databases)",
-            )
-        _steps(add, "night", p)
-    if "backfill" in ph and "seconds" in ph["backfill"]:
-        p = ph["backfill"]
-        label = f"national month backfilled ({p['month_nights']} nights)"
-        add(
-            "backfill",
-            label,
-            p["month_seconds"],
-            "s",
-            f"≤ {GOAL_BACKFILL_S:.0f} s",
-            p["month_seconds"] <= GOAL_BACKFILL_S and p["published"],
-            ("EXTRAPOLATED: " + p["extrapolation"])
-            if p["month_extrapolated"]
-            else f"{p['rows_in']:,} rows, {'published' if p['published'] else 'NOT published'}",
-        )
-        if p["month_extrapolated"]:
-            add(
-                "backfill",
-                f"measured: {p['nights']} nights",
-                p["seconds"],
-                "s",
-                note=f"{p['rows_in']:,} rows, per-night load {p['per_night_load_s']}s,"
-                f" build+gate+publish {p['build_gate_publish_seconds']}s",
-            )
-        add("backfill", "backfill throughput", p["rows_per_s"], "rows/s")
-        _steps(add, "backfill", p)
-    if "incremental" in ph and "ratio" in ph["incremental"]:
-        p = ph["incremental"]
-        add(
-            "incremental",
-            "incremental dbt build, next night",
-            p["incremental_seconds"],
-            "s",
-            note=f"on {p['history_nights']} night(s) of history ({p['history_rows']:,} rows;"
-            f" asked for {p['history_months_asked']} month(s))",
-        )
-        add("incremental", "full refresh, same state", p["full_refresh_seconds"], "s")
-        add(
-            "incremental",
-            "incremental / full refresh",
-            p["ratio"],
-            "ratio",
-            f"≤ {GOAL_INCREMENTAL_RATIO:.2f}",
-            p["ratio"] <= GOAL_INCREMENTAL_RATIO,
-        )
-    if "memory" in ph and "ratio" in ph["memory"]:
-        p = ph["memory"]
-        add("memory", f"peak RSS, {p['small_rows']:,}-row file", p["small_peak_rss_mb"], "MB")
-        add("memory", f"peak RSS, {p['big_rows']:,}-row file", p["big_peak_rss_mb"], "MB")
-        add(
-            "memory",
-            "big / small peak RSS",
-            p["ratio"],
-            "ratio",
-            f"≤ {GOAL_MEMORY_RATIO:.2f} (flat)",
-            p["ratio"] <= GOAL_MEMORY_RATIO,
-        )
-    if "profile" in ph and "top" in ph["profile"]:
-        p = ph["profile"]
-        top = ", ".join(f"{t['what']} {t['pct']:.0f}%" for t in p["top"][:4])
-        add("profile", "loader under cProfile", p["seconds"], "s", note=f"{top}; {p['file']}")
+    for phase, key, add_figures in (
+        ("loader", "ratio", _loader_figures),
+        ("night", "seconds", _night_figures),
+        ("backfill", "seconds", _backfill_figures),
+        ("incremental", "ratio", _incremental_figures),
+        ("memory", "ratio", _memory_figures),
+        ("profile", "top", _profile_figures),
+    ):
+        if phase in ph and key in ph[phase]:
+            later = " (earlier run today)" if ph[phase].get("from_earlier_run") else ""
+            add_figures(add, ph[phase], cores, later)
     for name, p in ph.items():
         if "error" in p:
             add(name, "FAILED", None, "", ok=False, note=p["error"][:200])
     return rows
+
+
+def _copy_note(p: dict, cores: int) -> str:
+    tries = p.get("copy_tries_rows_per_s") or []
+    busy = p.get("copy_tries_machine_cores_busy")
+    note = (
+        f"{p['copy_rows']:,} rows, {p['copy_text_mib']:.0f} MiB of text in {p['copy_seconds']:.2f}s"
+    )
+    if len(tries) > 1:
+        note += f" (median of {len(tries)}: " + ", ".join(f"{x:,}" for x in tries) + ")"
+    if busy:
+        note += "; machine busy " + ", ".join(str(x) for x in busy) + f" of {cores}"
+    return note
+
+
+def _loader_figures(add, p: dict, cores: int, earlier: str) -> None:
+    ok = p["ratio"] >= GOAL_LOADER_RATIO
+    add(
+        "loader",
+        "dla load, allowance night",
+        p["loader_rows_per_s"],
+        "rows/s",
+        f"≥ {GOAL_LOADER_RATIO:.2f} × COPY",
+        ok,
+        f"{p['rows_in']:,} rows in {p['load_seconds']:.1f}s, loader"
+        f" {p['process'].get('client_cores')} cores; machine busy"
+        f" {p['process'].get('machine_cores_busy_all_processes')} of {cores}{earlier}",
+    )
+    add(
+        "loader",
+        "COPY ceiling, same rows, logged table",
+        p["copy_rows_per_s"],
+        "rows/s",
+        note=_copy_note(p, cores),
+    )
+    add(
+        "loader",
+        "COPY with raw's indexes (for reference)",
+        p["copy_with_indexes_rows_per_s"],
+        "rows/s",
+    )
+    add("loader", "loader / COPY ceiling", p["ratio"], "ratio", f"≥ {GOAL_LOADER_RATIO:.2f}", ok)
+
+
+def _night_figures(add, p: dict, cores: int, earlier: str) -> None:
+    add(
+        "night",
+        "national night end to end",
+        p["seconds"],
+        "s",
+        f"≤ {GOAL_NIGHT_S:.0f} s",
+        p["seconds"] <= GOAL_NIGHT_S and p["ok"],
+        f"{p['rows_in']:,} rows on {p['history_nights']} night(s) of history,"
+        f" {'published' if p['published'] else 'NOT published'}{earlier}",
+    )
+    if p.get("cores_busy") is not None:
+        add(
+            "night",
+            "cores busy (pipeline + server)",
+            p["cores_busy"],
+            f"of {cores}",
+            f"≥ {GOAL_NIGHT_CORES * cores:.1f}",
+            p["cores_busy"] >= GOAL_NIGHT_CORES * cores,
+            f"pipeline {p['client_cores']}, server {p['server_cores']} (server: all its databases)",
+        )
+    _steps(add, "night", p)
+
+
+def _backfill_figures(add, p: dict, cores: int, earlier: str) -> None:
+    published = "published" if p["published"] else "NOT published"
+    add(
+        "backfill",
+        f"national month backfilled ({p['month_nights']} nights)",
+        p["month_seconds"],
+        "s",
+        f"≤ {GOAL_BACKFILL_S:.0f} s",
+        p["month_seconds"] <= GOAL_BACKFILL_S and p["published"],
+        ("EXTRAPOLATED: " + p["extrapolation"])
+        if p["month_extrapolated"]
+        else f"{p['rows_in']:,} rows, {published}{earlier}",
+    )
+    if p["month_extrapolated"]:
+        add(
+            "backfill",
+            f"measured: {p['nights']} nights",
+            p["seconds"],
+            "s",
+            note=f"{p['rows_in']:,} rows, per-night load {p['per_night_load_s']}s,"
+            f" build+gate+publish {p['build_gate_publish_seconds']}s",
+        )
+    add("backfill", "backfill throughput", p["rows_per_s"], "rows/s")
+    _steps(add, "backfill", p)
+
+
+def _incremental_figures(add, p: dict, cores: int, earlier: str) -> None:
+    add(
+        "incremental",
+        "incremental dbt build, next night",
+        p["incremental_seconds"],
+        "s",
+        note=f"on {p['history_nights']} night(s) of history ({p['history_rows']:,} rows;"
+        f" asked for {p['history_months_asked']} month(s)){earlier}",
+    )
+    add("incremental", "full refresh, same state", p["full_refresh_seconds"], "s")
+    add(
+        "incremental",
+        "incremental / full refresh",
+        p["ratio"],
+        "ratio",
+        f"≤ {GOAL_INCREMENTAL_RATIO:.2f}",
+        p["ratio"] <= GOAL_INCREMENTAL_RATIO,
+    )
+
+
+def _memory_figures(add, p: dict, cores: int, earlier: str) -> None:
+    add("memory", f"peak RSS, {p['small_rows']:,}-row file", p["small_peak_rss_mb"], "MB")
+    add("memory", f"peak RSS, {p['big_rows']:,}-row file", p["big_peak_rss_mb"], "MB")
+    add(
+        "memory",
+        "big / small peak RSS",
+        p["ratio"],
+        "ratio",
+        f"≤ {GOAL_MEMORY_RATIO:.2f} (flat)",
+        p["ratio"] <= GOAL_MEMORY_RATIO,
+        earlier.strip(),
+    )
+
+
+def _profile_figures(add, p: dict, cores: int, earlier: str) -> None:
+    top = ", ".join(f"{t['what']} {t['pct']:.0f}%" for t in p["top"][:4])
+    add("profile", "loader under cProfile", p["seconds"], "s", note=f"{top}; {p['file']}")
 
 
 def _steps(add, phase: str, p: dict) -> None:
