@@ -310,7 +310,12 @@ class _Batch:
 
 
 def _sha256(fh) -> str:
-    return hashlib.file_digest(fh, "sha256").hexdigest()
+    if hasattr(fh, "readinto"):  # one reused buffer
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+    h = hashlib.sha256()  # a file object without readinto (some fsspec files)
+    while chunk := fh.read(1 << 16):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _contents(fh) -> tuple:
