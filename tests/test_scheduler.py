@@ -129,10 +129,8 @@ def test_a_missing_source_waits_for_its_cutoff_then_is_reported_once(scheduler, 
         api.run("ingest_tax", runs["ingest_tax"])["end_date"].replace("Z", "+00:00")
     )
     assert ended >= cutoff  # it waited (deferred) for the cutoff
-    build = airflow_local.find_build(api, PARTIAL, cutoff - timedelta(minutes=5), timeout=120)
-    assert build, [
-        (r["dag_run_id"], r.get("partition_key"), r["state"]) for r in api.runs("build_marts")
-    ]
+    build = airflow_local.find_build(api, PARTIAL, cutoff - timedelta(minutes=5), timeout=300)
+    assert build, airflow_local.why_no_build(api, PARTIAL)
     assert airflow_local.wait_runs(api, {"build_marts": build}, timeout=600) == {
         "build_marts": "success"
     }
@@ -159,8 +157,9 @@ def test_an_empty_night_fails_visibly_and_sends_one_message(scheduler, warehouse
         for s in ("allowance", "tax", "vaccination")
     }
     assert set(airflow_local.wait_runs(api, runs, timeout=600).values()) == {"failed"}
-    build = airflow_local.find_build(api, EMPTY, since, timeout=120)
-    assert build and airflow_local.wait_runs(api, {"build_marts": build}, timeout=300) == {
+    build = airflow_local.find_build(api, EMPTY, since, timeout=300)
+    assert build, airflow_local.why_no_build(api, EMPTY)
+    assert airflow_local.wait_runs(api, {"build_marts": build}, timeout=300) == {
         "build_marts": "failed"
     }
     time.sleep(3)

@@ -186,6 +186,11 @@ class Api:
             "GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit={limit}"
         )["dag_runs"]
 
+    def asset_events(self, limit: int = 50) -> list[dict]:
+        return self._call("GET", f"/api/v2/assets/events?order_by=-timestamp&limit={limit}")[
+            "asset_events"
+        ]
+
     def backfill(self, dag_id: str, start: date, end: date, conf: dict) -> dict:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         return self._call(
@@ -238,6 +243,22 @@ def find_build(api: Api, night: date, since: datetime, timeout: float) -> str | 
     return None
 
 
+def why_no_build(api: Api, night: date) -> str:
+    """What Airflow knows of a night whose build did not start: the sources' announcements
+    (asset events with their partition) and the build runs, for the operator or a test."""
+    key = night.isoformat()
+    events = [
+        f"{e.get('source_dag_id')}/{e.get('source_run_id')} at {e.get('timestamp')}"
+        for e in api.asset_events(200)
+        if e.get("partition_key") == key
+    ]
+    builds = [
+        f"{r['dag_run_id']} ({r.get('partition_key')}, {r['state']})"
+        for r in api.runs("build_marts")
+    ]
+    return f"announcements of {key}: {events or 'none'}; build_marts runs: {builds or 'none'}"
+
+
 def run_night_in_airflow(night: date, timeout: float = 3600) -> str:
     """Trigger the three ingests for the night (no waiting for a cutoff: the files are
     there), follow them and the build they start; returns the build's run id."""
@@ -248,11 +269,9 @@ def run_night_in_airflow(night: date, timeout: float = 3600) -> str:
     runs = {f"ingest_{s}": api.trigger(f"ingest_{s}", conf)["dag_run_id"] for s in SOURCES}
     print(f"triggered {', '.join(runs)} for {night} in Airflow ({base_url()})", flush=True)
     wait_runs(api, runs, timeout)
-    build = find_build(api, night, since, timeout=120)
+    build = find_build(api, night, since, timeout=300)
     if build is None:
-        print(
-            "build_marts did not start (a source failed): see the ingest runs in the UI", flush=True
-        )
+        print(f"build_marts did not start: {why_no_build(api, night)}", flush=True)
         return next(iter(runs.values()))
     print(f"build_marts {build} ...", flush=True)
     wait_runs(api, {"build_marts": build}, timeout)
