@@ -127,6 +127,31 @@ LOADED_TABLES = (
 )
 
 
+# each mart compared by the equivalence tests, with the order that makes a snapshot stable
+MART_KEYS = {
+    "allowance_by_province": "province_code, payment_period, age_tier",
+    "allowance_by_lao_period": "lao_code, payment_period, age_tier",
+    "allowance_findings": "finding, person_key, lao_code, payment_period",  # restricted
+    "revenue_by_lao_account": "lao_code, fiscal_year_be, account_code",
+    "rabies_coverage_by_lao": "lao_code, fiscal_year_be",
+    "rabies_coverage_by_province": "province_code, fiscal_year_be",
+    "lao_scorecard": "lao_code, fiscal_year_be",
+    "province_summary": "province_code, fiscal_year_be",
+}
+
+
+def mart_snapshot(conn, published: bool = False) -> dict:
+    """Every mart of MART_KEYS, ordered: as built (``*_build``) or as published."""
+    suffix = "" if published else "_build"
+    return {
+        m: conn.execute(
+            f"select * from {'restricted' if m == 'allowance_findings' else 'marts'}{suffix}.{m}"
+            f" order by {k}"
+        ).fetchall()
+        for m, k in MART_KEYS.items()
+    }
+
+
 def reset_loaded_data(warehouse_url: str, landing: Path) -> None:
     """Empty the landing zone and everything loaded from it (facts rebuild with full refresh)."""
     import shutil

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import reset_loaded_data
+from conftest import MART_KEYS, mart_snapshot, reset_loaded_data
 
 from dla_pipeline import steps
 from dla_pipeline.config import SOURCES
@@ -18,26 +18,6 @@ from dla_pipeline.reconcile import reconcile
 from dla_pipeline.transform import build
 
 NIGHTS = [date(2026, 4, 2), date(2026, 4, 3), date(2026, 4, 13)]
-MARTS = {
-    "allowance_by_province": "province_code, payment_period, age_tier",
-    "allowance_by_lao_period": "lao_code, payment_period, age_tier",
-    "allowance_findings": "finding, person_key, lao_code, payment_period",  # restricted_build
-    "revenue_by_lao_account": "lao_code, fiscal_year_be, account_code",
-    "rabies_coverage_by_lao": "lao_code, fiscal_year_be",
-    "rabies_coverage_by_province": "province_code, fiscal_year_be",
-    "lao_scorecard": "lao_code, fiscal_year_be",
-    "province_summary": "province_code, fiscal_year_be",
-}
-
-
-def _snapshot(conn) -> dict:
-    return {
-        m: conn.execute(
-            f"select * from {'restricted_build' if m == 'allowance_findings' else 'marts_build'}.{m}"
-            f" order by {k}"
-        ).fetchall()
-        for m, k in MARTS.items()
-    }
 
 
 def _resend_half(landing, night: date) -> str:
@@ -63,7 +43,7 @@ def built(warehouse_db):
     load_night("allowance", NIGHTS[0])
     build(NIGHTS[-1])
     with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:
-        incremental = _snapshot(conn)
+        incremental = mart_snapshot(conn)
     steps.quality_gate(NIGHTS[-1], "marts-test")
     steps.publish_marts(NIGHTS[-1], "marts-test")
     return incremental
@@ -78,8 +58,8 @@ def test_marts_reconcile_with_the_extract_files(built):
 def test_incremental_nights_equal_a_full_refresh(built, warehouse_db):
     build(NIGHTS[-1], full_refresh=True)
     with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:
-        full = _snapshot(conn)
-    for mart in MARTS:
+        full = mart_snapshot(conn)
+    for mart in MART_KEYS:
         assert built[mart] == full[mart], f"{mart} differs between incremental and full refresh"
     assert all(
         built[m]

@@ -249,7 +249,7 @@ def why_no_build(api: Api, night: date) -> str:
     key = night.isoformat()
     events = [
         f"{e.get('source_dag_id')}/{e.get('source_run_id')} at {e.get('timestamp')}"
-        for e in api.asset_events(200)
+        for e in api.asset_events(100)
         if e.get("partition_key") == key
     ]
     builds = [
