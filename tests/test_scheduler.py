@@ -91,6 +91,10 @@ def test_a_night_triggered_through_the_api_is_built_once_and_published(scheduler
     api = airflow_local.Api()
     builds = [r for r in api.runs("build_marts") if r.get("partition_key") == FULL.isoformat()]
     assert len(builds) == 1 and builds[0]["state"] == "success" and builds[0]["dag_run_id"] == build
+    # what an operator is shown when a build does not start names each source's announcement
+    said = airflow_local.why_no_build(api, FULL)
+    assert all(f"ingest_{s}/" in said for s in ("allowance", "tax", "vaccination")), said
+    assert build in said
     with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:
         assert conn.execute(
             "select 1 from marts.published_nights where extract_date = %s", (FULL,)
