@@ -19,9 +19,9 @@ from datetime import date
 import psycopg
 
 from dla_pipeline.config import get_settings
+from dla_pipeline.csvread import SNIFF_BYTES, sniff_encoding
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.night import run_night
-from dla_pipeline.reader import SNIFF_BYTES, sniff_encoding
 
 
 def analyst_fingerprint() -> str:

@@ -13,11 +13,11 @@ from conftest import Inbox
 
 from dla_pipeline import builds, steps
 from dla_pipeline.contract import ALLOWANCE
+from dla_pipeline.csvread import SNIFF_BYTES, sniff_encoding
 from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.ingest import load_night
 from dla_pipeline.night import run_night
 from dla_pipeline.quality import QualityGateFailed
-from dla_pipeline.reader import SNIFF_BYTES, sniff_encoding
 
 NIGHT = date(2026, 11, 5)
 MART = (

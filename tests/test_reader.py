@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from dla_pipeline.config import project_root
 from dla_pipeline.contract import SOURCES, Context, Rules
-from dla_pipeline.csvread import Lines, Records
-from dla_pipeline.extract import Accepted, ExtractReader, read_extract
+from dla_pipeline.csvread import READ_CHARS, SNIFF_BYTES, Lines, Records
+from dla_pipeline.extract import Accepted, ExtractReader
 from dla_pipeline.generator import make_thai_id
 
 NIGHT = date(2026, 11, 5)
@@ -39,10 +39,10 @@ def ctx() -> Context:
     return Context(NIGHT, b"c" * 32, b"t" * 32, account_codes=accounts, rules=rules)
 
 
-def read(data: bytes | str, source: str = "allowance"):
+def read(data: bytes | str, source: str = "allowance", bulk: bool = True):
     if isinstance(data, str):
         data = data.encode()
-    reader = read_extract(io.BytesIO(data), SOURCES[source], ctx())
+    reader = ExtractReader(io.BytesIO(data), SOURCES[source], ctx(), bulk=bulk)
     accepted, rejected = [], []
     for item in reader:
         if isinstance(item, Accepted):
@@ -112,6 +112,15 @@ def test_a_header_repeated_inside_the_file_with_a_second_bom_is_skipped():
     assert [a[0] for a in acc] == [2, 4] and not rej and v.rows_in == 2
 
 
+def test_a_pasted_export_with_a_second_bom_and_quoted_names_is_skipped():
+    quoted = ",".join(f'"{name}"' for name in HEADER.split(","))
+    data = (HEADER + "\r\n" + GOOD + "\r\n").encode() + codecs.BOM_UTF8
+    data += (quoted + "\r\n" + GOOD2 + "\r\n").encode()
+    for bulk in (True, False):
+        acc, rej, v = read(data, bulk=bulk)
+        assert [a[0] for a in acc] == [2, 4] and not rej and v.rows_in == 2
+
+
 def test_a_repeated_header_in_another_order_switches_the_layout():
     other = "status,channel,paid_on,amount,payment_period,birth_date,citizen_id"
     row = f"paid,cash,05/11/2569,700,11/2569,00/00/2495,{CID2}"
@@ -144,9 +153,9 @@ def test_extra_columns_off_the_allow_list_are_named_but_not_kept():
 
 
 def test_invisible_characters_around_header_names():
+    around = [("\u200b", "\u00a0"), ("\ufeff ", "\u2060"), ("\u3000", "\u00ad"), ("\u2009", "")]
     header = ",".join(
-        f"\u200b{c}\u00a0" if i % 2 else f"\ufeff {c}\u2060"
-        for i, c in enumerate(HEADER.split(","))
+        f"{around[i % 4][0]}{c}{around[i % 4][1]}" for i, c in enumerate(HEADER.split(","))
     )
     acc, rej, _ = read(header + "\n" + GOOD + "\n")
     assert len(acc) == 1 and not rej
@@ -341,6 +350,8 @@ LINE_KINDS = [
     f"{CID},๑๒/๐๓/๒๔๙๐,๑๑/๒๕๖๙,๘๐๐,05/11/2569,เงินสด,จ่ายแล้ว",
     f"{CID},12/03/2490,11/2569,800,05/11/2569,status,paid",  # a column name as a value
     HEADER,  # a repeated header
+    "\ufeff" + ",".join(f'"{name}"' for name in HEADER.split(",")),  # pasted, quoted, BOM
+    "x" + "\x00" * 40,  # a row padded with NULs
     "status,amount,citizen_id,birth_date,payment_period,paid_on,channel",
     "",
     ",,,",
@@ -481,3 +492,69 @@ def test_unicode_dashes_full_width_digits_and_a_decomposed_sara_am():
     )
     acc, rej, _ = read(header + "\n" + GOOD + "\n")
     assert len(acc) == 1, rej
+
+
+# -- a second attack on the loader (each failed before its fix) ----------------------------
+
+
+def test_a_file_with_lone_cr_line_ends_is_read_in_runs_with_a_bounded_buffer():
+    rows = [GOOD.replace(CID, make_thai_id(f"3{i:011d}")) for i in range(20_000)]
+    text = HEADER + "\r" + "\r".join(rows) + "\r"
+    lines = Lines(io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline=""))
+    records, runs, biggest = Records(lines), 0, 0
+    records.bulk = True
+    for item in records:
+        runs += isinstance(item, list)
+        biggest = max(biggest, len(lines._buf))
+    assert runs > 0 and lines.no == 20_001
+    assert biggest < 4 * READ_CHARS  # not the whole file (1.2 MB) held and copied per run
+    fast, reference = read_both_ways(text.encode(), "allowance", 2048)
+    assert fast == reference and len(fast[0]) == 20_000
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"x" + b"\x00" * 400, b"\xff" * 9, b"\xfc\xfd" * 40],
+    ids=["nul_padded", "nine_bad_bytes", "eighty_bad_bytes"],
+)
+def test_one_damaged_line_early_in_a_small_file_is_a_row_not_the_file(damage):
+    data = (HEADER + "\n" + GOOD + "\n").encode() + damage + b"\n" + (GOOD2 + "\n").encode()
+    for bulk in (True, False):
+        acc, rej, v = read(data, bulk=bulk)
+        assert v.status == "loaded" and [a[0] for a in acc] == [2, 4]
+        assert lines_of(rej) == {3: "nul_byte" if b"\x00" in damage else "bad_encoding_row"}
+
+
+def test_a_file_in_another_encoding_is_still_refused_naming_it():
+    encoding, named = "shift_jis", "Shift-JIS"
+    names = ["山田太郎", "鈴木花子", "佐藤次郎", "田中一郎"]
+    rows = [f"{GOOD.replace(CID, make_thai_id(f'3{i:011d}'))},{n}" for i, n in enumerate(names * 9)]
+    data = (HEADER + ",remark\n" + "\n".join(rows) + "\n").encode(encoding)
+    acc, rej, v = read(data)
+    assert not acc and v.status == "rejected" and v.code == "bad_encoding"
+    assert named in v.detail and "UTF-8" in v.detail and "Windows-874" in v.detail
+    assert read(b"\xde\xad\xbe\xef" * 300)[2].status == "rejected"
+
+
+def test_windows_874_thai_of_every_shape_is_read_as_windows_874():
+    names = ["นายสมชาย ใจดี", "นางสาวมาลี ศรีสุข", "เด็กชายก้อง", "เเม่ค้า ไก่ย่าง", "น้ำใจ กำนัน"]
+    names = [*names, "ฯพณฯ ๆ ๑๒๓ ฿"] * 5
+    rows = [f"{GOOD.replace(CID, make_thai_id(f'3{i:011d}'))},{n}" for i, n in enumerate(names)]
+    data = (HEADER + ",remark\n" + "\n".join(rows) + "\n").encode("cp874")
+    acc, rej, v = read(data)
+    assert v.status == "loaded" and v.encoding == "cp874" and len(acc) == 30 and not rej
+
+
+def test_a_stray_byte_in_a_long_ascii_head_does_not_change_a_utf8_files_encoding():
+    ascii_rows = [GOOD.replace(CID, make_thai_id(f"3{i:011d}")) for i in range(1200)]
+    thai = [
+        GOOD2.replace(CID2, make_thai_id(f"4{i:011d}")).replace("cash,paid", "เงินสด,จ่ายแล้ว")
+        for i in range(3)
+    ]
+    data = (HEADER + "\n").encode() + b"damaged \xa1 line\n"
+    data += ("\n".join(ascii_rows + thai) + "\n").encode()
+    assert len(data) > SNIFF_BYTES + 1000
+    for bulk in (True, False):
+        acc, rej, v = read(data, bulk=bulk)
+        assert v.encoding == "utf-8" and len(acc) == 1203
+        assert lines_of(rej) == {2: "bad_encoding_row"}

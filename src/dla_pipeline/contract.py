@@ -21,9 +21,8 @@ from pathlib import Path
 import yaml
 
 from . import parsing as p
+from .csvread import INVISIBLE
 from .parsing import CellError
-
-INVISIBLE = " \t\r\n\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"
 
 
 @dataclass(frozen=True)

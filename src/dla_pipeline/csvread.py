@@ -18,7 +18,6 @@ Pure functions over a binary stream; nothing here knows the contract's columns.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import re
@@ -33,7 +32,10 @@ csv.field_size_limit(max(csv.field_size_limit(), 2 * MAX_LINE_CHARS))
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 # white space and invisible characters that may surround a header name or a value
-INVISIBLE = " \t\r\n\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"
+INVISIBLE = (
+    " \t\r\n\u00a0\u00ad\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u200b\u200c\u200d\u202f\u205f\u2060\u3000\ufeff"
+)
 _ONLY_COMMAS = re.compile(rf"^[,{INVISIBLE}]*$")
 
 BINARY_MAGIC = (
@@ -57,8 +59,14 @@ class Unreadable(Exception):
         self.detail = detail
 
 
-def sniff_encoding(head: bytes) -> str:
-    """The file's encoding per the contract, or ``Unreadable`` saying why not."""
+def sniff_encoding(head: bytes, later: bytes = b"") -> str:
+    """The file's encoding per the contract, or ``Unreadable`` saying why not.
+
+    ``head`` is the start of the file; ``later`` holds lines from further on that are
+    not ASCII (see ``later_evidence``), for a file whose head says little. The encoding
+    is judged by *lines*, as the contract judges damage: a damaged line is a bad row, so
+    a few of them never decide the file's encoding or reject it.
+    """
     if not head.strip(b" \t\r\n\x00"):
         raise Unreadable("empty_file", "not CSV: the file is empty")
     for bom, name in (
@@ -75,7 +83,24 @@ def sniff_encoding(head: bytes) -> str:
     for magic, what in BINARY_MAGIC:
         if head.startswith(magic):
             raise Unreadable("binary_file", f"not CSV: binary content ({what})")
-    sample = head[:4096]
+    _refuse_nul_heavy(head[:4096])
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    lines = _split_lines(head, whole=len(head) < SNIFF_BYTES)
+    enc = _choose_encoding(lines, _split_lines(later, whole=True))
+    lowered = head.replace(b"\x00", b"").decode(enc, errors="replace").lstrip(INVISIBLE).lower()
+    if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
+        "<html" in lowered[:512]
+    ):
+        raise Unreadable("not_csv", "not CSV: an HTML/XML document (an error page?)")
+    if lowered.startswith(("{", "[")):
+        raise Unreadable("not_csv", "not CSV: a JSON document")
+    return enc
+
+
+def _refuse_nul_heavy(sample: bytes) -> None:
+    """UTF-16/32 without a byte-order mark, or binary content: NUL bytes in most lines.
+    NULs confined to a few lines (a row padded with zeros) damage those rows only."""
     nuls = sample.count(0)
     if len(sample) >= 4 and nuls * 3 >= len(sample):
         # every other byte NUL: UTF-16 without a BOM
@@ -86,32 +111,133 @@ def sniff_encoding(head: bytes) -> str:
                 "unreadable encoding: the file looks like UTF-16 without a byte-order mark;"
                 " save it as UTF-8 or Windows-874",
             )
-    if nuls * 10 > len(sample):  # a stray NUL damages its row only; a tenth is binary
+    if nuls * 10 <= len(sample):
+        return
+    lines = _LINE_BREAK.split(sample)
+    if b"\x00" in lines[0] or sum(b"\x00" in line for line in lines) * 2 > len(lines):
         raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    text_head = head.replace(b"\x00", b"")
-    bad_utf8 = _decode_errors(text_head, "utf-8")
-    bad_874 = _decode_errors(text_head, "cp874")
-    enc = "utf-8" if bad_utf8 <= bad_874 else "cp874"
-    if min(bad_utf8, bad_874) > max(8, len(text_head) // 50):
+
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+EVIDENCE_LINES = 16  # lines that are not ASCII wanted before the encoding is decided
+
+
+def _split_lines(data: bytes, whole: bool) -> list[bytes]:
+    """Non-empty lines of ``data`` without NUL-damaged ones; the last line is left out
+    unless ``whole`` (a head cut at a fixed size may cut a character in two)."""
+    lines = _LINE_BREAK.split(data)
+    if not whole:
+        lines.pop()
+    return [line for line in lines if line.strip(b" \t,") and b"\x00" not in line]
+
+
+def _decodes(line: bytes, encoding: str) -> bool:
+    try:
+        line.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _choose_encoding(lines: list[bytes], later: list[bytes]) -> str:
+    """UTF-8 when most lines that are not ASCII read as UTF-8 (Windows-874 Thai text
+    almost never does); else Windows-874 when it reads more of them. Refused when most
+    lines read in neither: the file is in another encoding, not damaged here and there
+    (a line in the other listed encoding is a damaged row of this file)."""
+    high = [line for line in lines if not line.isascii()] + later
+    if not high:
+        return "utf-8"
+    utf8 = [_decodes(line, "utf-8") for line in high]
+    cp874 = [_reads_as_thai(line) for line in high]
+    neither = [line for line, u, t in zip(high, utf8, cp874, strict=True) if not (u or t)]
+    if len(neither) * 2 > len(lines) + len(later) and len(neither) > 1:
         raise Unreadable(
             "bad_encoding",
-            "unreadable encoding: neither UTF-8 nor Windows-874; save it as UTF-8",
+            f"unreadable encoding: {_guess_encoding(neither)}; {len(neither)} of {len(high)}"
+            " lines with non-ASCII text are neither UTF-8 nor Windows-874; save it as UTF-8",
         )
-    lowered = text_head.decode(enc, errors="replace").lstrip(INVISIBLE).lower()
-    if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
-        "<html" in lowered[:512]
-    ):
-        raise Unreadable("not_csv", "not CSV: an HTML/XML document (an error page?)")
-    if lowered.startswith(("{", "[")):
-        raise Unreadable("not_csv", "not CSV: a JSON document")
-    return enc
+    bad_utf8, bad_874 = utf8.count(False), cp874.count(False)
+    return "cp874" if bad_utf8 * 2 > len(high) and bad_874 < bad_utf8 else "utf-8"
 
 
-def _decode_errors(data: bytes, encoding: str) -> int:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(data, final=False).count("\ufffd")
+# Thai orthography: a vowel or tone mark sits on a consonant (or on another mark), a
+# leading vowel comes before a consonant (เเ typed for แ too), and the archaic signs are not written today.
+# Text in another double-byte encoding read as Windows-874 breaks these rules.
+_NOT_THAI = re.compile(
+    "(?<![\u0e01-\u0e2e\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
+    "|[\u0e40-\u0e44](?![\u0e01-\u0e2e\u0e40-\u0e44])|[\u0e4f\u0e5a\u0e5b]"
+)
+
+
+def _reads_as_thai(line: bytes) -> bool:
+    """The line decodes as Windows-874 and what it says follows Thai spelling."""
+    try:
+        return _NOT_THAI.search(line.decode("cp874")) is None
+    except UnicodeDecodeError:
+        return False
+
+
+# encodings office software in the region writes, tried only to name a refused file's
+OTHER_ENCODINGS = (
+    ("shift_jis", "Shift-JIS (Japanese)"),
+    ("euc_jp", "EUC-JP (Japanese)"),
+    ("euc_kr", "EUC-KR (Korean)"),
+    ("big5", "Big5 (Chinese)"),
+    ("gb18030", "GB18030 (Chinese)"),
+)
+
+
+def _guess_encoding(lines: list[bytes]) -> str:
+    for codec, name in OTHER_ENCODINGS:
+        if all(_decodes(line, codec) for line in lines):
+            return f"the file looks like {name}"
+    return "the file is in an encoding that is not UTF-8 or Windows-874"
+
+
+def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) -> bytes:
+    """Lines after the head that are not ASCII (the head's own unfinished last line
+    included), up to ``want`` of them less those the head holds, joined by LF. A file may
+    start with thousands of ASCII rows. Seeks back; nothing for a stream that cannot."""
+    if len(head) < SNIFF_BYTES or not stream.seekable():
+        return b""
+    want -= sum(not line.isascii() for line in _split_lines(head, whole=False))
+    if want <= 0:
+        return b""
+    start = stream.tell()
+    found: list[bytes] = []
+    carry = _LINE_BREAK.split(head)[-1][-MAX_LINE_CHARS:]
+    try:
+        while len(found) < want:
+            block = stream.read(1 << 20)
+            data = carry + block
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) if block else len(data)
+            if cut < 0:
+                cut = len(data)  # no line break in a whole block: take it as it is
+            data, carry = data[:cut], data[cut + 1 :][-MAX_LINE_CHARS:]
+            if not data.isascii():
+                found += _high_lines(data, want - len(found))
+            if not block:
+                break
+        return b"\n".join(found[:want])
+    finally:
+        stream.seek(start)
+
+
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _high_lines(data: bytes, want: int) -> list[bytes]:
+    """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII."""
+    found: list[bytes] = []
+    pos = 0
+    while len(found) < want and (m := _HIGH_BYTE.search(data, pos)) is not None:
+        at = m.start()
+        start = max(pos - 1, data.rfind(b"\n", pos, at), data.rfind(b"\r", pos, at)) + 1
+        ends = [i for i in (data.find(b"\n", at), data.find(b"\r", at)) if i >= 0]
+        pos = min(ends, default=len(data))
+        found.append(data[start:pos])
+        pos += 1
+    return found
 
 
 @dataclass(slots=True)
@@ -123,9 +249,10 @@ class Line:
 
 READ_CHARS = 1 << 16  # decoded text read at a time
 _TERMINATOR = re.compile("[\r\n]")
-# what keeps a line off the bulk path: a CR that is not part of a CRLF, a NUL, or a
-# byte that is not valid in the file's encoding
-_NOT_PLAIN = re.compile("\r(?!\n)|[\x00\udc80-\udcff]")
+# what keeps a line off the bulk path: a NUL, a byte that is not valid in the file's
+# encoding, or a byte-order mark (a second export pasted after the first)
+_NOT_PLAIN = re.compile("[\x00\udc80-\udcff\ufeff]")
+_EOL = re.compile("\r\n|\r|\n")
 
 
 class Lines:
@@ -196,20 +323,25 @@ class Lines:
 
     def plain(self) -> tuple[int, list[str]] | None:
         """(number of the first line, texts) of the next run of whole plain lines, or None
-        when the next line needs the line-by-line path."""
+        when the next line needs the line-by-line path. Reads more only while what is
+        held has no line end at all, so the buffer stays within a line's limit."""
         if self._back:
             return None
-        if self._buf.find("\n", self._pos) < 0 and not self._fill():
-            return None
-        buf, pos = self._buf, self._pos
-        end = buf.rfind("\n", pos)
+        end = self._last_end()
         if end < 0:
-            return None
+            if len(self._buf) - self._pos >= MAX_LINE_CHARS or not self._fill():
+                return None
+            end = self._last_end()
+            if end < 0:
+                return None
+        buf, pos = self._buf, self._pos
         m = _NOT_PLAIN.search(buf, pos, end + 1)
-        stop = end if m is None else buf.rfind("\n", pos, m.start())
+        stop = end if m is None else self._last_end(m.start())
         if stop < 0:
             return None
-        texts = buf[pos : stop + 1].replace("\r\n", "\n").split("\n")
+        run = buf[pos : stop + 1]
+        lf = run.replace("\r\n", "\n")
+        texts = lf.split("\n") if "\r" not in lf else _EOL.split(run)
         texts.pop()
         if max(map(len, texts)) >= MAX_LINE_CHARS:
             return None
@@ -217,6 +349,15 @@ class Lines:
         first = self.no + 1
         self.no += len(texts)
         return first, texts
+
+    def _last_end(self, before: int | None = None) -> int:
+        """Index of the last line end held from the current position (before ``before``),
+        -1 when there is none. A CR at the very end of what was read is not an end yet:
+        its LF may follow."""
+        buf, pos = self._buf, self._pos
+        if before is None:
+            before = len(buf) - (buf.endswith("\r") and not self._eof)
+        return max(buf.rfind("\n", pos, before), buf.rfind("\r", pos, before))
 
     def push_back(self, lines: list[Line]) -> None:
         self._back.extend(reversed(lines))
@@ -276,6 +417,8 @@ class Records:
 
     def _record(self, line: Line) -> Record | None:
         """The record that starts on ``line``; None for a line that carries nothing."""
+        if line.text.startswith("\ufeff"):  # a second export pasted after the first
+            line = Line(line.no, line.text.lstrip("\ufeff"), line.too_long)
         text = line.text
         if line.too_long:
             return Record(
@@ -383,30 +526,11 @@ def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
     return rows[0], None
 
 
-def _first_non_ascii(stream: BinaryIO, head: bytes) -> bytes:
-    """When the head is plain ASCII, a window of the file around its first byte that is
-    not (a Windows-874 file may start with thousands of ASCII rows). Seeks back."""
-    if not head.isascii() or not stream.seekable():
-        return b""
-    start = stream.tell()
-    try:
-        while block := stream.read(1 << 20):
-            if not block.isascii():
-                i = next(j for j, b in enumerate(block) if b >= 0x80)
-                return block[max(0, i - 64) : i + SNIFF_BYTES]
-        return b""
-    finally:
-        stream.seek(start)
-
-
 def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
     """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
     head = stream.read(SNIFF_BYTES)
-    encoding = sniff_encoding(head)
-    later = _first_non_ascii(stream, head)
-    if later and encoding == "utf-8":
-        with contextlib.suppress(Unreadable):  # damaged later lines are rows of their own
-            encoding = sniff_encoding(later)  # decided by the first part that is not ASCII
+    sniff_encoding(head)  # what the head alone refuses costs no scan of the rest
+    encoding = sniff_encoding(head, later_evidence(stream, head))
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     return encoding, Lines(text)

@@ -16,8 +16,17 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import BinaryIO
 
-from .contract import INVISIBLE, Chunk, Context, Source
-from .csvread import Lines, Record, Records, Unreadable, fits_width, open_lines, printable
+from .contract import Chunk, Context, Source
+from .csvread import (
+    INVISIBLE,
+    Lines,
+    Record,
+    Records,
+    Unreadable,
+    fits_width,
+    open_lines,
+    printable,
+)
 from .dedup import FirstSeen
 
 CHUNK_ROWS = 2048
