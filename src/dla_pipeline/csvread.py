@@ -21,8 +21,10 @@ import codecs
 import csv
 import io
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import BinaryIO
 
 SNIFF_BYTES = 64 * 1024
@@ -67,6 +69,25 @@ def sniff_encoding(head: bytes, later: bytes = b"") -> str:
     is judged by *lines*, as the contract judges damage: a damaged line is a bad row, so
     a few of them never decide the file's encoding or reject it.
     """
+    refuse_by_head(head)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    lines = _split_lines(head, whole=len(head) < SNIFF_BYTES, limit=EVIDENCE_MAX)
+    enc = _choose_encoding(lines, _split_lines(later, whole=True))
+    start = head[:4096].replace(b"\x00", b"").decode(enc, errors="replace")
+    lowered = start.lstrip(INVISIBLE)[:1024].lower()
+    if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
+        "<html" in lowered[:512]
+    ):
+        raise Unreadable("not_csv", "not CSV: an HTML/XML document (an error page?)")
+    if lowered.startswith(("{", "[")):
+        raise Unreadable("not_csv", "not CSV: a JSON document")
+    return enc
+
+
+def refuse_by_head(head: bytes) -> None:
+    """What the head alone refuses: an empty file, UTF-16/32, a known binary format, NULs
+    in most lines."""
     if not head.strip(b" \t\r\n\x00"):
         raise Unreadable("empty_file", "not CSV: the file is empty")
     for bom, name in (
@@ -84,18 +105,6 @@ def sniff_encoding(head: bytes, later: bytes = b"") -> str:
         if head.startswith(magic):
             raise Unreadable("binary_file", f"not CSV: binary content ({what})")
     _refuse_nul_heavy(head[:4096])
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    lines = _split_lines(head, whole=len(head) < SNIFF_BYTES)
-    enc = _choose_encoding(lines, _split_lines(later, whole=True))
-    lowered = head.replace(b"\x00", b"").decode(enc, errors="replace").lstrip(INVISIBLE).lower()
-    if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
-        "<html" in lowered[:512]
-    ):
-        raise Unreadable("not_csv", "not CSV: an HTML/XML document (an error page?)")
-    if lowered.startswith(("{", "[")):
-        raise Unreadable("not_csv", "not CSV: a JSON document")
-    return enc
 
 
 def _refuse_nul_heavy(sample: bytes) -> None:
@@ -120,14 +129,16 @@ def _refuse_nul_heavy(sample: bytes) -> None:
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 EVIDENCE_LINES = 16  # lines that are not ASCII wanted before the encoding is decided
+EVIDENCE_MAX = 64  # lines of the head looked at, at most
 
 
-def _split_lines(data: bytes, whole: bool) -> list[bytes]:
-    """Non-empty lines of ``data`` without NUL-damaged ones; the last line is left out
-    unless ``whole`` (a head cut at a fixed size may cut a character in two)."""
-    lines = _LINE_BREAK.split(data)
-    if not whole:
-        lines.pop()
+def _split_lines(data: bytes, whole: bool, limit: int = 0) -> list[bytes]:
+    """Non-empty lines of ``data`` without NUL-damaged ones (the first ``limit`` lines
+    when given); the last line is left out unless ``whole`` (a head cut at a fixed size
+    may cut a character in two)."""
+    lines = _LINE_BREAK.split(data, limit)
+    if not whole or (limit and len(lines) > limit):
+        lines.pop()  # unfinished, or the rest of the data past the limit
     return [line for line in lines if line.strip(b" \t,") and b"\x00" not in line]
 
 
@@ -147,8 +158,9 @@ def _choose_encoding(lines: list[bytes], later: list[bytes]) -> str:
     high = [line for line in lines if not line.isascii()] + later
     if not high:
         return "utf-8"
-    utf8 = [_decodes(line, "utf-8") for line in high]
-    cp874 = [_reads_as_thai(line) for line in high]
+    if _decodes(b"\n".join(high), "utf-8"):
+        return "utf-8"  # the usual file: every line with Thai text is UTF-8
+    utf8, cp874 = _lines_read_as(high, "utf-8"), _lines_read_as(high, "cp874")
     neither = [line for line, u, t in zip(high, utf8, cp874, strict=True) if not (u or t)]
     if len(neither) * 2 > len(lines) + len(later) and len(neither) > 1:
         raise Unreadable(
@@ -161,23 +173,54 @@ def _choose_encoding(lines: list[bytes], later: list[bytes]) -> str:
 
 
 # Thai orthography: a vowel or tone mark sits on a consonant (or on another mark), a
-# leading vowel comes before a consonant (เเ typed for แ too), and the archaic signs are not written today.
-# Text in another double-byte encoding read as Windows-874 breaks these rules.
+# leading vowel comes before a consonant (เเ typed for แ too), and the archaic signs are
+# not written today. Text in another double-byte encoding read as Windows-874 breaks them.
 _NOT_THAI = re.compile(
     "(?<![\u0e01-\u0e2e\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
     "|[\u0e40-\u0e44](?![\u0e01-\u0e2e\u0e40-\u0e44])|[\u0e4f\u0e5a\u0e5b]"
 )
 
 
-def _reads_as_thai(line: bytes) -> bool:
-    """The line decodes as Windows-874 and what it says follows Thai spelling."""
-    try:
-        return _NOT_THAI.search(line.decode("cp874")) is None
-    except UnicodeDecodeError:
-        return False
+def _lines_read_as(lines: list[bytes], encoding: str) -> list[bool]:
+    """For each line, whether it reads in ``encoding`` (for Windows-874: and follows Thai
+    spelling). One decode of all the lines; a bad byte never swallows a line break."""
+    joined = b"\n".join(lines)
+    text = joined.decode(encoding, errors="replace")
+    ok = ["\ufffd" not in part for part in text.split("\n")]
+    if encoding == "cp874" and _may_break_thai_spelling(joined):
+        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+        for m in _NOT_THAI.finditer(text):  # cp874 is one byte a character
+            ok[bisect_right(starts, m.start()) - 1] = False
+    return ok
 
 
-# encodings office software in the region writes, tried only to name a refused file's
+# Windows-874 bytes by their part in Thai spelling: C consonant, M vowel or tone mark
+# written on it, L leading vowel, A archaic sign, O anything else
+_THAI_PARTS = bytearray(b"O" * 256)
+for _first, _last, _part in (
+    (0xA1, 0xCE, b"C"),
+    (0xD1, 0xD1, b"M"),
+    (0xD4, 0xDA, b"M"),
+    (0xE7, 0xEE, b"M"),
+    (0xE0, 0xE4, b"L"),
+    (0xEF, 0xEF, b"A"),
+    (0xFA, 0xFB, b"A"),
+):
+    _THAI_PARTS[_first : _last + 1] = _part * (_last + 1 - _first)
+_THAI_PARTS = bytes(_THAI_PARTS)
+
+
+def _may_break_thai_spelling(data: bytes) -> bool:
+    """Cheap test first (byte substrings); ``_NOT_THAI`` then finds the lines."""
+    parts = data.translate(_THAI_PARTS)
+    return (
+        parts.startswith(b"M")
+        or parts.endswith(b"L")
+        or any(pair in parts for pair in (b"A", b"OM", b"LM", b"LO", b"LA"))
+    )
+
+
+# encodings office software in the region writes, tried only to name a refused file's one
 OTHER_ENCODINGS = (
     ("shift_jis", "Shift-JIS (Japanese)"),
     ("euc_jp", "EUC-JP (Japanese)"),
@@ -200,12 +243,13 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
     start with thousands of ASCII rows. Seeks back; nothing for a stream that cannot."""
     if len(head) < SNIFF_BYTES or not stream.seekable():
         return b""
-    want -= sum(not line.isascii() for line in _split_lines(head, whole=False))
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    want -= len(_high_lines(head[: max(cut, 0)], want))
     if want <= 0:
         return b""
     start = stream.tell()
     found: list[bytes] = []
-    carry = _LINE_BREAK.split(head)[-1][-MAX_LINE_CHARS:]
+    carry = head[cut + 1 :][-MAX_LINE_CHARS:]
     try:
         while len(found) < want:
             block = stream.read(1 << 20)
@@ -529,7 +573,7 @@ def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
 def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
     """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
     head = stream.read(SNIFF_BYTES)
-    sniff_encoding(head)  # what the head alone refuses costs no scan of the rest
+    refuse_by_head(head)  # what the head alone refuses costs no scan of the rest
     encoding = sniff_encoding(head, later_evidence(stream, head))
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
