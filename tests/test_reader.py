@@ -558,3 +558,42 @@ def test_a_stray_byte_in_a_long_ascii_head_does_not_change_a_utf8_files_encoding
         acc, rej, v = read(data, bulk=bulk)
         assert v.encoding == "utf-8" and len(acc) == 1203
         assert lines_of(rej) == {2: "bad_encoding_row"}
+
+
+# -- found by a review of the line-based sniff (each failed on its first version) ----------
+
+
+def _rows(n: int, start: int, tail: str) -> list[str]:
+    return [
+        GOOD.replace(CID, make_thai_id(f"3{i:011d}")).replace("bank_transfer,paid", tail)
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["cp874", "utf-8"])
+def test_thai_rows_after_many_ascii_rows_still_decide_the_encoding(encoding):
+    ascii_rows, thai_rows = _rows(70, 0, "cash,paid"), _rows(60, 100, "เงินสด,จ่ายแล้ว")
+    data = (HEADER + "\n").encode() + b"stray \xa1 line\n"  # a Thai letter, or not UTF-8
+    data += ("\n".join(ascii_rows + thai_rows) + "\n").encode(encoding)
+    stray = "wrong_column_count" if encoding == "cp874" else "bad_encoding_row"
+    for bulk in (True, False):
+        acc, rej, v = read(data, bulk=bulk)
+        assert v.encoding == encoding and len(acc) == 130 and lines_of(rej) == {2: stray}
+
+
+def test_another_encoding_after_many_ascii_rows_is_still_refused():
+    names = ["山田太郎", "鈴木花子", "佐藤次郎", "田中一郎"] * 20
+    rows = [f"{r},{n}" for r, n in zip(_rows(80, 200, "cash,paid"), names, strict=True)]
+    lines = [HEADER + ",remark", *[f"{r}," for r in _rows(70, 0, "cash,paid")], *rows]
+    acc, rej, v = read(("\n".join(lines) + "\n").encode("shift_jis"))
+    assert v.status == "rejected" and v.code == "bad_encoding" and "Shift-JIS" in v.detail
+
+
+@pytest.mark.parametrize("where", ["last_line", "middle_line"])
+def test_a_line_of_a_thousand_nuls_is_a_damaged_row_not_utf16(where):
+    pad = b"\x00" * 1000
+    good = [(GOOD + "\r\n").encode(), (GOOD2 + "\r\n").encode()]
+    body = good[0] + good[1] + pad if where == "last_line" else good[0] + pad + b"\r\n" + good[1]
+    acc, rej, v = read((HEADER + "\r\n").encode() + body)
+    assert v.status == "loaded" and len(acc) == 2
+    assert lines_of(rej) == {4 if where == "last_line" else 3: "nul_byte"}

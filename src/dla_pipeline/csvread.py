@@ -72,8 +72,11 @@ def sniff_encoding(head: bytes, later: bytes = b"") -> str:
     refuse_by_head(head)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    lines = _split_lines(head, whole=len(head) < SNIFF_BYTES, limit=EVIDENCE_MAX)
-    enc = _choose_encoding(lines, _split_lines(later, whole=True))
+    body = head if len(head) < SNIFF_BYTES else head[: _last_break(head) + 1]
+    high, end = _high_lines(body, EVIDENCE_MAX)
+    extra = _split_lines(later)
+    span = _count_lines(body, end) + len(extra)  # lines up to the last one looked at
+    enc = _choose_encoding([line for line in high if b"\x00" not in line] + extra, span)
     start = head[:4096].replace(b"\x00", b"").decode(enc, errors="replace")
     lowered = start.lstrip(INVISIBLE)[:1024].lower()
     if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
@@ -111,6 +114,11 @@ def _refuse_nul_heavy(sample: bytes) -> None:
     """UTF-16/32 without a byte-order mark, or binary content: NUL bytes in most lines.
     NULs confined to a few lines (a row padded with zeros) damage those rows only."""
     nuls = sample.count(0)
+    if nuls * 10 <= len(sample):
+        return
+    lines = _LINE_BREAK.split(sample)
+    if b"\x00" not in lines[0] and sum(b"\x00" in line for line in lines) * 2 <= len(lines):
+        return  # NULs in a few rows (one padded with zeros): those rows are damaged
     if len(sample) >= 4 and nuls * 3 >= len(sample):
         # every other byte NUL: UTF-16 without a BOM
         even, odd = sample[0::2].count(0), sample[1::2].count(0)
@@ -120,26 +128,27 @@ def _refuse_nul_heavy(sample: bytes) -> None:
                 "unreadable encoding: the file looks like UTF-16 without a byte-order mark;"
                 " save it as UTF-8 or Windows-874",
             )
-    if nuls * 10 <= len(sample):
-        return
-    lines = _LINE_BREAK.split(sample)
-    if b"\x00" in lines[0] or sum(b"\x00" in line for line in lines) * 2 > len(lines):
-        raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
+    raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
 
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 EVIDENCE_LINES = 16  # lines that are not ASCII wanted before the encoding is decided
-EVIDENCE_MAX = 64  # lines of the head looked at, at most
+EVIDENCE_MAX = 64  # lines with non-ASCII text in the head looked at, at most
 
 
-def _split_lines(data: bytes, whole: bool, limit: int = 0) -> list[bytes]:
-    """Non-empty lines of ``data`` without NUL-damaged ones (the first ``limit`` lines
-    when given); the last line is left out unless ``whole`` (a head cut at a fixed size
-    may cut a character in two)."""
-    lines = _LINE_BREAK.split(data, limit)
-    if not whole or (limit and len(lines) > limit):
-        lines.pop()  # unfinished, or the rest of the data past the limit
+def _split_lines(data: bytes) -> list[bytes]:
+    """Non-empty lines of ``data`` without NUL-damaged ones."""
+    lines = _LINE_BREAK.split(data)
     return [line for line in lines if line.strip(b" \t,") and b"\x00" not in line]
+
+
+def _last_break(data: bytes) -> int:
+    return max(data.rfind(b"\n"), data.rfind(b"\r"))
+
+
+def _count_lines(data: bytes, end: int) -> int:
+    """Physical lines that ``data[:end]`` starts (CRLF, LF or CR alone end one)."""
+    return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end) + 1
 
 
 def _decodes(line: bytes, encoding: str) -> bool:
@@ -150,19 +159,17 @@ def _decodes(line: bytes, encoding: str) -> bool:
     return True
 
 
-def _choose_encoding(lines: list[bytes], later: list[bytes]) -> str:
-    """UTF-8 when most lines that are not ASCII read as UTF-8 (Windows-874 Thai text
-    almost never does); else Windows-874 when it reads more of them. Refused when most
-    lines read in neither: the file is in another encoding, not damaged here and there
+def _choose_encoding(high: list[bytes], span: int) -> str:
+    """The encoding of lines with non-ASCII text (``high``) out of ``span`` lines: UTF-8
+    when most read as UTF-8 (Windows-874 Thai text almost never does); else Windows-874
+    when more of them read as Thai. Refused when most of them read in neither and they
+    are a good part of the file: it is in another encoding, not damaged here and there
     (a line in the other listed encoding is a damaged row of this file)."""
-    high = [line for line in lines if not line.isascii()] + later
-    if not high:
-        return "utf-8"
-    if _decodes(b"\n".join(high), "utf-8"):
+    if not high or _decodes(b"\n".join(high), "utf-8"):
         return "utf-8"  # the usual file: every line with Thai text is UTF-8
     utf8, cp874 = _lines_read_as(high, "utf-8"), _lines_read_as(high, "cp874")
     neither = [line for line, u, t in zip(high, utf8, cp874, strict=True) if not (u or t)]
-    if len(neither) * 2 > len(lines) + len(later) and len(neither) > 1:
+    if len(neither) > 1 and len(neither) * 2 > len(high) and len(neither) * 4 > span:
         raise Unreadable(
             "bad_encoding",
             f"unreadable encoding: {_guess_encoding(neither)}; {len(neither)} of {len(high)}"
@@ -243,8 +250,8 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
     start with thousands of ASCII rows. Seeks back; nothing for a stream that cannot."""
     if len(head) < SNIFF_BYTES or not stream.seekable():
         return b""
-    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
-    want -= len(_high_lines(head[: max(cut, 0)], want))
+    cut = _last_break(head)
+    want -= len(_high_lines(head[: max(cut, 0)], want)[0])
     if want <= 0:
         return b""
     start = stream.tell()
@@ -254,12 +261,12 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
         while len(found) < want:
             block = stream.read(1 << 20)
             data = carry + block
-            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) if block else len(data)
+            cut = _last_break(data) if block else len(data)
             if cut < 0:
                 cut = len(data)  # no line break in a whole block: take it as it is
             data, carry = data[:cut], data[cut + 1 :][-MAX_LINE_CHARS:]
             if not data.isascii():
-                found += _high_lines(data, want - len(found))
+                found += _high_lines(data, want - len(found))[0]
             if not block:
                 break
         return b"\n".join(found[:want])
@@ -270,8 +277,9 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 
 
-def _high_lines(data: bytes, want: int) -> list[bytes]:
-    """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII."""
+def _high_lines(data: bytes, want: int) -> tuple[list[bytes], int]:
+    """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII, and where the
+    last of them ends."""
     found: list[bytes] = []
     pos = 0
     while len(found) < want and (m := _HIGH_BYTE.search(data, pos)) is not None:
@@ -281,7 +289,7 @@ def _high_lines(data: bytes, want: int) -> list[bytes]:
         pos = min(ends, default=len(data))
         found.append(data[start:pos])
         pos += 1
-    return found
+    return found, min(pos, len(data))
 
 
 @dataclass(slots=True)
