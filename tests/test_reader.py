@@ -31,6 +31,8 @@ GOOD = f"{CID},12/03/2490,11/2569,800,05/11/2569,bank_transfer,paid"
 GOOD2 = f"{CID2},00/00/2495,11/2569,700.00,5 พ.ย. 2569,cash,paid"
 TAX_HEADER = "receipt_no,receipt_date,account_code,revenue_type,parcel_id,taxpayer_id,amount,fiscal_year,status"
 TID = make_thai_id("010555012345")
+# Thai digits and enums: in UTF-16 these have no NUL byte at all
+THAI_ROWS = f"{CID},๑๒/๐๓/๒๔๙๐,๑๑/๒๕๖๙,๘๐๐,๐๕/๑๑/๒๕๖๙,เงินสด,จ่ายแล้ว\n" * 20
 
 
 def ctx() -> Context:
@@ -168,8 +170,21 @@ def test_invisible_characters_around_header_names():
         codecs.BOM_UTF16_BE + (HEADER + "\n" + GOOD + "\n").encode("utf-16-be"),
         (HEADER + "\n" + GOOD + "\n").encode("utf-16-le"),
         (HEADER + "\n" + GOOD + "\n").encode("utf-32"),
+        (HEADER + "\n" + GOOD + "\n").encode("utf-32-le"),
+        (HEADER + "\n" + THAI_ROWS).encode("utf-16-le"),
+        (HEADER + "\n" + THAI_ROWS).encode("utf-16-be"),
+        (HEADER + "\n" + THAI_ROWS).encode("utf-32-be"),
     ],
-    ids=["utf16le-bom", "utf16be-bom", "utf16le-no-bom", "utf32"],
+    ids=[
+        "utf16le-bom",
+        "utf16be-bom",
+        "utf16le-no-bom",
+        "utf32",
+        "utf32le-no-bom",
+        "utf16le-no-bom-thai",
+        "utf16be-no-bom-thai",
+        "utf32be-no-bom-thai",
+    ],
 )
 def test_utf16_and_other_encodings_are_rejected_naming_the_encoding(data):
     acc, rej, v = read(data)
@@ -597,3 +612,48 @@ def test_a_line_of_a_thousand_nuls_is_a_damaged_row_not_utf16(where):
     acc, rej, v = read((HEADER + "\r\n").encode() + body)
     assert v.status == "loaded" and len(acc) == 2
     assert lines_of(rej) == {4 if where == "last_line" else 3: "nul_byte"}
+
+
+# -- found by a second review of the sniff (each failed before its fix) ---------------------
+
+
+@pytest.mark.parametrize("where", ["late", "early"])
+def test_two_damaged_rows_never_refuse_a_big_file(where):
+    rows = _rows(3000, 0, "cash,paid")
+    for i in (2000, 2900) if where == "late" else (0, 1):
+        rows[i] = rows[i].replace("cash", "Caf\udce9")  # a Windows-1252 byte
+    data = ("\r\n".join([HEADER, *rows]) + "\r\n").encode("utf-8", "surrogateescape")
+    acc, rej, v = read(data)
+    assert v.status == "loaded" and v.encoding == "utf-8" and len(acc) == 2998
+    assert set(lines_of(rej).values()) == {"bad_encoding_row"}
+
+
+def test_rows_padded_with_nuls_that_fill_the_first_4kb_are_damaged_rows():
+    rows = [r.encode() for r in _rows(500, 0, "cash,paid")]
+    rows[0] = rows[1] = b"x" + b"\x00" * 2100
+    acc, rej, v = read(b"\n".join([HEADER.encode(), *rows]) + b"\n")
+    assert (
+        v.status == "loaded" and len(acc) == 498 and lines_of(rej) == {2: "nul_byte", 3: "nul_byte"}
+    )
+
+
+def test_a_thai_header_settles_the_encoding_against_a_few_rows_in_the_other():
+    from dla_pipeline.contract import ALLOWANCE
+
+    thai_header = ",".join(
+        next(k for k, v in ALLOWANCE.header_map.items() if v == c and not k.isascii())
+        for c in HEADER.split(",")
+    )
+    rows = [r.encode() for r in _rows(50, 0, "cash,paid")]
+    for i in (10, 30):
+        rows[i] = rows[i].replace(b"cash,paid", "เงินสด,จ่ายแล้ว".encode("cp874"))
+    acc, rej, v = read(b"\n".join([thai_header.encode(), *rows]) + b"\n")
+    assert v.encoding == "utf-8" and len(acc) == 48
+    assert lines_of(rej) == {12: "bad_encoding_row", 32: "bad_encoding_row"}
+
+
+def test_windows_874_typed_with_a_tone_mark_after_sara_am_is_thai():
+    rows = _rows(5, 0, "cash,paid")
+    rows = [f"{r},อ.น\u0e33\u0e49พอง" for r in rows]  # นำ้ as typed, not นํ้า
+    acc, rej, v = read(("\n".join([HEADER + ",remark", *rows]) + "\n").encode("cp874"))
+    assert v.status == "loaded" and v.encoding == "cp874" and len(acc) == 5 and not rej

@@ -61,22 +61,36 @@ class Unreadable(Exception):
         self.detail = detail
 
 
-def sniff_encoding(head: bytes, later: bytes = b"") -> str:
+@dataclass(slots=True)
+class Later:
+    """Lines with non-ASCII text found past the head, and how many lines were scanned up
+    to the last of them (all that were scanned when fewer were found)."""
+
+    lines: list[bytes]
+    span: int
+
+
+def sniff_encoding(head: bytes, later: Later | None = None) -> str:
     """The file's encoding per the contract, or ``Unreadable`` saying why not.
 
-    ``head`` is the start of the file; ``later`` holds lines from further on that are
-    not ASCII (see ``later_evidence``), for a file whose head says little. The encoding
-    is judged by *lines*, as the contract judges damage: a damaged line is a bad row, so
-    a few of them never decide the file's encoding or reject it.
+    ``head`` is the start of the file; ``later`` holds lines from further on (see
+    ``later_evidence``), for a file whose head says little. The encoding is judged by
+    *lines*, as the contract judges damage: a damaged line is a bad row, so a few of them
+    never decide the file's encoding or reject it.
     """
     refuse_by_head(head)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     body = head if len(head) < SNIFF_BYTES else head[: _last_break(head) + 1]
     high, end = _high_lines(body, EVIDENCE_MAX)
-    extra = _split_lines(later)
-    span = _count_lines(body, end) + len(extra)  # lines up to the last one looked at
-    enc = _choose_encoding([line for line in high if b"\x00" not in line] + extra, span)
+    if later is not None and later.span:  # the rest of the file was looked at too
+        span = _count_lines(body, len(body)) + later.span
+        high += later.lines
+    else:  # lines up to the last one looked at, and never fewer than a sample
+        span = max(_count_lines(body, end), min(EVIDENCE_MAX, _count_lines(body, len(body))))
+    first = _LINE_BREAK.split(body, EVIDENCE_LINES)[:EVIDENCE_LINES]
+    header = next((line for line in first if line.strip(b" \t,")), b"")
+    enc = _choose_encoding([line for line in high if b"\x00" not in line], span, header)
     start = head[:4096].replace(b"\x00", b"").decode(enc, errors="replace")
     lowered = start.lstrip(INVISIBLE)[:1024].lower()
     if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or (
@@ -107,39 +121,60 @@ def refuse_by_head(head: bytes) -> None:
     for magic, what in BINARY_MAGIC:
         if head.startswith(magic):
             raise Unreadable("binary_file", f"not CSV: binary content ({what})")
-    _refuse_nul_heavy(head[:4096])
+    _refuse_nul_heavy(head)
 
 
-def _refuse_nul_heavy(sample: bytes) -> None:
-    """UTF-16/32 without a byte-order mark, or binary content: NUL bytes in most lines.
-    NULs confined to a few lines (a row padded with zeros) damage those rows only."""
-    nuls = sample.count(0)
-    if nuls * 10 <= len(sample):
+def _refuse_nul_heavy(head: bytes) -> None:
+    """UTF-16/32 without a byte-order mark, or binary content: NUL bytes in the first line
+    or in most lines. NULs confined to a few lines (rows padded with zeros, however long)
+    damage those rows only."""
+    sample = head[:4096]
+    if 0 not in sample:
         return
-    lines = _LINE_BREAK.split(sample)
+    lines = _LINE_BREAK.split(head)
     if b"\x00" not in lines[0] and sum(b"\x00" in line for line in lines) * 2 <= len(lines):
-        return  # NULs in a few rows (one padded with zeros): those rows are damaged
-    if len(sample) >= 4 and nuls * 3 >= len(sample):
-        # every other byte NUL: UTF-16 without a BOM
-        even, odd = sample[0::2].count(0), sample[1::2].count(0)
-        if max(even, odd) * 10 >= len(sample) * 4:
+        return
+    _refuse_wide(sample)
+    if sample.count(0) * 10 > len(sample):
+        raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
+
+
+def _refuse_wide(sample: bytes) -> None:
+    """UTF-32 or UTF-16 without a byte-order mark, by the bytes every character has: in
+    UTF-32 the top two of four are NUL; in UTF-16 the high byte is NUL (Latin) or 0x0E
+    (Thai); and the low byte is mostly not NUL. Text in UTF-8 or Windows-874 never looks
+    like that, and zero padding fails the last test."""
+    n = len(sample) // 4 * 4
+    if n < 16:
+        return
+    s = sample[:n]
+    quarter = n // 4
+    for name, zeros, low in (
+        ("UTF-32 (little-endian)", (2, 3), 0),
+        ("UTF-32 (big-endian)", (0, 1), 3),
+    ):
+        if s[low::4].count(0) * 2 < quarter and all(
+            s[i::4].count(0) * 10 >= quarter * 9 for i in zeros
+        ):
             raise Unreadable(
                 "bad_encoding",
-                "unreadable encoding: the file looks like UTF-16 without a byte-order mark;"
+                f"unreadable encoding: the file looks like {name} without a byte-order mark;"
                 " save it as UTF-8 or Windows-874",
             )
-    raise Unreadable("binary_file", "not CSV: binary content (many NUL bytes)")
+    for name, i in (("UTF-16 (little-endian)", 1), ("UTF-16 (big-endian)", 0)):
+        high, low = s[i::2], s[1 - i :: 2]
+        if low.count(0) * 2 < len(low) and (high.count(0) + high.count(0x0E)) * 10 >= len(high) * 9:
+            raise Unreadable(
+                "bad_encoding",
+                f"unreadable encoding: the file looks like {name} without a byte-order mark;"
+                " save it as UTF-8 or Windows-874",
+            )
 
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 EVIDENCE_LINES = 16  # lines that are not ASCII wanted before the encoding is decided
 EVIDENCE_MAX = 64  # lines with non-ASCII text in the head looked at, at most
-
-
-def _split_lines(data: bytes) -> list[bytes]:
-    """Non-empty lines of ``data`` without NUL-damaged ones."""
-    lines = _LINE_BREAK.split(data)
-    return [line for line in lines if line.strip(b" \t,") and b"\x00" not in line]
+EVIDENCE_BYTES = 4096  # of each such line
 
 
 def _last_break(data: bytes) -> int:
@@ -148,7 +183,8 @@ def _last_break(data: bytes) -> int:
 
 def _count_lines(data: bytes, end: int) -> int:
     """Physical lines that ``data[:end]`` starts (CRLF, LF or CR alone end one)."""
-    return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end) + 1
+    crlf = data.count(b"\r\n", 0, end)
+    return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - crlf + 1
 
 
 def _decodes(line: bytes, encoding: str) -> bool:
@@ -159,14 +195,21 @@ def _decodes(line: bytes, encoding: str) -> bool:
     return True
 
 
-def _choose_encoding(high: list[bytes], span: int) -> str:
-    """The encoding of lines with non-ASCII text (``high``) out of ``span`` lines: UTF-8
-    when most read as UTF-8 (Windows-874 Thai text almost never does); else Windows-874
-    when more of them read as Thai. Refused when most of them read in neither and they
-    are a good part of the file: it is in another encoding, not damaged here and there
-    (a line in the other listed encoding is a damaged row of this file)."""
+def _choose_encoding(high: list[bytes], span: int, header: bytes) -> str:
+    """The encoding of lines with non-ASCII text (``high``) out of ``span`` lines.
+
+    A header with Thai names settles it when it reads in one encoding only. Otherwise
+    UTF-8 when most lines read as UTF-8 (Windows-874 Thai text almost never does), else
+    Windows-874 when more of them read as Thai. Refused when most of them read in neither
+    and they are a quarter of the lines: the file is in another encoding, not damaged
+    here and there (a line in the other listed encoding is a damaged row of this file).
+    """
     if not high or _decodes(b"\n".join(high), "utf-8"):
         return "utf-8"  # the usual file: every line with Thai text is UTF-8
+    if not header.isascii() and b"\x00" not in header:
+        as_utf8, as_874 = _lines_read_as([header], "utf-8"), _lines_read_as([header], "cp874")
+        if as_utf8 != as_874:
+            return "utf-8" if as_utf8[0] else "cp874"
     utf8, cp874 = _lines_read_as(high, "utf-8"), _lines_read_as(high, "cp874")
     neither = [line for line, u, t in zip(high, utf8, cp874, strict=True) if not (u or t)]
     if len(neither) > 1 and len(neither) * 2 > len(high) and len(neither) * 4 > span:
@@ -179,13 +222,11 @@ def _choose_encoding(high: list[bytes], span: int) -> str:
     return "cp874" if bad_utf8 * 2 > len(high) and bad_874 < bad_utf8 else "utf-8"
 
 
-# Thai orthography: a vowel or tone mark sits on a consonant (or on another mark), a
-# leading vowel comes before a consonant (เเ typed for แ too), and the archaic signs are
-# not written today. Text in another double-byte encoding read as Windows-874 breaks them.
-_NOT_THAI = re.compile(
-    "(?<![\u0e01-\u0e2e\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
-    "|[\u0e40-\u0e44](?![\u0e01-\u0e2e\u0e40-\u0e44])|[\u0e4f\u0e5a\u0e5b]"
-)
+# Thai spelling: a vowel or tone mark sits on a consonant, on another mark or on sara am
+# (นำ้ is typed that way), and the archaic signs are not written today. Text in another
+# double-byte encoding read as Windows-874 breaks this.
+_MARKS = "\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
+_NOT_THAI = re.compile(f"(?<![\u0e01-\u0e2e\u0e33{_MARKS}])[{_MARKS}]|[\u0e4f\u0e5a\u0e5b]")
 
 
 def _lines_read_as(lines: list[bytes], encoding: str) -> list[bool]:
@@ -195,21 +236,24 @@ def _lines_read_as(lines: list[bytes], encoding: str) -> list[bool]:
     text = joined.decode(encoding, errors="replace")
     ok = ["\ufffd" not in part for part in text.split("\n")]
     if encoding == "cp874" and _may_break_thai_spelling(joined):
-        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
-        for m in _NOT_THAI.finditer(text):  # cp874 is one byte a character
-            ok[bisect_right(starts, m.start()) - 1] = False
+        starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+        pos = 0
+        while (m := _NOT_THAI.search(text, pos)) is not None:  # one byte a character
+            i = bisect_right(starts, m.start()) - 1
+            ok[i] = False
+            pos = starts[i + 1]  # the next line
     return ok
 
 
-# Windows-874 bytes by their part in Thai spelling: C consonant, M vowel or tone mark
-# written on it, L leading vowel, A archaic sign, O anything else
+# Windows-874 bytes by their part in Thai spelling: C what a mark may sit on (consonant,
+# sara am), M vowel or tone mark written above or below, A archaic sign, O anything else
 _THAI_PARTS = bytearray(b"O" * 256)
 for _first, _last, _part in (
     (0xA1, 0xCE, b"C"),
+    (0xD3, 0xD3, b"C"),
     (0xD1, 0xD1, b"M"),
     (0xD4, 0xDA, b"M"),
     (0xE7, 0xEE, b"M"),
-    (0xE0, 0xE4, b"L"),
     (0xEF, 0xEF, b"A"),
     (0xFA, 0xFB, b"A"),
 ):
@@ -220,11 +264,7 @@ _THAI_PARTS = bytes(_THAI_PARTS)
 def _may_break_thai_spelling(data: bytes) -> bool:
     """Cheap test first (byte substrings); ``_NOT_THAI`` then finds the lines."""
     parts = data.translate(_THAI_PARTS)
-    return (
-        parts.startswith(b"M")
-        or parts.endswith(b"L")
-        or any(pair in parts for pair in (b"A", b"OM", b"LM", b"LO", b"LA"))
-    )
+    return parts.startswith(b"M") or b"OM" in parts or b"A" in parts
 
 
 # encodings office software in the region writes, tried only to name a refused file's one
@@ -244,18 +284,19 @@ def _guess_encoding(lines: list[bytes]) -> str:
     return "the file is in an encoding that is not UTF-8 or Windows-874"
 
 
-def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) -> bytes:
-    """Lines after the head that are not ASCII (the head's own unfinished last line
-    included), up to ``want`` of them less those the head holds, joined by LF. A file may
-    start with thousands of ASCII rows. Seeks back; nothing for a stream that cannot."""
+def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) -> Later | None:
+    """Lines past the head with non-ASCII text (the head's own unfinished last line
+    included), up to ``want`` of them less those the head holds: a file may start with
+    thousands of ASCII rows. None when not needed or the stream cannot seek back."""
     if len(head) < SNIFF_BYTES or not stream.seekable():
-        return b""
+        return None
     cut = _last_break(head)
     want -= len(_high_lines(head[: max(cut, 0)], want)[0])
     if want <= 0:
-        return b""
+        return None
     start = stream.tell()
     found: list[bytes] = []
+    span = 0
     carry = head[cut + 1 :][-MAX_LINE_CHARS:]
     try:
         while len(found) < want:
@@ -265,11 +306,12 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
             if cut < 0:
                 cut = len(data)  # no line break in a whole block: take it as it is
             data, carry = data[:cut], data[cut + 1 :][-MAX_LINE_CHARS:]
-            if not data.isascii():
-                found += _high_lines(data, want - len(found))[0]
+            lines, end = _high_lines(data, want - len(found)) if not data.isascii() else ([], 0)
+            found += lines
+            span += _count_lines(data, end if len(found) >= want else len(data))
             if not block:
                 break
-        return b"\n".join(found[:want])
+        return Later(found, span)
     finally:
         stream.seek(start)
 
@@ -278,8 +320,8 @@ _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 
 
 def _high_lines(data: bytes, want: int) -> tuple[list[bytes], int]:
-    """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII, and where the
-    last of them ends."""
+    """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII (their first
+    ``EVIDENCE_BYTES``, cut between characters), and where the last of them ends."""
     found: list[bytes] = []
     pos = 0
     while len(found) < want and (m := _HIGH_BYTE.search(data, pos)) is not None:
@@ -287,7 +329,11 @@ def _high_lines(data: bytes, want: int) -> tuple[list[bytes], int]:
         start = max(pos - 1, data.rfind(b"\n", pos, at), data.rfind(b"\r", pos, at)) + 1
         ends = [i for i in (data.find(b"\n", at), data.find(b"\r", at)) if i >= 0]
         pos = min(ends, default=len(data))
-        found.append(data[start:pos])
+        stop = min(pos, start + EVIDENCE_BYTES)
+        for _ in range(3):  # not inside a UTF-8 character (at most 3 bytes follow a lead)
+            if stop < pos and 0x80 <= data[stop] < 0xC0:
+                stop -= 1
+        found.append(data[start:stop])
         pos += 1
     return found, min(pos, len(data))
 
