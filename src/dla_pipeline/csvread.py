@@ -82,12 +82,12 @@ def sniff_encoding(head: bytes, later: Later | None = None) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     body = head if len(head) < SNIFF_BYTES else head[: _last_break(head) + 1]
-    high, end = _high_lines(body, EVIDENCE_MAX)
+    high, upto, lines = _head_evidence(body)
     if later is not None and later.span:  # the rest of the file was looked at too
-        span = _count_lines(body, len(body)) + later.span
+        span = lines + later.span
         high += later.lines
     else:  # lines up to the last one looked at, and never fewer than a sample
-        span = max(_count_lines(body, end), min(EVIDENCE_MAX, _count_lines(body, len(body))))
+        span = max(upto, min(EVIDENCE_MAX, lines))
     first = _LINE_BREAK.split(body, EVIDENCE_LINES)[:EVIDENCE_LINES]
     header = next((line for line in first if line.strip(b" \t,")), b"")
     enc = _choose_encoding([line for line in high if b"\x00" not in line], span, header)
@@ -319,6 +319,32 @@ def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) ->
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 
 
+def _head_evidence(body: bytes) -> tuple[list[bytes], int, int]:
+    """The first ``EVIDENCE_MAX`` lines of the head with non-ASCII text, the number of
+    lines up to the last of them, and the head's number of lines."""
+    if body.isascii():
+        return [], 0, _count_lines(body, len(body))
+    lines = _LINE_BREAK.split(body)
+    high: list[bytes] = []
+    upto = 0
+    for i, line in enumerate(lines):
+        if not line.isascii():
+            high.append(_clip(line))
+            upto = i + 1
+            if len(high) == EVIDENCE_MAX:
+                break
+    return high, upto, len(lines) - (lines[-1] == b"")
+
+
+def _clip(line: bytes) -> bytes:
+    """The first ``EVIDENCE_BYTES`` of a line, cut between characters."""
+    stop = min(len(line), EVIDENCE_BYTES)
+    for _ in range(3):  # not inside a UTF-8 character (at most 3 bytes follow a lead)
+        if stop < len(line) and 0x80 <= line[stop] < 0xC0:
+            stop -= 1
+    return line[:stop]
+
+
 def _high_lines(data: bytes, want: int) -> tuple[list[bytes], int]:
     """Up to ``want`` lines of ``data`` that hold a byte that is not ASCII (their first
     ``EVIDENCE_BYTES``, cut between characters), and where the last of them ends."""
@@ -329,11 +355,7 @@ def _high_lines(data: bytes, want: int) -> tuple[list[bytes], int]:
         start = max(pos - 1, data.rfind(b"\n", pos, at), data.rfind(b"\r", pos, at)) + 1
         ends = [i for i in (data.find(b"\n", at), data.find(b"\r", at)) if i >= 0]
         pos = min(ends, default=len(data))
-        stop = min(pos, start + EVIDENCE_BYTES)
-        for _ in range(3):  # not inside a UTF-8 character (at most 3 bytes follow a lead)
-            if stop < pos and 0x80 <= data[stop] < 0xC0:
-                stop -= 1
-        found.append(data[start:stop])
+        found.append(_clip(data[start:pos]))
         pos += 1
     return found, min(pos, len(data))
 
