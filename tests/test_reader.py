@@ -625,7 +625,8 @@ def test_two_damaged_rows_never_refuse_a_big_file(where):
     data = ("\r\n".join([HEADER, *rows]) + "\r\n").encode("utf-8", "surrogateescape")
     acc, rej, v = read(data)
     assert v.status == "loaded" and v.encoding == "utf-8" and len(acc) == 2998
-    assert set(lines_of(rej).values()) == {"bad_encoding_row"}
+    damaged = (2002, 2902) if where == "late" else (2, 3)
+    assert lines_of(rej) == dict.fromkeys(damaged, "bad_encoding_row")
 
 
 def test_rows_padded_with_nuls_that_fill_the_first_4kb_are_damaged_rows():

@@ -70,19 +70,23 @@ class Later:
     span: int
 
 
-def sniff_encoding(head: bytes, later: Later | None = None) -> str:
+def sniff_encoding(head: bytes, rest: BinaryIO | None = None) -> str:
     """The file's encoding per the contract, or ``Unreadable`` saying why not.
 
-    ``head`` is the start of the file; ``later`` holds lines from further on (see
-    ``later_evidence``), for a file whose head says little. The encoding is judged by
-    *lines*, as the contract judges damage: a damaged line is a bad row, so a few of them
-    never decide the file's encoding or reject it.
+    ``head`` is the start of the file; ``rest``, the stream positioned after it, is
+    looked into (and sought back) when the head holds too few lines with non-ASCII text
+    (see ``later_evidence``). The encoding is judged by *lines*, as the contract judges
+    damage: a damaged line is a bad row, so a few of them never decide the file's
+    encoding or reject it.
     """
-    refuse_by_head(head)
+    _refuse_by_head(head)  # what the head alone refuses costs no scan of the rest
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     body = head if len(head) < SNIFF_BYTES else head[: _last_break(head) + 1]
     high, upto, lines = _head_evidence(body)
+    later = None
+    if rest is not None and len(high) < EVIDENCE_LINES:
+        later = later_evidence(rest, head, EVIDENCE_LINES - len(high))
     if later is not None and later.span:  # the rest of the file was looked at too
         span = lines + later.span
         high += later.lines
@@ -102,7 +106,7 @@ def sniff_encoding(head: bytes, later: Later | None = None) -> str:
     return enc
 
 
-def refuse_by_head(head: bytes) -> None:
+def _refuse_by_head(head: bytes) -> None:
     """What the head alone refuses: an empty file, UTF-16/32, a known binary format, NULs
     in most lines."""
     if not head.strip(b" \t\r\n\x00"):
@@ -284,16 +288,13 @@ def _guess_encoding(lines: list[bytes]) -> str:
     return "the file is in an encoding that is not UTF-8 or Windows-874"
 
 
-def later_evidence(stream: BinaryIO, head: bytes, want: int = EVIDENCE_LINES) -> Later | None:
-    """Lines past the head with non-ASCII text (the head's own unfinished last line
-    included), up to ``want`` of them less those the head holds: a file may start with
-    thousands of ASCII rows. None when not needed or the stream cannot seek back."""
+def later_evidence(stream: BinaryIO, head: bytes, want: int) -> Later | None:
+    """Up to ``want`` lines with non-ASCII text past the head (its own unfinished last
+    line included): a file may start with thousands of ASCII rows. None when the head is
+    the whole file or the stream cannot seek back."""
     if len(head) < SNIFF_BYTES or not stream.seekable():
         return None
     cut = _last_break(head)
-    want -= len(_high_lines(head[: max(cut, 0)], want)[0])
-    if want <= 0:
-        return None
     start = stream.tell()
     found: list[bytes] = []
     span = 0
@@ -649,8 +650,7 @@ def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
 def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
     """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
     head = stream.read(SNIFF_BYTES)
-    refuse_by_head(head)  # what the head alone refuses costs no scan of the rest
-    encoding = sniff_encoding(head, later_evidence(stream, head))
+    encoding = sniff_encoding(head, stream)
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     return encoding, Lines(text)
