@@ -58,6 +58,8 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from . import ledger
+
 log = logging.getLogger(__name__)
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -349,22 +351,9 @@ def _reason_code_sql(conn) -> str:
     ).fetchone()
     if has_code:
         return "m.rejection_reason_code"
-    ledger = conn.execute(
-        "select has_table_privilege('ops.files', 'select')"
-        " and has_table_privilege('ops.submissions', 'select')"
-        " and exists (select 1 from information_schema.columns where table_schema = 'ops'"
-        "   and table_name = 'files' and column_name = 'reason_code')"
-    ).fetchone()[0]
-    if ledger:
-        # the ledger row this mart row was built from (same night, LAO and detail)
-        return (
-            "(select f.reason_code from ops.submissions as s"
-            " join ops.files as f on f.source = s.source and f.extract_date = s.extract_date"
-            "  and f.file_name = s.file_name"
-            " where s.source = m.source and s.extract_date = m.extract_date"
-            "  and s.lao_code = m.lao_code and f.error is not distinct from m.rejection_reason"
-            " limit 1)"
-        )
+    from_ledger = ledger.rejection_reason_sql(conn)
+    if from_ledger:
+        return from_ledger
     log.warning("no reason code readable: rejected files get a generic Thai reason")
     return "null::text"
 

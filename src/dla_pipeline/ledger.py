@@ -424,6 +424,98 @@ def forget_night(conn, source: str, table: str, night: date) -> None:
         conn.execute(f"delete from {t} where source=%s and extract_date=%s", (source, night))
 
 
+# -- erasure and retention (PDPA) ----------------------------------------------------
+
+
+def count_as_erased(conn, source: str, field: str, rows, reason: str) -> None:
+    """Loaded rows an erasure removed: each becomes a quarantined row (reason ``erased``,
+    no content) and leaves its file's loaded counts, so a night still reconciles.
+    ``rows``: (night, lao_code, file_name, file_sha256, row_no, load_id, amount)."""
+    rows = list(rows)
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
+            " file_sha256, row_no, field, reason_code, reason, raw_line) values"
+            " (%s,%s,%s,%s,%s,%s,%s,%s,'erased',%s,null)",
+            [
+                (load_id, source, night, name, lao, sha, row_no, field, reason)
+                for night, lao, name, sha, row_no, load_id, _amount in rows
+            ],
+        )
+        cur.executemany(
+            "update ops.files set rows_loaded = rows_loaded - 1,"
+            " rows_quarantined = rows_quarantined + 1, amount_loaded = amount_loaded - %s"
+            " where source = %s and extract_date = %s and file_name = %s",
+            [(amount, source, night, name) for night, _l, name, _s, _r, _i, amount in rows],
+        )
+
+
+def erase_quarantined(conn, source: str, token: str, reason: str) -> int:
+    """Quarantined lines that carry the person's line token keep their count, lose their
+    content (``raw_line``) and take reason ``erased``."""
+    like = f"%[id:{token}]%"
+    return conn.execute(
+        "update ops.quarantine set raw_line = null, reason_code = 'erased', reason = %s"
+        " where source = %s and (raw_line like %s or reason like %s)",
+        (reason, source, like, like),
+    ).rowcount
+
+
+def record_erasure(conn, purpose: str, token: str, who: str, removed: dict) -> None:
+    """The tombstone of an erased person (a keyed token, never the ID), with what went."""
+    conn.execute(
+        "insert into ops.erasures (purpose, token, erased_by, rows_removed) values (%s,%s,%s,%s)"
+        " on conflict (purpose, token) do update set rows_removed = ops.erasures.rows_removed"
+        " || excluded.rows_removed, erased_at = now()",
+        (purpose, token, who, json.dumps(removed)),
+    )
+
+
+def purge_quarantine(conn, cutoff: date, dry_run: bool) -> int:
+    """Quarantined rows of nights before ``cutoff``: counted, and deleted unless dry."""
+    if dry_run:
+        sql = "select count(*) from ops.quarantine where extract_date < %s"
+    else:
+        sql = (
+            "with d as (delete from ops.quarantine where extract_date < %s returning 1)"
+            " select count(*) from d"
+        )
+    return conn.execute(sql, (cutoff,)).fetchone()[0]
+
+
+def record_purge(conn, report: Iterable[dict]) -> None:
+    """One ``ops.purge_log`` row per kind of thing a purge removed."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into ops.purge_log (what, older_than, rows, files) values (%s,%s,%s,%s)",
+            [(r["what"], r["older_than"], r.get("rows", 0), r.get("files", 0)) for r in report],
+        )
+
+
+def rejection_reason_sql(conn) -> str | None:
+    """A correlated subquery giving a ``marts.missing_submissions`` row ``m`` the reason
+    code of the ledger row it was built from (same night, LAO and detail), for marts built
+    before the mart carried the code; None when this role cannot read the ledger."""
+    readable = conn.execute(
+        "select has_table_privilege('ops.files', 'select')"
+        " and has_table_privilege('ops.submissions', 'select')"
+        " and exists (select 1 from information_schema.columns where table_schema = 'ops'"
+        "   and table_name = 'files' and column_name = 'reason_code')"
+    ).fetchone()[0]
+    if not readable:
+        return None
+    return (
+        "(select f.reason_code from ops.submissions as s"
+        " join ops.files as f on f.source = s.source and f.extract_date = s.extract_date"
+        "  and f.file_name = s.file_name"
+        " where s.source = m.source and s.extract_date = m.extract_date"
+        "  and s.lao_code = m.lao_code and f.error is not distinct from m.rejection_reason"
+        " limit 1)"
+    )
+
+
 # -- quality gate and publishing -------------------------------------------------------
 
 

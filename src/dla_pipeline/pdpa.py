@@ -15,7 +15,6 @@ Erasure and rotation take the maintenance lock alone: loads and builds wait.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -102,44 +101,14 @@ def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
     removed[f"raw.{table}_retracted"] = conn.execute(
         f"delete from raw.{table}_retracted where {id_col} = %s", (digits,)
     ).rowcount
-    _count_as_quarantined(conn, purpose, source, id_col, erased)
+    ledger.count_as_erased(
+        conn,
+        source,
+        id_col,
+        erased,
+        f"the {purpose} was erased (PDPA): the row is not loaded again",
+    )
     return removed, [(n, lao) for n, lao, _c in nights]
-
-
-def _count_as_quarantined(conn, purpose: str, source: str, id_col: str, rows) -> None:
-    for night, lao, name, sha, row_no, load_id, amount in rows:
-        conn.execute(
-            "insert into ops.quarantine (load_id, source, extract_date, file_name, lao_code,"
-            " file_sha256, row_no, field, reason_code, reason, raw_line) values"
-            " (%s,%s,%s,%s,%s,%s,%s,%s,'erased',%s,null)",
-            (
-                load_id,
-                source,
-                night,
-                name,
-                lao,
-                sha,
-                row_no,
-                id_col,
-                f"the {purpose} was erased (PDPA): the row is not loaded again",
-            ),
-        )
-        conn.execute(
-            "update ops.files set rows_loaded = rows_loaded - 1, rows_quarantined = rows_quarantined + 1,"
-            " amount_loaded = amount_loaded - %s"
-            " where source = %s and extract_date = %s and file_name = %s",
-            (amount, source, night, name),
-        )
-
-
-def _erase_quarantined(conn, purpose: str, token: str) -> int:
-    """Quarantined lines that name the person keep their count, lose their content."""
-    source = PURPOSES[purpose][0]
-    return conn.execute(
-        "update ops.quarantine set raw_line = null, reason_code = 'erased',"
-        " reason = %s where source = %s and (raw_line like %s or reason like %s)",
-        (f"the {purpose} was erased (PDPA)", source, f"%[id:{token}]%", f"%[id:{token}]%"),
-    ).rowcount
 
 
 def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
@@ -187,15 +156,13 @@ def erase(
     with psycopg.connect(admin_db) as conn, conn.transaction():
         ledger.maintenance_exclusive(conn)
         removed, nights = _erase_raw(conn, purpose, digits)
-        removed["ops.quarantine"] = _erase_quarantined(
-            conn, purpose, line_token(settings.erasure_secret, digits)
+        removed["ops.quarantine"] = ledger.erase_quarantined(
+            conn,
+            PURPOSES[purpose][0],
+            line_token(settings.erasure_secret, digits),
+            f"the {purpose} was erased (PDPA)",
         )
-        conn.execute(
-            "insert into ops.erasures (purpose, token, erased_by, rows_removed) values (%s,%s,%s,%s)"
-            " on conflict (purpose, token) do update set rows_removed = ops.erasures.rows_removed"
-            " || excluded.rows_removed, erased_at = now()",
-            (purpose, tomb, who, json.dumps(removed)),
-        )
+        ledger.record_erasure(conn, purpose, tomb, who, removed)
     log.info("erased a %s (tombstone %s...): %s", purpose, tomb[:12], removed)
     return {
         "token": tomb[:12],
@@ -361,11 +328,7 @@ def purge(
         from .db import connect
 
         with connect(settings, role="loader") as conn, conn.transaction():
-            for r in report:
-                conn.execute(
-                    "insert into ops.purge_log (what, older_than, rows, files) values (%s,%s,%s,%s)",
-                    (r["what"], r["older_than"], r.get("rows", 0), r.get("files", 0)),
-                )
+            ledger.record_purge(conn, report)
     return report
 
 
@@ -409,7 +372,6 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
             "loaded_at",
             rules.retracted_days,
         ),
-        ("quarantined rows", ["ops.quarantine"], "extract_date", rules.quarantine_days),
     ]
     with connect(settings, role="loader") as conn, conn.transaction():
         for what, tables, column, days in plan:
@@ -422,6 +384,9 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
                     f"{verb} {table} where {column} < %s{tail}", (cutoff,)
                 ).fetchone()[0]
             out.append({"what": what, "older_than": cutoff, "rows": rows})
+        cutoff = today - timedelta(days=rules.quarantine_days)
+        rows = ledger.purge_quarantine(conn, cutoff, dry_run)
+        out.append({"what": "quarantined rows", "older_than": cutoff, "rows": rows})
     return out
 
 

@@ -6,7 +6,7 @@
     indexes=[
         {'columns': ['extract_date', 'lao_code']},
         {'columns': ['payment_period', 'lao_code']},
-        {'columns': ['person_key', 'payment_period']},
+        {'columns': ['payment_period', 'person_key']},
         {'columns': ['loaded_at']},
     ],
 ) }}
@@ -14,6 +14,9 @@
 -- Grain: one row per payment line received. Incremental: every LAO-night the ledger
 -- changed since the last build is deleted and rebuilt whole from its current rows, so a
 -- re-sent file replaces it and a header-only re-send empties it.
+-- The person lookup index (fct_allowance_multi_lao) leads with payment_period: a night's
+-- lines are nearly all of the current period, so their entries land in that period's
+-- part of the index instead of on every page of it (person_key is a random hash).
 with payments as (
     select p.*
     from {{ ref('stg_allowance__payments') }} as p
