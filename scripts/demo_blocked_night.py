@@ -19,7 +19,7 @@ from datetime import date
 import psycopg
 
 from dla_pipeline.config import get_settings
-from dla_pipeline.csvread import SNIFF_BYTES, sniff_encoding
+from dla_pipeline.encoding import SNIFF_BYTES, sniff_encoding
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.night import run_night
 

@@ -13,7 +13,7 @@ from conftest import Inbox
 
 from dla_pipeline import builds, steps
 from dla_pipeline.contract import ALLOWANCE
-from dla_pipeline.csvread import SNIFF_BYTES, sniff_encoding
+from dla_pipeline.encoding import SNIFF_BYTES, sniff_encoding
 from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.ingest import load_night
 from dla_pipeline.night import run_night

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from dla_pipeline.config import project_root
 from dla_pipeline.contract import SOURCES, Context, Rules
-from dla_pipeline.csvread import READ_CHARS, SNIFF_BYTES, Lines, Records
+from dla_pipeline.csvread import READ_CHARS, Lines, Records
+from dla_pipeline.encoding import SNIFF_BYTES
 from dla_pipeline.extract import Accepted, ExtractReader
 from dla_pipeline.generator import make_thai_id
 

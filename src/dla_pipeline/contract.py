@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from . import parsing as p
-from .csvread import INVISIBLE
+from .encoding import INVISIBLE
 from .parsing import CellError
 
 

@@ -17,17 +17,9 @@ from operator import itemgetter
 from typing import BinaryIO
 
 from .contract import Chunk, Context, Source
-from .csvread import (
-    INVISIBLE,
-    Lines,
-    Record,
-    Records,
-    Unreadable,
-    fits_width,
-    open_lines,
-    printable,
-)
+from .csvread import Lines, Record, Records, fits_width, open_lines, printable
 from .dedup import FirstSeen
+from .encoding import INVISIBLE, Unreadable
 
 CHUNK_ROWS = 2048
 CHUNK_CHARS = 4 << 20
