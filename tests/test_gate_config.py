@@ -59,3 +59,36 @@ def test_a_night_check_cannot_use_mostly(tmp_path: Path):
     settings = get_settings().model_copy(update={"root": tmp_path})
     with pytest.raises(ConfigError, match="mostly"):
         load_checks(settings)
+
+
+def test_sample_values_are_fetched_only_to_describe_a_blocking_failure(monkeypatch):
+    """Counts only on the first pass (one query per expectation); a blocking failure is
+    validated again with sample values, night by night; a warning is not."""
+    from dla_pipeline import quality
+
+    checks = [
+        quality.Check("fine", "raw", "t", per_night=True),
+        quality.Check("warns", "raw", "t", per_night=True),
+        quality.Check("blocks", "raw", "t", per_night=True),
+        quality.Check("mart_blocks", "marts_build", "m", per_night=False),
+    ]
+    calls = []
+
+    def validate(ctx, check, bd, nights, night, run, label, result_format=quality.COUNTS):
+        calls.append((label, result_format))
+        ok = check.suite == "fine" or (check.suite == "blocks" and nights == [date(2026, 11, 1)])
+        severity = "warning" if check.suite == "warns" else "blocking"
+        return [quality.Outcome(label, "x", None, severity, ok, "")]
+
+    monkeypatch.setattr(quality, "load_checks", lambda settings: checks)
+    monkeypatch.setattr(quality, "point_gate_view", lambda conn, check, nights: None)
+    monkeypatch.setattr(quality, "_batch_definition", lambda ds, check: None)
+    monkeypatch.setattr(quality, "_validate", validate)
+    nights = [date(2026, 11, 1), date(2026, 11, 2)]
+    result = quality.GateResult(nights[-1])
+    quality._validate_all(None, None, result, nights, nights[-1], None, None, None)
+
+    samples = [label for label, fmt in calls if fmt is quality.SAMPLES]
+    assert samples == ["blocks[2026-11-01]", "blocks[2026-11-02]", "mart_blocks"]
+    assert quality.COUNTS["partial_unexpected_count"] == 0
+    assert [o.suite for o in result.blocking_failures] == ["blocks[2026-11-02]", "mart_blocks"]

@@ -178,3 +178,23 @@ def test_analyst_views_on_marts_survive_a_publish(first_published):
             " where table_schema in ('marts', 'restricted') and table_name <> 'data_as_of'"
         ).fetchone()[0]
         assert stored == marts
+
+
+@pytest.mark.parametrize(
+    "mart", ["restricted_build.allowance_by_lao_period_detail", "marts_build.allowance_by_province"]
+)
+def test_a_mart_whose_baht_do_not_reconcile_is_blocked_and_named(first_published, mart):
+    """The allowance marts reconcile in a chain: the LAO detail with the fact, the
+    provinces with the LAO detail. One baht off in either blocks the night."""
+    db = first_published
+    build(C)
+    with psycopg.connect(db["WAREHOUSE_URL"], autocommit=True) as conn:
+        conn.execute(
+            f"update {mart} set amount_paid = amount_paid + 1"
+            f" where ctid = (select ctid from {mart} where amount_paid > 0 limit 1)"
+        )
+    suite = mart.split(".")[1]
+    with pytest.raises(QualityGateFailed, match=rf"{suite}: unexpected_rows_expectation") as err:
+        steps.quality_gate(C, f"reconcile-{suite}")
+    assert "reconciliation" in str(err.value)
+    build(C, full_refresh=True)  # the marts as they should be, for what follows
