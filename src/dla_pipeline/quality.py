@@ -121,6 +121,11 @@ class Outcome:
     observed: str
     description: str | None = None
 
+    @property
+    def blocks(self) -> bool:
+        """A failed blocking expectation: it stops the publish."""
+        return not self.success and self.severity == "blocking"
+
     def label(self) -> str:
         what = f"{self.expectation} on {self.column or 'table'}"
         if self.description:
@@ -135,11 +140,11 @@ class GateResult:
 
     @property
     def blocking_failures(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.success and o.severity == "blocking"]
+        return [o for o in self.outcomes if o.blocks]
 
     @property
     def warnings(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.success and o.severity != "blocking"]
+        return [o for o in self.outcomes if not o.success and not o.blocks]
 
     @property
     def passed(self) -> bool:
@@ -302,7 +307,7 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
         checked = nights if check.per_night else [night]
         label = _night_label(check, checked) if check.per_night else check.suite
         outcomes = _validate(ctx, check, bd, checked, night, run, label)
-        if not _blocks(outcomes):
+        if not any(o.blocks for o in outcomes):
             result.outcomes += outcomes
             continue
         # a blocking failure: again with sample values, night by night to name the night
@@ -311,10 +316,6 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
                 point_gate_view(gate_conn, check, [n])
                 label = _night_label(check, [n])
             result.outcomes += _validate(ctx, check, bd, [n], night, run, label, SAMPLES)
-
-
-def _blocks(outcomes: list[Outcome]) -> bool:
-    return any(not o.success and o.severity == "blocking" for o in outcomes)
 
 
 def _night_label(check: Check, nights: list[date]) -> str:
