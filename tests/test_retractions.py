@@ -13,7 +13,7 @@ from conftest import reset_loaded_data, write_extract
 from dla_pipeline.config import SOURCES
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.ingest import load_night
-from dla_pipeline.transform import build
+from dla_pipeline.transform import DbtFailed, build, run_dbt
 
 NIGHT = "2026-11-05"
 D = date.fromisoformat(NIGHT)
@@ -180,4 +180,41 @@ def test_the_next_build_after_a_failed_one_catches_up(built, landing, monkeypatc
     build(D)
     write_extract(landing, "allowance", NIGHT, f"{Y}.csv", AH + "\n")
     night()
+    assert_equals_full_refresh(url)
+
+
+def test_the_touched_groups_and_people_are_found_once_and_analysed(built, landing):
+    """One table per key kind holds what the build's changes touched (not every model
+    finding it again); it is analysed, so the planner sees its size, not a guess."""
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("10/2569"))
+    night()
+    with psycopg.connect(url) as conn:
+        groups = conn.execute(
+            "select lao_code, payment_period::text from core.allowance_touched_groups order by 1, 2"
+        ).fetchall()
+        people = conn.execute(
+            "select count(*) from core.allowance_touched_people where payment_period = '2026-10-01'"
+        ).fetchone()[0]
+        tuples = conn.execute(
+            "select reltuples from pg_class where oid = 'core.allowance_touched_groups'::regclass"
+        ).fetchone()[0]
+    # the re-sent Y brought 10/2569 and (P2) 11/2569 back; its old 11/2569 rows left
+    assert groups == [(Y, "2026-10-01"), (Y, "2026-11-01")]
+    assert people == 1
+    assert tuples == 2  # analysed: a table never analysed says -1
+    assert_equals_full_refresh(url)
+
+
+def test_a_model_refuses_touched_keys_left_by_an_earlier_build(built, landing):
+    """A partial run of a model after new loads would consume changes it never saw."""
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("10/2569"))
+    load_night("allowance", D)
+    for model in ("agg_allowance_lao_period", "fct_allowance_multi_lao"):
+        with pytest.raises(DbtFailed, match="was not built in this build"):
+            run_dbt(["run", "--select", model], night=D)
+    build(D)  # the whole build catches up
+    # P1 in 10/2569 and P2 in 11/2569 are now each paid by X and Y
+    assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 4
     assert_equals_full_refresh(url)

@@ -30,7 +30,7 @@
 
 {#- The (LAO, payment period) groups touched by this build's changes. -#}
 {% macro allowance_groups_touched() -%}
-    {{ touched_keys('allowance', 'lao_code, payment_period', ref('stg_allowance__payments'), ref('stg_allowance__payments_retracted')) }}
+    select tg.lao_code, tg.payment_period from {{ ref('allowance_touched_groups') }} as tg
 {%- endmacro %}
 
 {#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is

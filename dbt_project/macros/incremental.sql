@@ -19,30 +19,70 @@
     (select coalesce(max(w.change_id), 0) from core.model_watermarks as w where w.model = '{{ this.identifier }}')
 {%- endmacro %}
 
+{#- The lowest watermark of several models (0 for one never built): the start of a window
+    that holds every change any of them has still to consume. -#}
+{% macro lowest_watermark(models) -%}
+    (select coalesce(min(coalesce(w.change_id, 0)), 0)
+    from (values {% for m in models %}('{{ m }}'){% if not loop.last %}, {% endif %}{% endfor %}) as m (model)
+    left join core.model_watermarks as w on m.model = w.model)
+{%- endmacro %}
+
 {#- The LAO-nights of a source changed in this build's window. -#}
-{% macro changed_lao_nights(source_name) -%}
+{% macro changed_lao_nights(source_name, since=none) -%}
     select distinct ch.extract_date, ch.lao_code
     from {{ source('ops', 'lao_night_changes') }} as ch
     where ch.source = '{{ source_name }}'
-        and ch.change_id > {{ watermark() }}
+        and ch.change_id > {{ since or watermark() }}
         and ch.change_id <= {{ change_hi() }}
 {%- endmacro %}
 
 {#- Keys (a column list) of the rows a window's changes brought or took away: the current
     rows of the changed LAO-nights and the rows those changes retracted. -#}
-{% macro touched_keys(source_name, columns, current, retracted) -%}
+{% macro touched_keys(source_name, columns, current, retracted, since=none) -%}
     select {{ columns }}
     from (
         select c.*
         from {{ current }} as c
-        inner join ({{ changed_lao_nights(source_name) }}) as changed
+        inner join ({{ changed_lao_nights(source_name, since) }}) as changed
             on changed.extract_date = c.extract_date and changed.lao_code = c.lao_code
     ) as current_rows
     union
     select {{ columns }}
     from {{ retracted }} as r
-    where r.retracted_change_id > {{ watermark() }}
+    where r.retracted_change_id > {{ since or watermark() }}
         and r.retracted_change_id <= {{ change_hi() }}
+{%- endmacro %}
+
+{#- A table of touched keys, built once per build for the models that recompute by those
+    keys (instead of each model finding them again, twice: in its pre-hook and its select).
+    Its window starts at the lowest watermark of those models, so one that missed a build
+    still gets its changes; recomputing a key another model already caught up on is
+    harmless. It is analysed, so the planner sees a few thousand groups, not a guess. On a
+    full refresh the models rebuild everything and the table stays empty. -#}
+{% macro touched_table(source_name, columns, current, retracted, consumers, empty) -%}
+    {%- if flags is defined and flags.FULL_REFRESH -%}
+    {{ empty }} where false
+    {%- else -%}
+    {{ touched_keys(source_name, columns, current, retracted, lowest_watermark(consumers)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- pre-hook of a model reading a touched table: refuse to run against one left by an
+    earlier build (a partial `dbt run -s model` would otherwise consume changes it never
+    saw and advance its watermark past them). -#}
+{% macro require_touched_table(name) -%}
+    {%- if is_incremental() -%}
+    do $$
+    begin
+        if (select max(w.change_id) from core.model_watermarks as w where w.model = '{{ name }}')
+            is distinct from {{ change_hi() }} then
+            raise exception '{{ name }} was not built in this build: build it with this model (dbt build --select +{{ this.identifier }})';
+        end if;
+    end
+    $$
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}
 
 {#- pre-hook: remove the touched keys from the model (the model's select re-inserts what
@@ -71,4 +111,17 @@
         change_id bigint not null,
         updated_at timestamptz not null default now()
     )
+{%- endmacro %}
+
+{#- Text sorted or grouped in byte order (COLLATE "C"): the keys here are codes and
+    hashes, whose order means nothing, and PostgreSQL compares C-collated text with memcmp
+    and abbreviated keys instead of the locale's strcoll: a sort of millions of keys runs
+    several times faster. Equality is the same. collate_default turns a column back, so
+    the tables built keep the database's collation and join with everything else. -#}
+{% macro bytewise(expr) -%}
+    {{ expr }} collate "C"
+{%- endmacro %}
+
+{% macro collate_default(expr) -%}
+    {{ expr }} collate "default"
 {%- endmacro %}

@@ -41,7 +41,12 @@ PURPOSES = {
         "allowance_payments",
         "citizen_id",
         "person_key",
-        ("fct_allowance_payments", "fct_allowance_line_findings", "fct_allowance_multi_lao"),
+        (
+            "fct_allowance_payments",
+            "fct_allowance_line_findings",
+            "fct_allowance_multi_lao",
+            "allowance_touched_people",  # the rebuild after an erasure touched the key
+        ),
     ),
     "taxpayer": ("tax", "tax_receipts", "taxpayer_id", "taxpayer_key", ("fct_tax_receipts",)),
 }

@@ -1,27 +1,44 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
+    pre_hook=[
+        "{{ require_touched_table('allowance_touched_groups') }}",
+        "{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
+    ],
     post_hook="{{ advance_watermark() }}",
 ) }}
+-- depends_on: {{ ref('allowance_touched_groups') }}
 -- Findings visible on an LAO's own payment lines (tier mismatch, under 60, failed,
 -- arrears, late), recomputed for the (LAO, period) groups a night touched.
 -- Grain: finding x person_key x lao_code x payment_period.
-with touched as (
-    {% if is_incremental() %}
-        {{ allowance_groups_touched() }}
-    {% else %}
-        select distinct
-            lao_code,
-            payment_period
-        from {{ ref('fct_allowance_payments') }}
-    {% endif %}
-),
-
-f as (
-    select p.*
+with f as (
+    -- only the lines some finding below can use (most lines of a period have none), so
+    -- the five branches share a small set instead of every line of the touched groups
+    select
+        p.person_key,
+        p.lao_code,
+        p.payment_period,
+        p.amount,
+        p.tier_amount,
+        p.age,
+        p.paid_on,
+        p.payment_deadline,
+        p.status,
+        p.is_paid,
+        p.under_60,
+        p.amount_mismatch,
+        p.paid_late,
+        p.loaded_at
     from {{ ref('fct_allowance_payments') }} as p
-    inner join touched as t on p.lao_code = t.lao_code and p.payment_period = t.payment_period
+    {% if is_incremental() %}
+        inner join ({{ allowance_groups_touched() }}) as t
+            on p.lao_code = t.lao_code and p.payment_period = t.payment_period
+    {% endif %}
+    where
+        p.amount_mismatch
+        or (p.under_60 and p.is_paid)
+        or p.status in ('failed', 'arrears')
+        or p.paid_late
 )
 
 select
