@@ -518,6 +518,35 @@ def _one_province_and_a_bad_province(code, marts, out, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.e2e
+def test_workbooks_written_over_processes_equal_those_written_one_by_one(published, tmp_path):
+    from dla_pipeline.db import connect
+
+    now = datetime.now(fp.BANGKOK)
+    packs = {}
+    umask = os.umask(0o077)
+    try:
+        for workers in (1, 2):
+            with connect(role="publisher") as conn:
+                written = fp.write_pack(
+                    conn, tmp_path / f"w{workers}", all_provinces=True, now=now, workers=workers
+                )
+            packs[workers] = [(w.path.name, w.province_code, w.rabies, w.missing) for w in written]
+    finally:
+        os.umask(umask)
+    assert packs[1] == packs[2] and packs[1][-1][1] == fp.ALL_CODE  # same order, all last
+    for name, *_ in packs[1]:
+        one, two = (load_workbook(tmp_path / f"w{w}" / name) for w in (1, 2))
+        assert one.sheetnames == two.sheetnames
+        for ws in one.worksheets:
+            cells = [[(c.value, c.number_format, c.font.name) for c in r] for r in ws.iter_rows()]
+            other = [
+                [(c.value, c.number_format, c.font.name) for c in r]
+                for r in two[ws.title].iter_rows()
+            ]
+            assert cells == other, (name, ws.title)
+
+
 # ---------------------------------------------------------------- marts.lao_followup
 
 

@@ -46,8 +46,10 @@ import stat
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,7 +57,7 @@ import psycopg
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 
 from . import ledger
@@ -520,6 +522,28 @@ def _cell(ws, value, font=_FONT, number_format: str | None = None) -> WriteOnlyC
     return cell
 
 
+_BODY_FORMATS = {"date": DATE_FORMAT, "int": "0", "count": COUNT_FORMAT, "percent": PERCENT_FORMAT}
+
+
+def _body_style(wb: Workbook, kind: str | None) -> str:
+    """The named style of a table cell of this kind, added to the workbook once. A cell
+    given a named style copies its ids; given a font, openpyxl hashes the font every time
+    (most of the time of a pack with ~300,000 cells)."""
+    name = f"DLA {kind or 'text'}"
+    if name not in wb.named_styles:
+        fmt = _BODY_FORMATS.get(kind or "", "General")
+        wb.add_named_style(NamedStyle(name=name, font=_FONT, number_format=fmt))
+    return name
+
+
+def _body_cell(ws, value, style: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # never a formula, whatever an LAO named its file
+    cell.style = style
+    return cell
+
+
 def _value(row: dict, col: Column):
     v = row.get(col.key)
     if col.kind == "be_date":
@@ -548,11 +572,9 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: list
         cell.comment = Comment(col.en, "dla")
         header.append(cell)
     ws.append(header)
-    fmt = {"date": DATE_FORMAT, "int": "0", "count": COUNT_FORMAT, "percent": PERCENT_FORMAT}
+    styles = [_body_style(wb, c.kind) for c in columns]
     for row in values:
-        ws.append(
-            [_cell(ws, v, number_format=fmt.get(c.kind)) for v, c in zip(row, columns, strict=True)]
-        )
+        ws.append([_body_cell(ws, v, st) for v, st in zip(row, styles, strict=True)])
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
 
 
@@ -825,13 +847,15 @@ def write_pack(
     now: datetime | None = None,
     root: Path | None = None,
     out_for: Callable[[date], Path] | None = None,
+    workers: int = 0,
 ) -> list[Written]:
     """Write the pack; ``out_dir`` defaults to ``out_for(<latest published night>)``, else
     ``<root>/data/followup/<latest night>``.
 
     ``conn`` reads the published marts (``connect(role="publisher")``); ``provinces``
     limits the pack to those codes (every province with LAOs by default); ``dopa``
-    (code -> Thai name) only makes the message for a province without LAOs clearer.
+    (code -> Thai name) only makes the message for a province without LAOs clearer;
+    ``workers`` processes write the workbooks (default: one per core).
     """
     from .config import project_root
 
@@ -842,6 +866,28 @@ def write_pack(
         out_dir = out_for(data.night)
     out = private_folder(out_dir or default_out(root or project_root(), data.night))
     generated = now or datetime.now(BANGKOK)
+    pack = _Pack(data, out, generated, _workbook_jobs(data, wanted, all_provinces))
+    return _write_workbooks(pack, workers)
+
+
+# (file code, title, rabies, files, laos, all provinces)
+_Job = tuple[str, str, list[dict], list[dict], list[dict], bool]
+
+
+@dataclass
+class _Pack:
+    data: PackData
+    out: Path
+    generated: datetime
+    jobs: list[_Job]
+
+
+# The pack being written: forked workers inherit it instead of receiving the marts pickled
+# once per workbook.
+_PACK: _Pack | None = None
+
+
+def _workbook_jobs(data: PackData, wanted: list[str], all_provinces: bool) -> list[_Job]:
     rabies_by: dict[str, list[dict]] = {}
     files_by: dict[str, list[dict]] = {}
     laos_by: dict[str, list[dict]] = {}
@@ -851,21 +897,48 @@ def write_pack(
         files_by.setdefault(r["province_code"], []).append(r)
     for r in data.laos:
         laos_by.setdefault(r["province_code"], []).append(r)
-    written = []
-    for code in wanted:
-        name = data.provinces[code]
-        rabies, files = rabies_by.get(code, []), files_by.get(code, [])
-        laos = laos_by.get(code, [])
-        wb = build_workbook(f"จังหวัด{name} ({code})", data, rabies, files, generated, laos=laos)
-        path = save_private(wb, out / safe_file_name(code, name))
-        written.append(_written(path, code, rabies, files, laos))
-    if all_provinces:
-        wb = build_workbook(
-            ALL_NAME_TH, data, data.rabies, data.files, generated, True, laos=data.laos
+    jobs: list[_Job] = [
+        (
+            code,
+            f"จังหวัด{data.provinces[code]} ({code})",
+            rabies_by.get(code, []),
+            files_by.get(code, []),
+            laos_by.get(code, []),
+            False,
         )
-        path = save_private(wb, out / safe_file_name(ALL_CODE, ALL_NAME_TH))
-        written.append(_written(path, ALL_CODE, data.rabies, data.files, data.laos))
-    return written
+        for code in wanted
+    ]
+    if all_provinces:
+        jobs.append((ALL_CODE, ALL_NAME_TH, data.rabies, data.files, data.laos, True))
+    return jobs
+
+
+def _write_workbook(index: int) -> Written:
+    assert _PACK is not None
+    code, title, rabies, files, laos, everything = _PACK.jobs[index]
+    name = ALL_NAME_TH if everything else _PACK.data.provinces[code]
+    wb = build_workbook(title, _PACK.data, rabies, files, _PACK.generated, everything, laos=laos)
+    path = save_private(wb, _PACK.out / safe_file_name(code, name))
+    return _written(path, code, rabies, files, laos)
+
+
+def _write_workbooks(pack: _Pack, workers: int) -> list[Written]:
+    """Each workbook in a forked process, one per core by default (a national pack has
+    ~300,000 cells, and openpyxl spends ~50 µs on each); written in the order of the
+    jobs, the all-provinces one (the largest) started first so it does not end alone."""
+    global _PACK
+    _PACK = pack
+    n = len(pack.jobs)
+    workers = min(workers or os.cpu_count() or 1, n)
+    try:
+        if workers <= 1:
+            return [_write_workbook(i) for i in range(n)]
+        order = sorted(range(n), key=lambda i: not pack.jobs[i][5])
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            done = dict(zip(order, pool.map(_write_workbook, order), strict=True))
+        return [done[i] for i in range(n)]
+    finally:
+        _PACK = None
 
 
 def write_for_night(night: date, settings=None) -> Path | None:
