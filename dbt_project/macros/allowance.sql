@@ -42,3 +42,23 @@
 {% macro unless_small(value_expr, flag='is_suppressed') -%}
     case when {{ flag }} then null else {{ value_expr }} end
 {%- endmacro %}
+
+{#- The (key, payment period) pairs the allowance changes not yet consumed by ``consumers``
+    touched, for a build-internal touched table (see touched_table in incremental.sql):
+    the key sorted byte-wise while the pairs are made distinct, then given back the
+    database's collation. -#}
+{% macro allowance_touched(key, consumers) -%}
+    select
+        {{ collate_default('k.' ~ key) }} as {{ key }},
+        k.payment_period
+    from (
+        {{ touched_table(
+            'allowance',
+            bytewise(key) ~ ' as ' ~ key ~ ', payment_period',
+            ref('stg_allowance__payments'),
+            ref('stg_allowance__payments_retracted'),
+            consumers=consumers,
+            empty='select null::text as ' ~ key ~ ', null::date as payment_period',
+        ) }}
+    ) as k
+{%- endmacro %}
