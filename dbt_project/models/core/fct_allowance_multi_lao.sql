@@ -10,8 +10,8 @@
 -- depends_on: {{ ref('allowance_touched_people') }}
 -- A person may be paid by one LAO only: people paid (regular payments) by two or more
 -- LAOs in one period, one row per LAO involved. Recomputed, across all their LAOs, for
--- the people the build's changes touched (rows brought or retracted): an index lookup
--- per person, not a scan of the period.
+-- the people the build's changes touched (rows brought or retracted): index lookups on a
+-- small night (a re-send), a hash join with the fact on a national one.
 -- Grain: person_key x payment_period x lao_code.
 with lines as (
     -- codes and hashes in byte order: the sort below covers every regular payment line
