@@ -519,9 +519,19 @@ def _one_province_and_a_bad_province(code, marts, out, tmp_path, capsys):
 
 
 @pytest.mark.e2e
-def test_workbooks_written_over_processes_equal_those_written_one_by_one(published, tmp_path):
+def test_workbooks_written_over_processes_equal_those_written_one_by_one(
+    published, tmp_path, monkeypatch
+):
     from dla_pipeline.db import connect
 
+    pools = []
+
+    class Pool(fp.ProcessPoolExecutor):
+        def __init__(self, workers, **kw):
+            pools.append(workers)
+            super().__init__(workers, **kw)
+
+    monkeypatch.setattr(fp, "ProcessPoolExecutor", Pool)
     now = datetime.now(fp.BANGKOK)
     packs = {}
     umask = os.umask(0o077)
@@ -534,6 +544,7 @@ def test_workbooks_written_over_processes_equal_those_written_one_by_one(publish
             packs[workers] = [(w.path.name, w.province_code, w.rabies, w.missing) for w in written]
     finally:
         os.umask(umask)
+    assert pools == [2]  # one by one without a pool, then over two processes
     assert packs[1] == packs[2] and packs[1][-1][1] == fp.ALL_CODE  # same order, all last
     for name, *_ in packs[1]:
         one, two = (load_workbook(tmp_path / f"w{w}" / name) for w in (1, 2))

@@ -33,6 +33,11 @@
     select tg.lao_code, tg.payment_period from {{ ref('allowance_touched_groups') }} as tg
 {%- endmacro %}
 
+{#- The (person, payment period) pairs touched by this build's changes. -#}
+{% macro allowance_people_touched() -%}
+    select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp
+{%- endmacro %}
+
 {#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is
     shown as NULL in the open marts, with a flag; the restricted marts keep the values. -#}
 {% macro is_small_cell(count_expr) -%}

@@ -3,7 +3,7 @@
     incremental_strategy='append',
     pre_hook=[
         "{{ require_touched_table('allowance_touched_people') }}",
-        "{{ delete_touched(['person_key', 'payment_period'], 'select person_key, payment_period from ' ~ ref('allowance_touched_people')) }}",
+        "{{ delete_touched(['person_key', 'payment_period'], allowance_people_touched()) }}",
     ],
     post_hook="{{ advance_watermark() }}",
 ) }}
@@ -24,12 +24,8 @@ with lines as (
         p.loaded_at
     from {{ ref('fct_allowance_payments') }} as p
     {% if is_incremental() %}
-        inner join (
-            select
-                tp.person_key,
-                tp.payment_period
-            from {{ ref('allowance_touched_people') }} as tp
-        ) as t on p.person_key = t.person_key and p.payment_period = t.payment_period
+        inner join ({{ allowance_people_touched() }}) as t
+            on p.person_key = t.person_key and p.payment_period = t.payment_period
     {% endif %}
     where p.is_paid and p.status = 'paid'
 ),
