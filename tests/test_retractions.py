@@ -8,8 +8,9 @@ from datetime import date
 
 import psycopg
 import pytest
-from conftest import reset_loaded_data, write_extract
+from conftest import TEST_DB, reset_loaded_data, write_extract
 
+from dla_pipeline import warehouse
 from dla_pipeline.config import SOURCES
 from dla_pipeline.generator import make_thai_id
 from dla_pipeline.ingest import load_night
@@ -218,3 +219,48 @@ def test_a_model_refuses_touched_keys_left_by_an_earlier_build(built, landing):
     # P1 in 10/2569 and P2 in 11/2569 are now each paid by X and Y
     assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 4
     assert_equals_full_refresh(url)
+
+
+def indexes(url: str, table: str) -> set[str]:
+    """An incremental table's indexes as `col,col` lists (constraints' indexes left out)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
+            (table,),
+        ).fetchall()
+    return {r[0].split(" USING btree (", 1)[1][:-1].replace(" ", "") for r in rows}
+
+
+def test_an_incremental_build_brings_the_indexes_back_to_the_config(built, landing):
+    """dbt creates a model's indexes only with the table: a warehouse built before an index
+    was added or retired would keep the old set (and pay for it each night) until a full
+    refresh. The next incremental build drops what the config no longer lists, a hand-made
+    index included, and creates what it lists but the table lacks."""
+    url = built["WAREHOUSE_URL"]
+    table = "core.fct_allowance_payments"
+    configured = indexes(url, table)
+    assert configured == {
+        "extract_date,lao_code",
+        "payment_period,lao_code",
+        "payment_period,person_key",
+    }
+    with psycopg.connect(warehouse.admin_conninfo(dbname=TEST_DB), autocommit=True) as conn:
+        person = conn.execute(
+            "select indexrelid::regclass::text from pg_index where indrelid = %s::regclass"
+            " and pg_get_indexdef(indexrelid) like '%%(payment_period, person_key)'",
+            (table,),
+        ).fetchone()[0]
+        conn.execute(f"drop index {person}")
+        conn.execute(f"create index retired_loaded_at on {table} (loaded_at)")
+        conn.execute(f"create index by_hand on {table} (lower(lao_code))")
+    assert indexes(url, table) == {
+        "extract_date,lao_code",
+        "payment_period,lao_code",
+        "loaded_at",
+        "lower(lao_code)",
+    }
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("10/2569"))
+    night()
+    assert indexes(url, table) == configured
+    build(D)  # in step: nothing to drop or create
+    assert indexes(url, table) == configured

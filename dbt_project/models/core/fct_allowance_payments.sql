@@ -7,7 +7,6 @@
         {'columns': ['extract_date', 'lao_code']},
         {'columns': ['payment_period', 'lao_code']},
         {'columns': ['payment_period', 'person_key']},
-        {'columns': ['loaded_at']},
     ],
 ) }}
 -- Allowance payment lines keyed by the pseudonymised person, with the tier checks.
