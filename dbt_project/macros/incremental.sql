@@ -132,8 +132,10 @@
     retired would keep the old set until a full refresh, and pay on every night for an
     index nothing reads (each one costs seconds on a national night's million lines). The
     config owns the indexes: one added by hand is dropped at the next build (constraints'
-    indexes are left alone). Creating a missing index on a large table takes as long as
-    its build; the log says which. -#}
+    indexes are left alone). An index is compared by method, uniqueness and its columns
+    in order, spaces and case ignored (write an expression as PostgreSQL prints it, or it
+    is rebuilt at every build). Creating a missing index on a large table takes as long
+    as its build; the log says which. -#}
 {% macro sync_indexes() -%}
     {%- set statements = [] -%}
     {%- if execute and is_incremental() -%}
@@ -142,40 +144,42 @@
             {%- set parsed = adapter.parse_index(ix) -%}
             {%- do wanted.update({index_signature(parsed.columns, parsed.unique, parsed.type or 'btree') | trim: ix}) -%}
         {%- endfor -%}
-        {%- set have = {} -%}
+        {%- set have = [] -%}
         {%- for row in run_query(existing_indexes_sql(this)) -%}
-            {%- set signature = index_signature(row['columns'].split(','), row['is_unique'], row['method']) | trim -%}
-            {%- if signature in wanted and signature not in have -%}
-                {%- do have.update({signature: row['name']}) -%}
+            {%- if row['signature'] in wanted and row['signature'] not in have -%}
+                {%- do have.append(row['signature']) -%}
             {%- else -%}
-                {%- do log('dropping index ' ~ row['name'] ~ ' (' ~ row['columns'] ~ ') of ' ~ this ~ ': not in its config', info=true) -%}
+                {%- do log('dropping index ' ~ row['name'] ~ ' ' ~ row['signature'] ~ ' of ' ~ this ~ ': not in its config', info=true) -%}
                 {%- do statements.append('drop index ' ~ adapter.quote(this.schema) ~ '.' ~ adapter.quote(row['name'])) -%}
             {%- endif -%}
         {%- endfor -%}
         {%- for signature, ix in wanted.items() if signature not in have -%}
-            {%- do log('creating index (' ~ signature ~ ') on ' ~ this ~ ': in its config, not in the table', info=true) -%}
+            {%- do log('creating index ' ~ signature ~ ' on ' ~ this ~ ': in its config, not in the table', info=true) -%}
             {%- do statements.append(get_create_index_sql(this, ix)) -%}
         {%- endfor -%}
     {%- endif -%}
     {{ statements | join(';\n') if statements else 'select 1' }}
 {%- endmacro %}
 
+{#- An index as `method(col,col)[ unique]`, lower case, no spaces (existing_indexes_sql
+    writes the table's indexes the same way). -#}
 {% macro index_signature(columns, unique, method) -%}
-    {{ method | lower }}({{ columns | map('trim') | map('lower') | join(',') }}){{ ' unique' if unique else '' }}
+    {{ method | lower }}({{ columns | map('lower') | map('replace', ' ', '') | join(',') }}){{ ' unique' if unique else '' }}
 {%- endmacro %}
 
-{#- The indexes of a table that no constraint owns: name, method, unique, and its column
-    list in order (an expression's place is left empty, so it matches no config). -#}
+{#- The indexes of a table that no constraint owns, by name, with their signature: each
+    key column or expression as PostgreSQL prints it. -#}
 {% macro existing_indexes_sql(relation) -%}
     select
         c.relname as name,
-        am.amname as method,
-        i.indisunique as is_unique,
-        (
-            select string_agg(coalesce(a.attname, ''), ',' order by k.ord)
-            from unnest(i.indkey::int2 []) with ordinality as k (attnum, ord)
-            left join pg_attribute as a on i.indrelid = a.attrelid and k.attnum = a.attnum
-        ) as columns
+        am.amname
+        || '('
+        || (
+            select string_agg(lower(replace(pg_get_indexdef(i.indexrelid, k, true), ' ', '')), ',' order by k)
+            from generate_series(1, i.indnkeyatts) as k
+        )
+        || ')'
+        || case when i.indisunique then ' unique' else '' end as signature
     from pg_index as i
     inner join pg_class as c on i.indexrelid = c.oid
     inner join pg_am as am on c.relam = am.oid
