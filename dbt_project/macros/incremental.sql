@@ -150,7 +150,7 @@
                 {%- do have.append(row['signature']) -%}
             {%- else -%}
                 {%- do log('dropping index ' ~ row['name'] ~ ' ' ~ row['signature'] ~ ' of ' ~ this ~ ': not in its config', info=true) -%}
-                {%- do statements.append('drop index ' ~ adapter.quote(this.schema) ~ '.' ~ adapter.quote(row['name'])) -%}
+                {%- do statements.append(get_drop_index_sql(this, row['name'])) -%}
             {%- endif -%}
         {%- endfor -%}
         {%- for signature, ix in wanted.items() if signature not in have -%}
@@ -168,7 +168,9 @@
 {%- endmacro %}
 
 {#- The indexes of a table that no constraint owns, by name, with their signature: each
-    key column or expression as PostgreSQL prints it. -#}
+    key column or expression as PostgreSQL prints it, in the index's order (dbt's own
+    get_show_indexes_sql lists the columns in table order and leaves expressions out, so
+    it cannot tell a reordered index from the configured one). -#}
 {% macro existing_indexes_sql(relation) -%}
     select
         c.relname as name,
