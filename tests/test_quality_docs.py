@@ -134,6 +134,30 @@ def test_night_writes_its_own_site_and_leaves_the_committed_config(night_docs, s
     assert night_docs["after"] == head.stdout, f"{COMMITTED} differs from HEAD"
 
 
+def test_a_later_gate_renders_only_its_own_pages(night_docs, site, warehouse_db):
+    """A gate run writes its own validation pages and the index, and leaves earlier runs'
+    pages alone: rendering every kept result again made the docs cost of each night grow
+    with the retention period. What it writes is linked from the index and
+    self-contained."""
+    from dla_pipeline import quality, transform
+
+    earlier = {p: p.stat().st_mtime_ns for p in (site / "validations").rglob("*.html")}
+    assert earlier
+    transform.build(NIGHT)  # the published night left no marts_build to check
+    result = quality.run_gate(NIGHT, "docs-again")
+    assert result.passed
+    written = [p for p in (site / "validations").rglob("*.html") if p not in earlier]
+    suites = {p.relative_to(site / "validations").parts[0] for p in earlier}
+    assert {p.relative_to(site / "validations").parts[0] for p in written} == suites
+    rerendered = [p for p, mtime in earlier.items() if p.stat().st_mtime_ns != mtime]
+    assert not rerendered, rerendered[:3]
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for page in written:
+        assert page.parent.name in index, f"{page.relative_to(site)} not in the index"
+    for page in [site / "index.html", *written]:
+        assert not quality_docs.outside_resources(page.read_text(encoding="utf-8")), page
+
+
 def test_pages_load_nothing_from_outside_and_every_asset_exists(site):
     pages = [site / "index.html", *sorted(site.glob("validations/**/*.html"))]
     pages += sorted(site.glob("expectations/**/*.html"))

@@ -26,6 +26,9 @@ from .config import ConfigError, Settings, get_settings
 from .db import connect
 
 log = logging.getLogger(__name__)
+# GX logs hundreds of INFO lines about its own registries (on import and for each
+# expectation) into a night's log; the gate logs what it found itself
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 DATASOURCE = "warehouse"
 SEVERITIES = {"blocking": "critical", "warning": "warning"}
@@ -270,7 +273,7 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
         gate_conn.execute("select pg_advisory_unlock(%s)", (ledger.GATE_LOCK,))
         gate_conn.close()
     try:
-        quality_docs.build(ctx, settings)
+        quality_docs.build(ctx, settings, run=run)
     except Exception as exc:  # docs are a convenience; never fail the gate on them
         log.warning("GX data docs not built: %s", exc)
     _record(result, run_id, settings)

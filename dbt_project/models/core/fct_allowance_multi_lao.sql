@@ -27,7 +27,15 @@ with lines as (
         inner join ({{ allowance_people_touched() }}) as t
             on p.person_key = t.person_key and p.payment_period = t.payment_period
     {% endif %}
-    where p.is_paid and p.status = 'paid'
+    where
+        p.is_paid and p.status = 'paid'
+        {% if is_incremental() %}
+            -- the touched periods only: a national night's hash join otherwise reads
+            -- every period of the history (cost growing with it, not with the night)
+            and p.payment_period in (
+                select tpp.payment_period from ({{ allowance_people_touched() }}) as tpp
+            )
+        {% endif %}
 ),
 
 per_lao as (
