@@ -10,32 +10,44 @@
 -- depends_on: {{ ref('allowance_touched_people') }}
 -- A person may be paid by one LAO only: people paid (regular payments) by two or more
 -- LAOs in one period, one row per LAO involved. Recomputed, across all their LAOs, for
--- the people the build's changes touched (rows brought or retracted): index lookups on a
--- small night (a re-send), a hash join with the fact on a national one.
+-- the people the build's changes touched (rows brought or retracted), each looked up
+-- through the fact's person index.
 -- Grain: person_key x payment_period x lao_code.
 with lines as (
     -- codes and hashes in byte order: the sort below covers every regular payment line
     -- of the touched people (all of them on a full refresh)
-    select
-        {{ bytewise('p.person_key') }} as person_key,
-        p.payment_period,
-        {{ bytewise('p.lao_code') }} as lao_code,
-        p.amount,
-        p.loaded_at
-    from {{ ref('fct_allowance_payments') }} as p
     {% if is_incremental() %}
-        inner join ({{ allowance_people_touched() }}) as t
-            on p.person_key = t.person_key and p.payment_period = t.payment_period
+        -- each touched person's lines of the period looked up through the person index
+        -- (the offset keeps it a lookup): cost follows the night, not the history; a hash
+        -- join read every line of the touched periods (11-13 s on a national night, ~7 s
+        -- this way)
+        select p.*
+        from ({{ allowance_people_touched() }}) as t
+        cross join lateral (
+            select
+                {{ bytewise('f.person_key') }} as person_key,
+                f.payment_period,
+                {{ bytewise('f.lao_code') }} as lao_code,
+                f.amount,
+                f.loaded_at
+            from {{ ref('fct_allowance_payments') }} as f
+            where
+                f.payment_period = t.payment_period
+                and hashtext(f.person_key) = hashtext(t.person_key)
+                and f.person_key = t.person_key
+                and f.is_paid and f.status = 'paid'
+            offset 0  -- noqa: AM09
+        ) as p
+    {% else %}
+        select
+            {{ bytewise('p.person_key') }} as person_key,
+            p.payment_period,
+            {{ bytewise('p.lao_code') }} as lao_code,
+            p.amount,
+            p.loaded_at
+        from {{ ref('fct_allowance_payments') }} as p
+        where p.is_paid and p.status = 'paid'
     {% endif %}
-    where
-        p.is_paid and p.status = 'paid'
-        {% if is_incremental() %}
-            -- the touched periods only: a national night's hash join otherwise reads
-            -- every period of the history (cost growing with it, not with the night)
-            and p.payment_period in (
-                select tpp.payment_period from ({{ allowance_people_touched() }}) as tpp
-            )
-        {% endif %}
 ),
 
 per_lao as (
