@@ -15,8 +15,9 @@ GX 1.24's page templates load bootstrap, jQuery, Font Awesome, vega etc. from CD
 its logo from its S3 bucket, with no setting to change that (custom views are looked up
 after the built-in templates). So after each build the vendored copies in
 ``expectations/gx/vendor`` (see vendor.yml there) are copied into the site as
-``static/vendor/`` and every page's CDN addresses are rewritten to them, relative to the
-page: the site is self-contained, over ``http://127.0.0.1`` or ``file://``.
+``static/vendor/`` and the CDN addresses of every page written since the site was last
+complete are rewritten to them, relative to the page: the site is self-contained, over
+``http://127.0.0.1`` or ``file://``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 CONFIG = "great_expectations.yml"
 SITE = "local_site"
 VENDOR_IN_SITE = "static/vendor"
+# when the site last had no page loading from outside (build())
+LOCALISED_STAMP = ".localised"
 
 _TAG = re.compile(r"<(script|link|img)\b[^>]*>", re.IGNORECASE | re.DOTALL)
 _ATTR = re.compile(r"""\b(src|href)\s*=\s*(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
@@ -206,8 +209,13 @@ def build(ctx, settings: Settings | None = None, run=None) -> Path:
     and the index are rendered; earlier runs' pages stay as they were. Rendering every kept
     result again made each night's docs cost grow with the retention period (4.6 s of a
     national night's gate at 316 results, ~22 s at 90 days of nights), for pages that had
-    not changed. The index lists the latest ``validation_results_limit`` results
-    (great_expectations.yml). Without ``run``, the whole site is rebuilt.
+    not changed. Without ``run``, every kept result up to the limit is rendered again. The
+    index (and a full build) covers the latest ``validation_results_limit`` results
+    (great_expectations.yml).
+
+    Pages are localised from the last build that left none loading from outside (the
+    ``.localised`` stamp), not only this build's: pages a failed build wrote, or that a
+    newly vendored asset fixes, are caught up by the next build.
     """
     site = site_dir(settings)
     started = time.time()
@@ -218,24 +226,32 @@ def build(ctx, settings: Settings | None = None, run=None) -> Path:
         )
 
         wanted = run.to_tuple()
-        resources = [
+        resources = {
             k for k in ctx.validation_results_store.list_keys() if k.run_id.to_tuple() == wanted
-        ]
-        resources += [
+        }
+        resources |= {
             ExpectationSuiteIdentifier(name=k.name) for k in ctx.expectations_store.list_keys()
-        ]
-    # an empty list would mean "everything" to GX
+        }
+    # an empty collection would mean "everything" to GX; a set: GX asks `key in` per key
     ctx.build_data_docs(site_names=[SITE], resource_identifiers=resources or None)
-    # a page written by this build has a newer mtime; the margin covers coarse clocks
-    # (localising a page twice changes nothing)
-    since = started - 2 if resources else None
-    left = make_self_contained(site, settings, since=since)
+    left = make_self_contained(site, settings, since=_localised_since(site) if resources else None)
     if left:
         log.warning(
             "GX data docs still load from outside (add to expectations/gx/vendor/vendor.yml): %s",
             sorted(left),
         )
+    else:
+        stamp = site / LOCALISED_STAMP
+        stamp.touch()
+        os.utime(stamp, (started, started))
     return site
+
+
+def _localised_since(site: Path) -> float | None:
+    """Pages modified after this were written since the last complete localisation (the
+    margin covers coarse clocks; localising a page twice changes nothing); None: all."""
+    stamp = site / LOCALISED_STAMP
+    return stamp.stat().st_mtime - 2 if stamp.is_file() else None
 
 
 if __name__ == "__main__":

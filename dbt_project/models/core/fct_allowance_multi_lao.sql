@@ -4,6 +4,7 @@
     pre_hook=[
         "{{ require_touched_table('allowance_touched_people') }}",
         "{{ delete_touched(['person_key', 'payment_period'], allowance_people_touched()) }}",
+        "{{ lookups_by_index() }}",
     ],
     post_hook="{{ advance_watermark() }}",
 ) }}
