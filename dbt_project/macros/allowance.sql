@@ -38,6 +38,18 @@
     select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp
 {%- endmacro %}
 
+{#- Whether fct_allowance_multi_lao looks each touched (person, period) up through the fact's
+    person index (true), or hash-joins them with the touched periods' lines: lookups up to
+    var('multi_lao_lookup_max_people') touched pairs (counted in allowance_touched_people,
+    built earlier in the same build). -#}
+{% macro allowance_people_lookups_pay() -%}
+    {%- if not (execute and is_incremental()) or run_query is not defined -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set touched = run_query('select count(*) from ' ~ ref('allowance_touched_people')) -%}
+    {{ return((touched.columns[0].values()[0] | int) <= (var('multi_lao_lookup_max_people') | int)) }}
+{%- endmacro %}
+
 {#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is
     shown as NULL in the open marts, with a flag; the restricted marts keep the values. -#}
 {% macro is_small_cell(count_expr) -%}
