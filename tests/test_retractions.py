@@ -4,7 +4,9 @@ incremental result equals a full refresh."""
 
 from __future__ import annotations
 
+import os
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -216,6 +218,38 @@ def test_a_model_refuses_touched_keys_left_by_an_earlier_build(built, landing):
         with pytest.raises(DbtFailed, match="was not built in this build"):
             run_dbt(["run", "--select", model], night=D)
     build(D)  # the whole build catches up
+    # P1 in 10/2569 and P2 in 11/2569 are now each paid by X and Y
+    assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 4
+    assert_equals_full_refresh(url)
+
+
+def _multi_lao_sql() -> str:
+    """fct_allowance_multi_lao as the last build compiled it."""
+    from dla_pipeline.config import get_settings
+
+    target = Path(os.environ.get("DBT_TARGET_PATH") or get_settings().dbt_dir / "target")
+    return (target / "compiled/dla_warehouse/models/core/fct_allowance_multi_lao.sql").read_text()
+
+
+@pytest.mark.parametrize("lookup_max", [None, 0], ids=["lookups", "hash join"])
+def test_multi_lao_by_lookups_or_one_hash_join(built, landing, monkeypatch, lookup_max):
+    """A few touched people are looked up one by one through the person index; more than
+    multi_lao_lookup_max_people (a backfill) go through one hash join with the touched
+    periods' lines. Both find the same people paid by two LAOs."""
+    from dla_pipeline import transform
+
+    if lookup_max is not None:
+        real = transform.run_dbt
+
+        def with_threshold(args, settings=None, night=None, extra_vars=None):
+            extra = {**(extra_vars or {}), "multi_lao_lookup_max_people": lookup_max}
+            return real(args, settings, night, extra)
+
+        monkeypatch.setattr(transform, "run_dbt", with_threshold)
+    url = built["WAREHOUSE_URL"]
+    write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("10/2569"))
+    night()
+    assert ("cross join lateral" in _multi_lao_sql()) == (lookup_max is None)
     # P1 in 10/2569 and P2 in 11/2569 are now each paid by X and Y
     assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 4
     assert_equals_full_refresh(url)
