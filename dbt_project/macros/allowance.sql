@@ -43,11 +43,12 @@
     var('multi_lao_lookup_max_people') touched pairs (counted in allowance_touched_people,
     built earlier in the same build). -#}
 {% macro allowance_people_lookups_pay() -%}
-    {%- if not (execute and is_incremental()) or run_query is not defined -%}
+    {%- if execute and is_incremental() -%}
+        {%- set touched = run_query('select count(*) from ' ~ ref('allowance_touched_people')) -%}
+        {{ return((touched.columns[0].values()[0] | int) <= (var('multi_lao_lookup_max_people') | int)) }}
+    {%- else -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set touched = run_query('select count(*) from ' ~ ref('allowance_touched_people')) -%}
-    {{ return((touched.columns[0].values()[0] | int) <= (var('multi_lao_lookup_max_people') | int)) }}
 {%- endmacro %}
 
 {#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is

@@ -4,7 +4,7 @@
     pre_hook=[
         "{{ require_touched_table('allowance_touched_people') }}",
         "{{ delete_touched(['person_key', 'payment_period'], allowance_people_touched()) }}",
-        "{{ lookups_by_index() }}",
+        "{{ lookups_by_index(allowance_people_lookups_pay()) }}",
     ],
     post_hook="{{ advance_watermark() }}",
 ) }}
