@@ -103,7 +103,9 @@ def build_expectation(item: dict, nights: list[date], night: date | None = None)
         for key, value in _placeholders(nights, night or max(nights), params).items():
             query = query.replace(key, value)
         kwargs["unexpected_rows_query"] = query
-    cls = getattr(gxe, _camel(name), None)
+    from .gx_expectations import BY_CONFIGURED_NAME
+
+    cls = BY_CONFIGURED_NAME.get(name) or getattr(gxe, _camel(name), None)
     if cls is None:
         raise ConfigError(f"checks.yml: unknown expectation {name!r}")
     return cls(
@@ -344,13 +346,15 @@ def _validate(ctx, check: Check, bd, nights, night: date, run, label: str, resul
     vd = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=check.suite, data=bd, suite=suite)
     )
+    from .gx_expectations import REPORTED_NAME
+
     outcomes = []
     for r in vd.run(run_id=run, result_format=result_format).results:
         cfg = r.expectation_config
         outcomes.append(
             Outcome(
                 suite=label,
-                expectation=cfg.type,
+                expectation=REPORTED_NAME.get(cfg.type, cfg.type),
                 column=(cfg.kwargs or {}).get("column"),
                 severity=(cfg.meta or {}).get("severity", "blocking"),
                 success=bool(r.success),
