@@ -131,6 +131,10 @@ def test_buddhist_era_dates_and_thai_widths():
     assert fp.be_date(None) is None
     assert fp.display_width("ที่") == 1  # a consonant, a vowel above, a tone mark
     assert fp.display_width("ลำพูน") == 4
+    # the ASCII shortcut agrees with the general rule (controls and all)
+    for text in ("6110111", "05/11/2569", "12.50%", "a\tb", ""):
+        assert fp.display_width(text) == len(text)
+    assert fp.display_width("กรุงเทพ 10") == 9 and fp.display_width("東京") == 4
 
 
 def test_province_codes_are_checked_with_a_message_that_says_what_to_type():

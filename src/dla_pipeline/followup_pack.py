@@ -287,6 +287,8 @@ def safe_file_name(code: str, name_th: str, suffix: str = ".xlsx") -> str:
 
 def display_width(text: str) -> int:
     """Columns a text takes: Thai vowel and tone marks take none, wide characters two."""
+    if text.isascii():  # codes, numbers, dates: one column a character
+        return len(text)
     width = 0
     for ch in text:
         if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
@@ -562,7 +564,7 @@ def _table_sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: list
             for v in (row[i] for row in values)
             if v
         ]
-        width = max([col.min_width, *(display_width(t) for t in texts)]) + 2
+        width = max([col.min_width, *map(display_width, set(texts))]) + 2
         ws.column_dimensions[get_column_letter(i + 1)].width = min(width, MAX_WIDTH)
     ws.freeze_panes = "A2"
     header = []
