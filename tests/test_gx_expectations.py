@@ -71,6 +71,22 @@ def test_describing_a_failure_shows_the_rows(rows_once):
     assert runs() == 2  # the count and the rows
 
 
+@pytest.mark.parametrize(
+    ("result_format", "runs_after", "rows"),
+    [
+        ("BOOLEAN_ONLY", 1, None),
+        ("BASIC", 1, None),
+        ({"result_format": "COMPLETE"}, 2, [{"x": 7}]),
+    ],
+)
+def test_other_result_formats(rows_once, result_format, runs_after, rows):
+    """BOOLEAN_ONLY and BASIC count only; COMPLETE has every fetched row, as GX's own."""
+    vd, runs = rows_once
+    (result,) = vd.run(result_format=result_format).results
+    assert not result.success and runs() == runs_after
+    assert (result.result or {}).get("details", {}).get("unexpected_rows") == rows
+
+
 def test_reports_name_it_as_checks_yml_does():
     from dla_pipeline.gx_expectations import REPORTED_NAME
 

@@ -197,5 +197,6 @@ def test_a_mart_whose_baht_do_not_reconcile_is_blocked_and_named(first_published
     with pytest.raises(QualityGateFailed, match=rf"{suite}: unexpected_rows_expectation") as err:
         steps.quality_gate(C, f"reconcile-{suite}")
     assert "reconciliation" in str(err.value)
-    assert "; e.g. [{'mart': " in str(err.value)  # the failure shows the rows that differ
+    # the failure shows the rows that differ, as JSON
+    assert '{"unexpected": 1, "e.g.": [{"mart": ' in str(err.value)
     build(C, full_refresh=True)  # the marts as they should be, for what follows

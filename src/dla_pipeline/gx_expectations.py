@@ -4,9 +4,10 @@
 ``UnexpectedRowsCounted``. GX's ``UnexpectedRowsExpectation`` always computes two metrics,
 the unexpected rows themselves (the whole query, fetched) and their count (the query
 again, wrapped in a count), and then shows the rows only with ``result_format: COMPLETE``.
-Here the query runs once, for its count, when the gate only counts (its first pass), and
-the rows are fetched only when it describes a blocking failure (``partial_unexpected_count``
-above 0): then the first of them are in the result's ``details.unexpected_rows``.
+Here the query runs once, for its count, when the gate only counts (its first pass, every
+night); the rows are fetched only when the gate describes a blocking failure (it runs the
+failing suite again, night by night, asking for samples): then the first of them are in
+the result's ``details.unexpected_rows``.
 """
 
 from __future__ import annotations
@@ -26,22 +27,23 @@ def _format_name(result_format: Any) -> str:
     return str(getattr(name, "value", name) or "SUMMARY").upper()
 
 
-def _samples(result_format: Any) -> int:
-    """How many unexpected rows a result format asks to see (0: counts only)."""
+def _samples(result_format: Any) -> int | None:
+    """How many unexpected rows a result format asks to see: 0 counts only (BOOLEAN_ONLY,
+    BASIC, SUMMARY with ``partial_unexpected_count: 0``), None every row GX fetches
+    (COMPLETE, as GX's own class), else SUMMARY's ``partial_unexpected_count``."""
     name = _format_name(result_format)
-    if name == "BOOLEAN_ONLY":
-        return 0
     if name == "COMPLETE":
-        return 20
-    if isinstance(result_format, dict):
+        return None
+    if name == "SUMMARY" and isinstance(result_format, dict):
         return int(result_format.get("partial_unexpected_count") or 0)
     return 0
 
 
 class UnexpectedRowsCounted(UnexpectedRowsExpectation):
-    """``UnexpectedRowsExpectation`` whose query runs once when only its count is wanted;
-    with samples asked for, the first unexpected rows are in ``details.unexpected_rows``
-    (for every result format but BOOLEAN_ONLY)."""
+    """``UnexpectedRowsExpectation`` whose query runs once when only its count is wanted.
+    With samples asked for (SUMMARY with ``partial_unexpected_count`` above 0, the gate's
+    drill-down; or COMPLETE) the first unexpected rows are in ``details.unexpected_rows``;
+    GX's own class shows them only with COMPLETE."""
 
     # the name checks.yml and the gate's reports use for it
     configured_as: ClassVar[str] = "unexpected_rows_expectation"
@@ -49,7 +51,7 @@ class UnexpectedRowsCounted(UnexpectedRowsExpectation):
 
     def get_validation_dependencies(self, execution_engine=None, runtime_configuration=None):
         deps = super().get_validation_dependencies(execution_engine, runtime_configuration)
-        if _samples(deps.result_format):
+        if _samples(deps.result_format) != 0:
             kwargs = get_metric_kwargs(
                 metric_name=ROWS,
                 configuration=self.configuration,
@@ -77,7 +79,7 @@ class UnexpectedRowsCounted(UnexpectedRowsExpectation):
             return {"success": count == 0}
         result: dict = {"observed_value": count}
         wanted = _samples(result_format)
-        if wanted and count and metrics.get(ROWS):
+        if wanted != 0 and count and metrics.get(ROWS):
             result["details"] = {"unexpected_rows": list(metrics[ROWS])[:wanted]}
         return {"success": count == 0, "result": result}
 

@@ -248,8 +248,8 @@ def _observed(result: dict) -> str:
         )
     if "details" in result and isinstance(result["details"], dict):
         rows = result["details"].get("unexpected_rows")
-        if rows:
-            observed = f"{observed}; e.g. {rows[:3]}"
+        if rows:  # a SQL check describing a failure: its first rows, as JSON
+            observed = {"unexpected": observed, "e.g.": rows[:3]}
     return json.dumps(observed, default=str, ensure_ascii=False)[:500]
 
 
