@@ -4,6 +4,7 @@ when the gate only counts, and the rows come along only when it describes a fail
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -11,6 +12,15 @@ import pytest
 from dla_pipeline.quality import COUNTS, SAMPLES, build_expectation
 
 NIGHT = date(2026, 11, 5)
+ITEM = {
+    "unexpected_rows_expectation": {
+        "unexpected_rows_query": (
+            "select x from {batch} where nextval('gx_probe.runs') > 0 and x > {limit}"
+        ),
+        "params": {"limit": 5},
+        "description": "x stays at most 5",
+    }
+}
 
 
 @pytest.fixture
@@ -29,17 +39,8 @@ def rows_once(warehouse_db):
     bd = ds.add_table_asset(
         "one_row", table_name="one_row", schema_name="gx_probe"
     ).add_batch_definition_whole_table("all")
-    item = {
-        "unexpected_rows_expectation": {
-            "unexpected_rows_query": (
-                "select x from {batch} where nextval('gx_probe.runs') > 0 and x > {limit}"
-            ),
-            "params": {"limit": 5},
-            "description": "x stays at most 5",
-        }
-    }
     suite = ctx.suites.add(gx.ExpectationSuite(name="probe"))
-    suite.add_expectation(build_expectation(item, [NIGHT]))
+    suite.add_expectation(build_expectation(ITEM, [NIGHT]))
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="probe", data=bd, suite=suite))
 
     def runs() -> int:
@@ -48,13 +49,14 @@ def rows_once(warehouse_db):
                 "select case when is_called then last_value else 0 end from gx_probe.runs"
             ).fetchone()[0]
 
-    yield vd, runs
+    # the gate's own path (quality._validate) goes through the same context and batch
+    yield SimpleNamespace(vd=vd, runs=runs, ctx=ctx, bd=bd)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema gx_probe cascade")
 
 
 def test_counting_runs_the_query_once(rows_once):
-    vd, runs = rows_once
+    vd, runs = rows_once.vd, rows_once.runs
     (result,) = vd.run(result_format=COUNTS).results
     assert not result.success
     assert result.result == {"observed_value": 1}  # no rows fetched to be thrown away
@@ -63,7 +65,7 @@ def test_counting_runs_the_query_once(rows_once):
 
 
 def test_describing_a_failure_shows_the_rows(rows_once):
-    vd, runs = rows_once
+    vd, runs = rows_once.vd, rows_once.runs
     (result,) = vd.run(result_format=SAMPLES).results
     assert not result.success
     assert result.result["observed_value"] == 1
@@ -81,16 +83,32 @@ def test_describing_a_failure_shows_the_rows(rows_once):
 )
 def test_other_result_formats(rows_once, result_format, runs_after, rows):
     """BOOLEAN_ONLY and BASIC count only; COMPLETE has every fetched row, as GX's own."""
-    vd, runs = rows_once
+    vd, runs = rows_once.vd, rows_once.runs
     (result,) = vd.run(result_format=result_format).results
     assert not result.success and runs() == runs_after
     assert (result.result or {}).get("details", {}).get("unexpected_rows") == rows
 
 
-def test_reports_name_it_as_checks_yml_does():
-    from dla_pipeline.gx_expectations import REPORTED_NAME
+@pytest.mark.parametrize(
+    ("result_format", "observed", "runs_after"),
+    [(COUNTS, "1", 1), (SAMPLES, '{"unexpected": 1, "e.g.": [{"x": 7}]}', 2)],
+    ids=["counts", "samples"],
+)
+def test_the_gate_reports_it_as_checks_yml_names_it(rows_once, result_format, observed, runs_after):
+    """Through the gate's own validation: the outcome carries the configured name (not the
+    class's), the count as observed value, and the rows as JSON when describing a failure."""
+    from great_expectations.core.run_identifier import RunIdentifier
 
-    exp = build_expectation(
-        {"unexpected_rows_expectation": {"unexpected_rows_query": "q"}}, [NIGHT]
+    from dla_pipeline.quality import Check, _validate
+
+    runs = rows_once.runs
+    check = Check("probe", "gx_probe", "one_row", False, (ITEM,))
+    run = RunIdentifier(run_name="probe")
+    (outcome,) = _validate(
+        rows_once.ctx, check, rows_once.bd, [NIGHT], NIGHT, run, "probe", result_format
     )
-    assert REPORTED_NAME[exp.expectation_type] == "unexpected_rows_expectation"
+    assert outcome.expectation == "unexpected_rows_expectation"
+    assert not outcome.success and outcome.severity == "blocking"
+    assert outcome.observed == observed
+    assert outcome.description == "x stays at most 5"
+    assert runs() == runs_after
