@@ -80,3 +80,24 @@
         ) }}
     ) as k
 {%- endmacro %}
+
+{#- The (LAO, payment period) groups touched by allowance changes after ``since`` (a change
+    id expression) up to this build's: for a kept mart, whose copy may be behind the
+    build's touched tables. -#}
+{% macro allowance_groups_since(since) -%}
+    {{ touched_keys(
+        'allowance',
+        'lao_code, payment_period',
+        ref('stg_allowance__payments'),
+        ref('stg_allowance__payments_retracted'),
+        since=since,
+    ) }}
+{%- endmacro %}
+
+{#- What allowance_findings copies from dim_lao: when it changes, a kept copy is rebuilt. -#}
+{% macro allowance_findings_digest() -%}
+    (select md5(coalesce(string_agg(
+        format('%s|%s|%s|%s', d.lao_code, d.lao_name_th, d.province_code, d.province_name_en),
+        ',' order by d.lao_code), ''))
+    from {{ ref('dim_lao') }} as d)
+{%- endmacro %}

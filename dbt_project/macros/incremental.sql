@@ -110,7 +110,8 @@
         model text primary key,
         change_id bigint not null,
         updated_at timestamptz not null default now()
-    )
+    );
+    alter table core.model_watermarks add column if not exists digest text
 {%- endmacro %}
 
 {#- Text sorted or grouped in byte order (COLLATE "C"): the keys here are codes and

@@ -17,12 +17,18 @@ transaction:
 No data is copied; a reader's statement sees the previous night or the new one, never
 a mix; views analysts build on marts keep working. A blocked night changes nothing.
 Publishing waits a few seconds for a reader's lock, then gives way and retries, rather
-than queueing every BI query behind it. Superseded versions are dropped afterwards.
+than queueing every BI query behind it. Superseded versions are dropped afterwards,
+except a **kept** mart's (``Target.kept``, dbt_project/macros/kept_tables.sql): one that
+grows with history and is updated in place. Its superseded copy goes back to the build
+schema for the next build to bring up to date, so a night recomputes what it touched
+instead of every row of every year; a kept mart that the last build did not bring up to
+date is never published.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -44,11 +50,12 @@ class Target:
     published: str  # the schema of the stable views
     reader: str  # who may read it
     prefix: str  # of the versioned tables in marts_store
+    kept: tuple[str, ...] = ()  # marts updated in place: their superseded copy comes back
 
 
 TARGETS = (
     Target("marts_build", "marts", "marts_reader", ""),
-    Target("restricted_build", "restricted", "auditor", "restricted__"),
+    Target("restricted_build", "restricted", "auditor", "restricted__", ("allowance_findings",)),
 )
 LOCK_TIMEOUT = "5s"
 ATTEMPTS = 24  # about two minutes of waiting for readers, then the run fails loudly
@@ -137,6 +144,23 @@ def _built_tables(conn) -> list[tuple[Target, str]]:
     return out
 
 
+def _rename_indexes(conn, schema: str, table: str) -> None:
+    """A table's indexes (a kept mart's primary key) named after it, so two copies of a
+    mart never hold the same index name in one schema when they change places."""
+    for i, (index,) in enumerate(
+        conn.execute(
+            "select ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid"
+            " where i.indrelid = %s::regclass order by ic.relname",
+            (sql.Identifier(schema, table).as_string(conn),),
+        ).fetchall()
+    ):
+        conn.execute(
+            sql.SQL("alter index {} rename to {}").format(
+                sql.Identifier(schema, index), sql.Identifier(f"{table}__ix{i}")
+            )
+        )
+
+
 def _move(conn, target: Target, name: str, version: int) -> str:
     versioned = f"{target.prefix}{name}__v{version}"
     conn.execute(
@@ -144,6 +168,7 @@ def _move(conn, target: Target, name: str, version: int) -> str:
             sql.Identifier(target.build, name), sql.Identifier(versioned)
         )
     )
+    _rename_indexes(conn, target.build, versioned)
     conn.execute(
         sql.SQL("alter table {} set schema marts_store").format(
             sql.Identifier(target.build, versioned)
@@ -161,8 +186,11 @@ def _publish_once(conn, night: date, run_id: str) -> list[str]:
     conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
     conn.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
     tables = _built_tables(conn)
-    if not tables:
+    if not [t for t, name in tables if name not in t.kept]:
         raise RuntimeError("nothing to publish: marts_build is empty (did dbt run?)")
+    for target, name in tables:
+        if name in target.kept:
+            _require_up_to_date(conn, target, name)
     nights = sorted(set(ledger.pending_nights(conn)) | {night})
     version = ledger.next_publish_version(conn)
     published = []
@@ -229,8 +257,95 @@ def publish(night: date, run_id: str = "cli", settings: Settings | None = None) 
     return tables
 
 
+def _require_up_to_date(conn, target: Target, name: str) -> None:
+    """A kept mart is published only when this build brought it up to date: its copy's
+    watermark (kept_tables.sql) is the build's last change. Otherwise it is the copy a
+    publish handed back, not yet rebuilt: publishing it would take a night back."""
+    table = sql.Identifier(target.build, name).as_string(conn)
+    row = conn.execute(
+        "select w.change_id, b.change_hi from core.build_state b left join"
+        " core.model_watermarks w on w.model = %s || '#' || to_regclass(%s)::oid",
+        (name, table),
+    ).fetchone()
+    if row is None or row[0] is None or row[0] != row[1]:
+        raise RuntimeError(
+            f"{table} was not brought up to date by the last build (its changes end at"
+            f" {row[0] if row else None}, the build's at {row[1] if row else None}):"
+            " build again (dla build), then publish"
+        )
+
+
+def _recycle(conn, orphans: list[str]) -> list[str]:
+    """The newest superseded copy of each kept mart goes back to the build schema (rights,
+    row-level security and index names as dbt left them), for the next build to bring up to
+    date. Skipped while a build runs or a reader holds the copy: the next build then builds
+    the mart whole. Returns the copies moved back."""
+    moved = []
+    for target in TARGETS:
+        for name in target.kept:
+            copies = sorted(
+                (int(m.group(1)), o)
+                for o in orphans
+                if (m := re.fullmatch(re.escape(f"{target.prefix}{name}__v") + r"(\d+)", o))
+            )
+            if not copies:
+                continue
+            stored = copies[-1][1]
+            try:
+                with conn.transaction():
+                    conn.execute("set local lock_timeout = '2s'")
+                    busy = not conn.execute(
+                        "select pg_try_advisory_xact_lock(%s)", (ledger.BUILD_LOCK,)
+                    ).fetchone()[0]
+                    if busy or not _can_come_back(conn, target, name, stored):
+                        continue
+                    _hand_back(conn, target, stored, name)
+                moved.append(stored)
+            except psycopg.errors.LockNotAvailable:
+                log.info(
+                    "marts_store.%s still being read: the next build builds %s whole", stored, name
+                )
+    return moved
+
+
+def _can_come_back(conn, target: Target, name: str, stored: str) -> bool:
+    """The build schema has no copy, and this one has a watermark: a copy without one was
+    built before a full refresh or a key rotation (by other code, with other keys, maybe
+    in another shape) and is dropped instead."""
+    if conn.execute(
+        "select to_regclass(%s)", (sql.Identifier(target.build, name).as_string(conn),)
+    ).fetchone()[0]:
+        return False
+    return bool(
+        conn.execute(
+            "select 1 from core.model_watermarks where model = %s || '#' || to_regclass(%s)::oid",
+            (name, sql.Identifier("marts_store", stored).as_string(conn)),
+        ).fetchone()
+    )
+
+
+def _hand_back(conn, target: Target, stored: str, name: str) -> None:
+    table = sql.Identifier("marts_store", stored)
+    conn.execute(sql.SQL("drop policy if exists province_scope on {}").format(table))
+    conn.execute(sql.SQL("alter table {} disable row level security").format(table))
+    conn.execute(sql.SQL("revoke all on {} from {}").format(table, sql.Identifier(target.reader)))
+    conn.execute(sql.SQL("alter table {} rename to {}").format(table, sql.Identifier(name)))
+    _rename_indexes(conn, "marts_store", name)
+    conn.execute(
+        sql.SQL("alter table {} set schema {}").format(
+            sql.Identifier("marts_store", name), sql.Identifier(target.build)
+        )
+    )
+    conn.execute(
+        sql.SQL("alter table {} owner to dla_transformer").format(
+            sql.Identifier(target.build, name)
+        )
+    )
+
+
 def drop_superseded(conn) -> list[str]:
-    """Drop store tables no view points to any more (skipped while a reader holds them)."""
+    """Drop store tables no view points to any more (skipped while a reader holds them);
+    a kept mart's newest superseded copy goes back to the build schema instead."""
     orphans = [
         r[0]
         for r in conn.execute(
@@ -240,6 +355,8 @@ def drop_superseded(conn) -> list[str]:
             "   and d.classid = 'pg_rewrite'::regclass)"
         ).fetchall()
     ]
+    recycled = _recycle(conn, orphans)
+    orphans = [o for o in orphans if o not in recycled]
     dropped = []
     for name in orphans:
         try:

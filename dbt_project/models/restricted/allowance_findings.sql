@@ -1,24 +1,38 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "{{ kept_table_plan(allowance_findings_digest(), allowance_groups_since(kept_since())) }}",
+        "{{ kept_table_delete(['lao_code', 'payment_period'], \"finding = 'paid_by_two_laos'\") }}",
+    ],
+    post_hook=[
+        "{{ kept_table_key(['finding', 'lao_code', 'payment_period', 'person_key']) }}",
+        "{{ advance_kept_watermark(allowance_findings_digest()) }}",
+    ],
+) }}
+-- depends_on: {{ ref('stg_allowance__payments') }}
+-- depends_on: {{ ref('stg_allowance__payments_retracted') }}
 -- Allowance findings to follow up (one row per finding). Findings are not rejections:
 -- the payment was made and loaded; these say what to check.
 -- Grain: finding x person_key x lao_code x payment_period.
+-- A kept table (macros/kept_tables.sql): it grows with history, so a night recomputes
+-- the (LAO, period) groups touched since this copy was last built, and the few
+-- paid_by_two_laos rows whole, instead of rebuilding every finding of every year.
 with findings as (
-    select
-        finding,
-        person_key,
-        lao_code,
-        payment_period,
-        amount,
-        detail
-    from {{ ref('fct_allowance_line_findings') }}
+    {{ kept_table_rows(
+        'f.finding, f.person_key, f.lao_code, f.payment_period, f.amount, f.detail',
+        ref('fct_allowance_line_findings'), 'f', ['lao_code', 'payment_period'],
+    ) }}
     union all
     select
-        'paid_by_two_laos',
-        person_key,
-        lao_code,
-        payment_period,
-        amount,
-        'also paid by another LAO this period'
-    from {{ ref('fct_allowance_multi_lao') }}
+        'paid_by_two_laos' as finding,
+        m.person_key,
+        m.lao_code,
+        m.payment_period,
+        m.amount,
+        'also paid by another LAO this period' as detail
+    from {{ ref('fct_allowance_multi_lao') }} as m
 )
 
 select

@@ -1,0 +1,145 @@
+"""A kept mart (allowance_findings: it grows with history) is updated in place, not rebuilt
+every night: publishing hands its superseded copy back to the build schema and the next
+build brings that copy up to date from its own watermark (dbt_project/macros/
+kept_tables.sql, publish.Target.kept). What readers see equals a full rebuild."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import reset_loaded_data, write_extract
+
+from dla_pipeline.generator import generate_night
+from dla_pipeline.night import run_night
+from dla_pipeline.publish import publish
+from dla_pipeline.transform import build
+
+AH = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
+NIGHTS = [date(2026, 7, 1), date(2026, 7, 2), date(2026, 7, 3)]
+KEY = "finding, person_key, lao_code, payment_period"
+PUBLISHED_TABLE = (
+    "select c.oid from pg_rewrite r join pg_depend d on d.objid = r.oid"
+    " join pg_class c on c.oid = d.refobjid"
+    " where r.ev_class = 'restricted.allowance_findings'::regclass and c.relkind = 'r'"
+)
+
+
+def _one(url: str, query: str):
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+def _rows(url: str, table: str) -> list:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"select * from {table} order by {KEY}").fetchall()
+
+
+def _assert_published_equals_a_rebuild(url: str, night: date) -> None:
+    published = _rows(url, "restricted.allowance_findings")
+    assert published
+    build(night, full_refresh=True)
+    assert published == _rows(url, "restricted_build.allowance_findings")
+
+
+@pytest.fixture(scope="module")
+def nights(warehouse_db):
+    url = warehouse_db["WAREHOUSE_URL"]
+    reset_loaded_data(url, Path(warehouse_db["LANDING_DIR"]))
+    stored = []
+    for i, night in enumerate(NIGHTS):
+        generate_night(night, laos=30, seed=71 + i, bad_fraction=0.02, send_rate=0.9)
+        run_night(night, runner="direct")
+        stored.append(_one(url, PUBLISHED_TABLE))
+    return url, stored
+
+
+def test_the_superseded_copy_comes_back_and_is_brought_up_to_date(nights, landing):
+    url, stored = nights
+    # night 1 and night 2 were built whole; night 3 updated night 1's copy in place
+    assert stored[2] == stored[0] and stored[1] != stored[0]
+    assert _one(url, "select count(*) from restricted_build.allowance_findings") > 0
+    # a re-send that takes an LAO's lines away reaches the copy that comes back next
+    lao = _one(url, "select lao_code from restricted.allowance_findings order by 1 limit 1")
+    write_extract(landing, "allowance", NIGHTS[0].isoformat(), f"{lao}.csv", AH + "\n")
+    run_night(NIGHTS[0], runner="direct")
+    assert _one(url, PUBLISHED_TABLE) == stored[1]
+    assert not _one(
+        url, f"select count(*) from restricted.allowance_findings where lao_code = '{lao}'"
+    )
+    _assert_published_equals_a_rebuild(url, NIGHTS[0])
+
+
+def test_a_copy_is_rebuilt_whole_when_its_dimension_digest_changed(nights):
+    url, _stored = nights
+    build(NIGHTS[-1])  # the copy in the build schema is up to date
+    ghost = (
+        "insert into restricted_build.allowance_findings"
+        " select 'arrears', repeat('0', 64), lao_code, lao_name_th, province_code,"
+        " province_name_en, date '2001-01-01', 2544, 1, 'ghost'"
+        " from restricted_build.allowance_findings limit 1"
+    )
+    ghosts = "select count(*) from restricted_build.allowance_findings where detail = 'ghost'"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(ghost)
+        with pytest.raises(psycopg.errors.UniqueViolation):  # the grain is its primary key
+            conn.execute(ghost)
+    build(NIGHTS[-1])  # nothing new: the copy is updated in place, the ghost stays
+    assert _one(url, ghosts) == 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "update core.model_watermarks set digest = 'an older registry'"
+            " where model like 'allowance_findings#%'"
+        )
+    build(NIGHTS[-1])
+    assert _one(url, ghosts) == 0
+
+
+def test_a_copy_the_build_did_not_bring_up_to_date_is_never_published(nights):
+    url, _stored = nights
+    build(NIGHTS[-1])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "update core.model_watermarks set change_id = change_id - 1"
+            " where model like 'allowance_findings#%'"
+        )
+    before = _one(url, PUBLISHED_TABLE)
+    with pytest.raises(RuntimeError, match="not brought up to date by the last build"):
+        publish(NIGHTS[-1], "test")
+    assert _one(url, PUBLISHED_TABLE) == before
+    build(NIGHTS[-1])  # the copy catches up (redo: its watermark is behind)
+    publish(NIGHTS[-1], "test")
+    _assert_published_equals_a_rebuild(url, NIGHTS[-1])
+
+
+def test_every_incremental_mart_is_kept_by_the_publish_and_no_other():
+    """An incremental mart the publish does not hand back would be rebuilt whole each
+    night (and a kept one that is not incremental would be published stale)."""
+    from dla_pipeline.publish import TARGETS
+
+    models = Path(__file__).resolve().parents[1] / "dbt_project" / "models"
+    for target, folder in zip(TARGETS, ("marts", "restricted"), strict=True):
+        incremental = {
+            p.stem
+            for p in (models / folder).glob("*.sql")
+            if "materialized='incremental'" in p.read_text(encoding="utf-8")
+        }
+        assert incremental == set(target.kept), folder
+
+
+def test_after_a_full_refresh_the_other_copy_is_dropped_not_handed_back(nights):
+    """A copy built before a full refresh (other code, other keys, maybe another shape)
+    never comes back: the mart is built whole once more, then the copies take turns."""
+    url, _stored = nights
+    exists = "select to_regclass('restricted_build.allowance_findings') is not null"
+    build(NIGHTS[-1], full_refresh=True)
+    publish(NIGHTS[-1], "test")
+    assert not _one(url, exists)
+    build(NIGHTS[-1])
+    publish(NIGHTS[-1], "test")
+    assert _one(url, exists)
+    build(NIGHTS[-1])
+    publish(NIGHTS[-1], "test")
+    _assert_published_equals_a_rebuild(url, NIGHTS[-1])
