@@ -154,3 +154,31 @@ def test_the_purge_applies_the_retention_periods(warehouse_db, tmp_path):
     with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:
         assert conn.execute("select count(*) from ops.purge_log").fetchone()[0] >= 5
         assert conn.execute("select count(*) from ops.quarantine").fetchone()[0] == 0
+
+
+def test_replaced_rows_are_kept_for_the_retention_counted_from_the_re_send(warehouse_db):
+    """A re-send of an old night: the rows it replaced were loaded long ago, but a model
+    (or a kept mart's copy, a publish behind) still needs them to see what it took away."""
+    from dla_pipeline import pdpa
+    from dla_pipeline.ingest import load_night
+
+    landing = Path(warehouse_db["LANDING_DIR"])
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
+    old = date(2026, 1, 5)
+    line = f"{make_thai_id('390123456722')},12/03/2490,01/2569,800,05/01/2569,cash,paid"
+    write_extract(landing, "allowance", old.isoformat(), "6110111.csv", f"{AH}\n{line}\n")
+    load_night("allowance", old)
+    write_extract(landing, "allowance", old.isoformat(), "6110111.csv", f"{AH}\n")
+    load_night("allowance", old)
+    retracted = "select count(*) from raw.allowance_payments_retracted"
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"], autocommit=True) as conn:
+        assert conn.execute(retracted).fetchone()[0] == 1
+        conn.execute("update raw.allowance_payments_retracted set loaded_at = '2026-01-05'")
+    today = date.today()
+    report = {r["what"]: r for r in pdpa.purge(today=today + timedelta(days=13))}
+    assert report["retracted rows"]["rows"] == 0
+    report = {r["what"]: r for r in pdpa.purge(today=today + timedelta(days=15))}
+    assert report["retracted rows"]["rows"] == 1
+    with psycopg.connect(warehouse_db["WAREHOUSE_URL"]) as conn:
+        assert conn.execute(retracted).fetchone()[0] == 0
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)

@@ -67,10 +67,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- pre-hook of a model reading a touched table: refuse to run against one left by an
-    earlier build (a partial `dbt run -s model` would otherwise consume changes it never
-    saw and advance its watermark past them). -#}
-{% macro require_touched_table(name) -%}
+{#- pre-hook of a model reading a touched table (or, for a kept mart, the facts it copies):
+    refuse to run against one left by an earlier build (a partial `dbt run -s model` would
+    otherwise consume changes it never saw and advance its watermark past them). -#}
+{% macro require_built_in_this_build(name) -%}
     {%- if is_incremental() -%}
     do $$
     begin

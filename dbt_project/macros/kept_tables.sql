@@ -7,10 +7,12 @@
     touched since that copy's own watermark, which may span several builds. The watermark
     belongs to the physical table (its oid), not to the model name: each copy knows how
     far it got. A copy is rebuilt whole, inside the incremental run, when it has no
-    watermark (a full refresh or a key rotation since it was built), when what it copies
-    from a dimension changed (a digest of those columns), or when it lags more than
-    var('kept_table_max_lag_days') (the rows a re-send replaced, which say what it took
-    away, are purged after retention.yml's retracted_days). -#}
+    watermark (a full refresh or a key rotation since it was built: publishing drops such
+    a copy rather than hand it back), when what it copies from a dimension changed (a
+    digest of those columns), or when it lags more than var('kept_table_max_lag_days')
+    (the rows a re-send replaced, which say what it took away, are purged
+    retention.yml's retracted_days after the re-send). It runs only inside a build (its
+    pre-hooks make the temporary tables its select reads: `dbt show` cannot run it). -#}
 
 {% macro kept_watermark_key() -%}
     '{{ this.identifier }}#' || to_regclass('{{ this }}')::oid
@@ -49,7 +51,13 @@
     part recomputed every run). -#}
 {% macro kept_table_delete(key_columns, always_where) -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where (select p.redo_all from pg_temp.kept_plan as p);
+    do $$
+    begin
+        if (select p.redo_all from pg_temp.kept_plan as p) then
+            truncate {{ this }};
+        end if;
+    end
+    $$;
     delete from {{ this }} as t
     using pg_temp.kept_keys as k
     where {% for col in key_columns %}t.{{ col }} = k.{{ col }}{% if not loop.last %} and {% endif %}{% endfor %};
@@ -109,5 +117,9 @@
     where w.model like '{{ this.identifier }}#%'
         and w.model <> {{ kept_watermark_key() }}
         and ({{ 'true' if (flags is defined and flags.FULL_REFRESH) else 'false' }}
-            or not exists (select from pg_class as c where c.oid = split_part(w.model, '#', 2)::oid))
+            or not exists (
+                select from pg_class as c
+                where c.oid = split_part(w.model, '#', 2)::oid
+                    and c.relname like '%{{ this.identifier }}%'
+            ))
 {%- endmacro %}

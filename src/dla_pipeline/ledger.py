@@ -485,6 +485,15 @@ def purge_quarantine(conn, cutoff: date, dry_run: bool) -> int:
     return conn.execute(sql, (cutoff,)).fetchone()[0]
 
 
+def last_change_before(conn, cutoff: date) -> int:
+    """The last change made before ``cutoff`` (change ids grow with time): the rows a
+    re-send replaced are kept for a time counted from the re-send, not from their load."""
+    return conn.execute(
+        "select coalesce(max(change_id), 0) from ops.lao_night_changes where changed_at < %s",
+        (cutoff,),
+    ).fetchone()[0]
+
+
 def record_purge(conn, report: Iterable[dict]) -> None:
     """One ``ops.purge_log`` row per kind of thing a purge removed."""
     with conn.cursor() as cur:

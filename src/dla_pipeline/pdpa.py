@@ -363,11 +363,13 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
     from .db import connect
 
     out = []
+    # raw rows by their night; replaced rows by when the re-send replaced them (a model,
+    # or a kept mart's copy a publish behind, finds what a re-send took away through them)
     plan = [
         (
             "raw rows",
             ["raw.allowance_payments", "raw.tax_receipts", "raw.vaccination_reports"],
-            "extract_date",
+            "extract_date < %s",
             rules.raw_days,
         ),
         (
@@ -377,20 +379,19 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
                 "raw.tax_receipts_retracted",
                 "raw.vaccination_reports_retracted",
             ],
-            "loaded_at",
+            "retracted_change_id <= %s",
             rules.retracted_days,
         ),
     ]
     with connect(settings, role="loader") as conn, conn.transaction():
-        for what, tables, column, days in plan:
+        for what, tables, where, days in plan:
             cutoff = today - timedelta(days=days)
+            bound = ledger.last_change_before(conn, cutoff) if "change" in where else cutoff
             rows = 0
             for table in tables:
                 verb = "select count(*) from" if dry_run else "with d as (delete from"
                 tail = "" if dry_run else " returning 1) select count(*) from d"
-                rows += conn.execute(
-                    f"{verb} {table} where {column} < %s{tail}", (cutoff,)
-                ).fetchone()[0]
+                rows += conn.execute(f"{verb} {table} where {where}{tail}", (bound,)).fetchone()[0]
             out.append({"what": what, "older_than": cutoff, "rows": rows})
         cutoff = today - timedelta(days=rules.quarantine_days)
         rows = ledger.purge_quarantine(conn, cutoff, dry_run)

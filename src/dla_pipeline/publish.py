@@ -294,6 +294,8 @@ def _recycle(conn, orphans: list[str]) -> list[str]:
             try:
                 with conn.transaction():
                     conn.execute("set local lock_timeout = '2s'")
+                    # another publish's clean-up waits (it may be handing back this copy)
+                    conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
                     busy = not conn.execute(
                         "select pg_try_advisory_xact_lock(%s)", (ledger.BUILD_LOCK,)
                     ).fetchone()[0]
@@ -309,12 +311,17 @@ def _recycle(conn, orphans: list[str]) -> list[str]:
 
 
 def _can_come_back(conn, target: Target, name: str, stored: str) -> bool:
-    """The build schema has no copy, and this one has a watermark: a copy without one was
-    built before a full refresh or a key rotation (by other code, with other keys, maybe
-    in another shape) and is dropped instead."""
-    if conn.execute(
-        "select to_regclass(%s)", (sql.Identifier(target.build, name).as_string(conn),)
-    ).fetchone()[0]:
+    """The copy is still there, the build schema has none, and this one has a watermark:
+    a copy without one was built before a full refresh or a key rotation (by other code,
+    with other keys, maybe in another shape) and is dropped instead."""
+    if (
+        not conn.execute(
+            "select to_regclass(%s)", (sql.Identifier("marts_store", stored).as_string(conn),)
+        ).fetchone()[0]
+        or conn.execute(
+            "select to_regclass(%s)", (sql.Identifier(target.build, name).as_string(conn),)
+        ).fetchone()[0]
+    ):
         return False
     return bool(
         conn.execute(
@@ -362,7 +369,9 @@ def drop_superseded(conn) -> list[str]:
         try:
             with conn.transaction():
                 conn.execute("set local lock_timeout = '2s'")
-                conn.execute(sql.SQL("drop table {}").format(sql.Identifier("marts_store", name)))
+                conn.execute(
+                    sql.SQL("drop table if exists {}").format(sql.Identifier("marts_store", name))
+                )
             dropped.append(name)
         except psycopg.errors.LockNotAvailable:
             log.info("marts_store.%s still being read: dropped on a later publish", name)

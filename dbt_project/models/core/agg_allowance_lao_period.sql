@@ -2,7 +2,7 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=[
-        "{{ require_touched_table('allowance_touched_groups') }}",
+        "{{ require_built_in_this_build('allowance_touched_groups') }}",
         "{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
     ],
     post_hook="{{ advance_watermark() }}",

@@ -2,7 +2,7 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=[
-        "{{ require_touched_table('allowance_touched_people') }}",
+        "{{ require_built_in_this_build('allowance_touched_people') }}",
         "{{ delete_touched(['person_key', 'payment_period'], allowance_people_touched()) }}",
         "{{ lookups_by_index(allowance_people_lookups_pay()) }}",
     ],

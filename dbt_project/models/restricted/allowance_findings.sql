@@ -3,6 +3,8 @@
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook=[
+        "{{ require_built_in_this_build('fct_allowance_line_findings') }}",
+        "{{ require_built_in_this_build('fct_allowance_multi_lao') }}",
         "{{ kept_table_plan(allowance_findings_digest(), allowance_groups_since(kept_since())) }}",
         "{{ kept_table_delete(['lao_code', 'payment_period'], \"finding = 'paid_by_two_laos'\") }}",
     ],
