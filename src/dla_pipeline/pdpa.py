@@ -371,6 +371,7 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
             ["raw.allowance_payments", "raw.tax_receipts", "raw.vaccination_reports"],
             "extract_date < %s",
             rules.raw_days,
+            lambda _conn, cutoff: cutoff,
         ),
         (
             "retracted rows",
@@ -381,12 +382,13 @@ def _purge_tables(settings: Settings, today: date, rules: Retention, dry_run: bo
             ],
             "retracted_change_id <= %s",
             rules.retracted_days,
+            ledger.last_change_before,
         ),
     ]
     with connect(settings, role="loader") as conn, conn.transaction():
-        for what, tables, where, days in plan:
+        for what, tables, where, days, bound_of in plan:
             cutoff = today - timedelta(days=days)
-            bound = ledger.last_change_before(conn, cutoff) if "change" in where else cutoff
+            bound = bound_of(conn, cutoff)
             rows = 0
             for table in tables:
                 verb = "select count(*) from" if dry_run else "with d as (delete from"

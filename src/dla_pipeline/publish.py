@@ -257,21 +257,26 @@ def publish(night: date, run_id: str = "cli", settings: Settings | None = None) 
     return tables
 
 
+def _copy_watermark(conn, name: str, schema: str, table: str) -> int | None:
+    """The last change a kept mart's copy consumed: its row in core.model_watermarks,
+    keyed by mart name and the copy's oid (kept_tables.sql, kept_watermark_key)."""
+    row = conn.execute(
+        "select change_id from core.model_watermarks where model = %s || '#' || to_regclass(%s)::oid",
+        (name, sql.Identifier(schema, table).as_string(conn)),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _require_up_to_date(conn, target: Target, name: str) -> None:
     """A kept mart is published only when this build brought it up to date: its copy's
-    watermark (kept_tables.sql) is the build's last change. Otherwise it is the copy a
-    publish handed back, not yet rebuilt: publishing it would take a night back."""
-    table = sql.Identifier(target.build, name).as_string(conn)
-    row = conn.execute(
-        "select w.change_id, b.change_hi from core.build_state b left join"
-        " core.model_watermarks w on w.model = %s || '#' || to_regclass(%s)::oid",
-        (name, table),
-    ).fetchone()
-    if row is None or row[0] is None or row[0] != row[1]:
+    watermark is the build's last change. Otherwise it is the copy a publish handed back,
+    not yet rebuilt: publishing it would take a night back."""
+    consumed = _copy_watermark(conn, name, target.build, name)
+    (build_hi,) = conn.execute("select change_hi from core.build_state").fetchone() or (None,)
+    if consumed is None or consumed != build_hi:
         raise RuntimeError(
-            f"{table} was not brought up to date by the last build (its changes end at"
-            f" {row[0] if row else None}, the build's at {row[1] if row else None}):"
-            " build again (dla build), then publish"
+            f"{target.build}.{name} was not brought up to date by the last build (its changes"
+            f" end at {consumed}, the build's at {build_hi}): build again (dla build), then publish"
         )
 
 
@@ -323,12 +328,7 @@ def _can_come_back(conn, target: Target, name: str, stored: str) -> bool:
         ).fetchone()[0]
     ):
         return False
-    return bool(
-        conn.execute(
-            "select 1 from core.model_watermarks where model = %s || '#' || to_regclass(%s)::oid",
-            (name, sql.Identifier("marts_store", stored).as_string(conn)),
-        ).fetchone()
-    )
+    return _copy_watermark(conn, name, "marts_store", stored) is not None
 
 
 def _hand_back(conn, target: Target, stored: str, name: str) -> None:
