@@ -111,7 +111,24 @@
         change_id bigint not null,
         updated_at timestamptz not null default now()
     );
-    alter table core.model_watermarks add column if not exists digest text
+    alter table core.model_watermarks add column if not exists digest text;
+    -- the window of changes core.tax_receipt_deltas covers (its row: since_change_id to
+    -- change_id), and the as-of date and fiscal years agg_revenue_lao_account is cut at
+    alter table core.model_watermarks
+        add column if not exists since_change_id bigint,
+        add column if not exists as_of date,
+        add column if not exists fiscal_years integer[];
+    -- the old (-1) and new (+1) rows of the receipts the last build of fct_tax_receipts
+    -- touched (macros/revenue.sql); no personal data
+    create table if not exists core.tax_receipt_deltas (
+        sign smallint not null,
+        lao_code text not null,
+        fiscal_year_be integer not null,
+        account_code text,
+        receipt_date date,
+        net_amount numeric,
+        is_cancelled boolean
+    )
 {%- endmacro %}
 
 {#- Text sorted or grouped in byte order (COLLATE "C"): the keys here are codes and

@@ -1,17 +1,28 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_touched(['lao_code', 'fiscal_year_be', 'receipt_no'], touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted'))) }}",
-    post_hook="{{ advance_watermark() }}",
-    indexes=[{'columns': ['lao_code', 'fiscal_year_be', 'receipt_no']}, {'columns': ['first_extract_date']}],
+    pre_hook=[
+        "{{ tax_receipt_deltas_before(tax_receipts_touched()) }}",
+        "{{ delete_touched(['lao_code', 'fiscal_year_be', 'receipt_no'], tax_receipts_touched()) }}",
+    ],
+    post_hook=[
+        "{{ tax_receipt_deltas_after(tax_receipts_touched()) }}",
+        "{{ advance_watermark() }}",
+    ],
+    indexes=[
+        {'columns': ['lao_code', 'fiscal_year_be', 'receipt_no']},
+        {'columns': ['first_extract_date']},
+        {'columns': ['fiscal_year_be', 'receipt_date']},
+    ],
 ) }}
 -- Revenue receipts net of cancellations. Grain: one row per receipt (LAO, fiscal year,
 -- receipt_no). A cancellation (same receipt_no, status cancelled) may arrive on a later
 -- night, and a re-send may drop a receipt: incremental runs recompute every receipt the
--- build's changes touched (rows brought or retracted).
+-- build's changes touched (rows brought or retracted), and writes their old and new rows to
+-- core.tax_receipt_deltas for agg_revenue_lao_account (macros/revenue.sql).
 with touched as (
     {% if is_incremental() %}
-        {{ touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted')) }}
+        {{ tax_receipts_touched() }}
     {% else %}
         select distinct
             lao_code,
