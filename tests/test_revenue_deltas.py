@@ -140,3 +140,27 @@ def test_a_build_the_model_missed_is_recomputed_whole(first_night, landing):
     # the deltas apply again on the next night
     tax_file(landing, N3, receipt("C1", "01/10/2569", 600, 2570))
     incremental_equals_full_refresh(url, N3)
+
+
+def test_a_fact_row_an_erasure_removes_after_the_rebuild_makes_the_next_build_whole(
+    first_night, landing
+):
+    """finish_erasure deletes any fact row the rebuild left with the erased pseudonym: the
+    revenue sums did not see it go, so every model is rebuilt on the next build."""
+    from conftest import TEST_DB
+
+    from dla_pipeline import pdpa, warehouse
+
+    url = first_night
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into core.fct_tax_receipts (lao_code, fiscal_year_be, receipt_no,"
+            " receipt_date, account_code, taxpayer_key, amount, is_cancelled, net_amount)"
+            f" values ('{X}', 2569, 'STRAY', '2026-09-01', '{SIGN}', 'k-stray', 9, false, 9)"
+        )
+    removed = pdpa.finish_erasure(warehouse.admin_conninfo(dbname=TEST_DB), "taxpayer", "k-stray")
+    assert removed["core.fct_tax_receipts"] == 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from core.model_watermarks").fetchone()[0] == 0
+    tax_file(landing, N2, receipt("B3", "30/09/2569", 70, 2569))
+    incremental_equals_full_refresh(url, N2, by_deltas=False)

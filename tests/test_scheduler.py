@@ -90,7 +90,10 @@ def test_a_night_triggered_through_the_api_is_built_once_and_published(scheduler
     build = airflow_local.run_night_in_airflow(FULL, timeout=900)
     api = airflow_local.Api()
     builds = [r for r in api.runs("build_marts") if r.get("partition_key") == FULL.isoformat()]
-    assert len(builds) == 1 and builds[0]["state"] == "success" and builds[0]["dag_run_id"] == build
+    # on failure, what Airflow lists (one clone saw none listed right after finding the run)
+    listed = airflow_local.why_no_build(api, FULL)
+    assert len(builds) == 1, listed
+    assert builds[0]["state"] == "success" and builds[0]["dag_run_id"] == build, listed
     # what an operator is shown when a build does not start names each source's announcement
     said = airflow_local.why_no_build(api, FULL)
     assert all(f"ingest_{s}/" in said for s in ("allowance", "tax", "vaccination")), said

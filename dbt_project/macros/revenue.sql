@@ -219,7 +219,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The receipts (lao_code, fiscal_year_be, receipt_no) this build's tax changes touched. -#}
+{#- The receipts (lao_code, fiscal_year_be, receipt_no) this build's tax changes touched,
+    found once per build (tax_touched_receipts). -#}
 {% macro tax_receipts_touched() -%}
-    {{ touched_keys('tax', 'lao_code, fiscal_year as fiscal_year_be, receipt_no', ref('stg_tax__receipts'), ref('stg_tax__receipts_retracted')) }}
+    select tt.lao_code, tt.fiscal_year_be, tt.receipt_no from {{ ref('tax_touched_receipts') }} as tt
 {%- endmacro %}

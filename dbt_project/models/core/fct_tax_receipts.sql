@@ -2,6 +2,7 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=[
+        "{{ require_built_in_this_build('tax_touched_receipts') }}",
         "{{ tax_receipt_deltas_before(tax_receipts_touched()) }}",
         "{{ delete_touched(['lao_code', 'fiscal_year_be', 'receipt_no'], tax_receipts_touched()) }}",
     ],
@@ -15,11 +16,13 @@
         {'columns': ['fiscal_year_be', 'receipt_date']},
     ],
 ) }}
+-- depends_on: {{ ref('tax_touched_receipts') }}
 -- Revenue receipts net of cancellations. Grain: one row per receipt (LAO, fiscal year,
 -- receipt_no). A cancellation (same receipt_no, status cancelled) may arrive on a later
 -- night, and a re-send may drop a receipt: incremental runs recompute every receipt the
 -- build's changes touched (rows brought or retracted), and writes their old and new rows to
--- core.tax_receipt_deltas for agg_revenue_lao_account (macros/revenue.sql).
+-- core.tax_receipt_deltas for agg_revenue_lao_account (macros/revenue.sql). The touched
+-- receipts are found once, in tax_touched_receipts.
 with touched as (
     {% if is_incremental() %}
         {{ tax_receipts_touched() }}
