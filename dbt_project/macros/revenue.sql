@@ -59,69 +59,49 @@
     cross join (select ({{ as_of_sql }})::date as as_of) as a
 {%- endmacro %}
 
+{#- A receipt `r` as a contribution to a row of `span`: 'current', its own fiscal year's
+    span; 'previous', the next year's comparison span. -#}
+{% macro revenue_contribution(sign, span) -%}
+    {{ sign }} as sign,
+        r.lao_code,
+        r.fiscal_year_be + {{ 0 if span == 'current' else 1 }} as fiscal_year_be,
+        r.account_code,
+        r.net_amount,
+        r.is_cancelled,
+        {{ 'true' if span == 'current' else 'false' }} as is_current
+{%- endmacro %}
+
 {#- What each receipt of `receipts` (sign, lao_code, fiscal_year_be, account_code,
     receipt_date, net_amount, is_cancelled) adds to a row, at the cuts of `cuts`
     (fiscal_year_be, current_cut, previous_cut): to its own year's current span, and to
     the next year's previous span. -#}
 {% macro revenue_contributions(receipts, cuts) -%}
+    {%- for span in ('current', 'previous') %}
     select
-        r.sign,
-        r.lao_code,
-        r.fiscal_year_be,
-        r.account_code,
-        r.net_amount,
-        r.is_cancelled,
-        true as is_current
+        {{ revenue_contribution('r.sign', span) }}
     from {{ receipts }} as r
     inner join {{ cuts }} as c
-        on r.fiscal_year_be = c.fiscal_year_be and r.receipt_date <= c.current_cut
-    union all
-    select
-        r.sign,
-        r.lao_code,
-        r.fiscal_year_be + 1 as fiscal_year_be,
-        r.account_code,
-        r.net_amount,
-        r.is_cancelled,
-        false as is_current
-    from {{ receipts }} as r
-    inner join {{ cuts }} as c
-        on r.fiscal_year_be = c.fiscal_year_be - 1 and r.receipt_date <= c.previous_cut
+        on r.fiscal_year_be = c.fiscal_year_be - {{ 0 if span == 'current' else 1 }}
+            and r.receipt_date <= c.{{ span }}_cut
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- Receipts whose date lies between a year's old and new cut (`moves`: fiscal_year_be,
     old_current, new_current, old_previous, new_previous), signed by the direction the cut
     moved: read through the fact's (fiscal_year_be, receipt_date) index. -#}
 {% macro revenue_cut_moves(moves) -%}
+    {%- for span in ('current', 'previous') %}
     select
-        case when m.new_current > m.old_current then 1 else -1 end as sign,
-        r.lao_code,
-        r.fiscal_year_be,
-        r.account_code,
-        r.net_amount,
-        r.is_cancelled,
-        true as is_current
+        {{ revenue_contribution('case when m.new_' ~ span ~ ' > m.old_' ~ span ~ ' then 1 else -1 end', span) }}
     from {{ moves }} as m
     inner join {{ ref('fct_tax_receipts') }} as r
-        on r.fiscal_year_be = m.fiscal_year_be
-            and r.receipt_date > least(m.old_current, m.new_current)
-            and r.receipt_date <= greatest(m.old_current, m.new_current)
-    where m.new_current <> m.old_current
-    union all
-    select
-        case when m.new_previous > m.old_previous then 1 else -1 end as sign,
-        r.lao_code,
-        r.fiscal_year_be + 1 as fiscal_year_be,
-        r.account_code,
-        r.net_amount,
-        r.is_cancelled,
-        false as is_current
-    from {{ moves }} as m
-    inner join {{ ref('fct_tax_receipts') }} as r
-        on r.fiscal_year_be = m.fiscal_year_be - 1
-            and r.receipt_date > least(m.old_previous, m.new_previous)
-            and r.receipt_date <= greatest(m.old_previous, m.new_previous)
-    where m.new_previous <> m.old_previous
+        on r.fiscal_year_be = m.fiscal_year_be - {{ 0 if span == 'current' else 1 }}
+            and r.receipt_date > least(m.old_{{ span }}, m.new_{{ span }})
+            and r.receipt_date <= greatest(m.old_{{ span }}, m.new_{{ span }})
+    where m.new_{{ span }} <> m.old_{{ span }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- Signed contributions summed into a row's columns. -#}

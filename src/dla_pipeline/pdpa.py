@@ -51,6 +51,10 @@ PURPOSES = {
     "taxpayer": ("tax", "tax_receipts", "taxpayer_id", "taxpayer_key", ("fct_tax_receipts",)),
 }
 
+# fact -> models kept by deltas of its changes (dbt_project/macros/revenue.sql): a row
+# deleted from the fact outside dbt makes them recompute whole on the next build
+KEPT_BY_DELTAS = {"fct_tax_receipts": ("agg_revenue_lao_account",)}
+
 
 class PdpaError(RuntimeError):
     pass
@@ -121,6 +125,7 @@ def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
     _source, table, _id, key_col, facts = PURPOSES[purpose]
     removed = {}
     with psycopg.connect(admin_db) as conn, conn.transaction():
+        ledger.maintenance_exclusive(conn)
         removed[f"raw.{table}_retracted"] = conn.execute(
             f"delete from raw.{table}_retracted where {key_col} = %s", (key,)
         ).rowcount
@@ -132,11 +137,11 @@ def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
                     f" and hashtext({key_col}) = hashtext(%s)",
                     (key, key),
                 ).rowcount
-        if any(removed.get(f"core.{fact}") for fact in facts):
-            # a fact row the rebuild left (normally none): the aggregates kept from the
-            # facts (agg_revenue_lao_account by deltas) did not see it go, so the next
-            # build rebuilds everything
-            conn.execute("truncate core.model_watermarks")
+        # a fact row the rebuild left (normally none): a model kept by deltas from that
+        # fact did not see it go, so its watermark goes and the next build recomputes it
+        kept = [m for f in facts if removed.get(f"core.{f}") for m in KEPT_BY_DELTAS.get(f, ())]
+        if kept:
+            conn.execute("delete from core.model_watermarks where model = any(%s)", (kept,))
         for (store,) in conn.execute(
             "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " join pg_attribute a on a.attrelid = c.oid where n.nspname in ('marts_store',"

@@ -3,9 +3,19 @@
 -- small-cell suppression (restricted; the open mart revenue_by_lao_account hides cells of
 -- fewer than small_cell_k receipts). Grain: lao_code x fiscal_year_be x account_code.
 -- Amounts are net of cancellations.
--- The sums come from core.agg_revenue_lao_account, kept up to date by deltas.
+-- The sums come from core.agg_revenue_lao_account, kept up to date by deltas, and so does
+-- the as-of date they were cut at (its watermark row): a mart rebuilt alone, for another
+-- night, never labels those sums with a date they were not cut at.
 with as_of as (
-    select ({{ revenue_as_of() }})::date as as_of_date
+    select
+        coalesce(
+            (
+                select w.as_of
+                from core.model_watermarks as w
+                where w.model = 'agg_revenue_lao_account'
+            ),
+            ({{ revenue_as_of() }})::date
+        ) as as_of_date
 ),
 
 joined as (
