@@ -165,10 +165,11 @@
     where model = '{{ this.identifier }}'
 {%- endmacro %}
 
-{#- fct_tax_receipts' hooks: the old rows of the receipts a build touches (sign -1, before
-    they are deleted) and their new rows (sign +1), for agg_revenue_lao_account, with the
-    window of changes they cover (core.model_watermarks, model tax_receipt_deltas:
-    since_change_id to change_id). A full refresh leaves no usable deltas. -#}
+{#- fct_tax_receipts' hooks: the touched receipts' old rows leave the fact and go to
+    core.tax_receipt_deltas with sign -1 in one statement (before), their new rows follow
+    with sign +1 (after), for agg_revenue_lao_account, with the window of changes they
+    cover (core.model_watermarks, model tax_receipt_deltas: since_change_id to
+    change_id). A full refresh leaves no usable deltas. -#}
 {% macro tax_receipt_delta_rows(sign, keys_sql) -%}
     insert into core.tax_receipt_deltas
         (sign, lao_code, fiscal_year_be, account_code, receipt_date, net_amount, is_cancelled)
@@ -181,7 +182,16 @@
 {% macro tax_receipt_deltas_before(keys_sql) -%}
     truncate core.tax_receipt_deltas;
     {% if is_incremental() -%}
-    {{ tax_receipt_delta_rows(-1, keys_sql) }};
+    with gone as (
+        delete from {{ this }} as t
+        using ({{ keys_sql }}) as k
+        where t.lao_code = k.lao_code and t.fiscal_year_be = k.fiscal_year_be and t.receipt_no = k.receipt_no
+        returning t.lao_code, t.fiscal_year_be, t.account_code, t.receipt_date, t.net_amount, t.is_cancelled
+    )
+    insert into core.tax_receipt_deltas
+        (sign, lao_code, fiscal_year_be, account_code, receipt_date, net_amount, is_cancelled)
+    select -1, g.lao_code, g.fiscal_year_be, g.account_code, g.receipt_date, g.net_amount, g.is_cancelled
+    from gone as g;
     {%- endif %}
     insert into core.model_watermarks (model, change_id, since_change_id, updated_at)
     values ('tax_receipt_deltas', 0, null, now())

@@ -4,7 +4,6 @@
     pre_hook=[
         "{{ require_built_in_this_build('tax_touched_receipts') }}",
         "{{ tax_receipt_deltas_before(tax_receipts_touched()) }}",
-        "{{ delete_touched(['lao_code', 'fiscal_year_be', 'receipt_no'], tax_receipts_touched()) }}",
     ],
     post_hook=[
         "{{ tax_receipt_deltas_after(tax_receipts_touched()) }}",
@@ -20,9 +19,10 @@
 -- Revenue receipts net of cancellations. Grain: one row per receipt (LAO, fiscal year,
 -- receipt_no). A cancellation (same receipt_no, status cancelled) may arrive on a later
 -- night, and a re-send may drop a receipt: incremental runs recompute every receipt the
--- build's changes touched (rows brought or retracted), and writes their old and new rows to
--- core.tax_receipt_deltas for agg_revenue_lao_account (macros/revenue.sql). The touched
--- receipts are found once, in tax_touched_receipts.
+-- build's changes touched (rows brought or retracted): their old rows leave for
+-- core.tax_receipt_deltas with sign -1 as they are deleted, their new rows follow with +1,
+-- for agg_revenue_lao_account (macros/revenue.sql). The touched receipts are found once,
+-- in tax_touched_receipts.
 with touched as (
     {% if is_incremental() %}
         {{ tax_receipts_touched() }}
