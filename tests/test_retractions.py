@@ -58,7 +58,21 @@ FACTS = {
     "restricted_build.revenue_by_lao_account_detail": "lao_code, account_code",
     "marts_build.rabies_coverage_by_lao": "lao_code, fiscal_year_be",
     "marts_build.rabies_coverage_by_province": "province_code, fiscal_year_be",
+    "core.agg_allowance_findings_lao_period": "lao_code, payment_period, finding_group",
+    "core.reporting_lao_nights": "lao_code, extract_date",
+    "core.agg_reporting_lao_fy": "lao_code, fiscal_year_be",
+    "marts_build.lao_followup": "lao_code",
+    "marts_build.province_summary": "province_code, fiscal_year_be",
 }
+# the findings counted per group by the build equal the rows of allowance_findings
+FINDINGS_ROWS = (
+    "select lao_code, payment_period, finding = 'paid_by_two_laos', count(*)"
+    " from restricted_build.allowance_findings group by 1, 2, 3 order by 1, 2, 3"
+)
+FINDINGS_KEPT = (
+    "select lao_code, payment_period, finding_group = 'paid_by_two_laos', findings"
+    " from core.agg_allowance_findings_lao_period order by 1, 2, 3"
+)
 
 
 def snapshot(url: str) -> dict:
@@ -94,6 +108,8 @@ def count(url: str, sql: str) -> int:
 
 def assert_equals_full_refresh(url: str) -> None:
     incremental = snapshot(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute(FINDINGS_KEPT).fetchall() == conn.execute(FINDINGS_ROWS).fetchall()
     build(D, full_refresh=True)
     full = snapshot(url)
     for table in FACTS:
@@ -320,3 +336,29 @@ def index_names(url: str, table: str) -> set[str]:
                 (table,),
             )
         }
+
+
+def test_findings_counts_are_recounted_after_an_erasure_removed_a_finding(built):
+    """A line finding an erasure deletes outside dbt (normally the rebuild has removed it)
+    drops the counts' watermark, so the next build recounts every group instead of
+    keeping the count of a row that is gone."""
+    from dla_pipeline import pdpa
+
+    url = built["WAREHOUSE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into core.fct_allowance_line_findings (finding, person_key, lao_code,"
+            " payment_period, amount, detail) values"
+            f" ('arrears', 'k-stray', '{X}', '2026-10-01', 600, 'stray')"
+        )
+        conn.execute(  # as if a build had counted it
+            "insert into core.agg_allowance_findings_lao_period as a values"
+            f" ('{X}', '2026-10-01', 2570, 'line', 1) on conflict (lao_code, payment_period,"
+            " finding_group) do update set findings = a.findings + 1"
+        )
+    removed = pdpa.finish_erasure(warehouse.admin_conninfo(dbname=TEST_DB), "citizen", "k-stray")
+    assert removed["core.fct_allowance_line_findings"] == 1
+    night()
+    with psycopg.connect(url) as conn:
+        assert conn.execute(FINDINGS_KEPT).fetchall() == conn.execute(FINDINGS_ROWS).fetchall()
+    assert_equals_full_refresh(url)

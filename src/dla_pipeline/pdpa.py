@@ -51,9 +51,13 @@ PURPOSES = {
     "taxpayer": ("tax", "tax_receipts", "taxpayer_id", "taxpayer_key", ("fct_tax_receipts",)),
 }
 
-# fact -> models kept by deltas of its changes (dbt_project/macros/revenue.sql): a row
+# fact -> models kept by deltas of its changes (dbt_project/macros/revenue.sql) or counting
+# its rows by touched group (agg_allowance_findings_lao_period): a row
 # deleted from the fact outside dbt makes them recompute whole on the next build
-KEPT_BY_DELTAS = {"fct_tax_receipts": ("agg_revenue_lao_account",)}
+KEPT_BY_DELTAS = {
+    "fct_tax_receipts": ("agg_revenue_lao_account",),
+    "fct_allowance_line_findings": ("agg_allowance_findings_lao_period",),
+}
 
 
 class PdpaError(RuntimeError):

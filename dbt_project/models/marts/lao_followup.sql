@@ -6,10 +6,12 @@
 -- LAO has a row, so that totals are complete; needs_follow_up says which ones to call.
 -- Grain: lao_code (for the latest night).
 with night as (
+    -- the latest night with submissions, read from the index of the nights table (the
+    -- submissions view holds every source, night and LAO of history)
     select
         max(extract_date) as extract_date,
         {{ fiscal_year_be('max(extract_date)') }} as fiscal_year_be
-    from {{ ref('fct_submissions') }}
+    from {{ ref('reporting_lao_nights') }}
 ),
 
 submissions as (
@@ -66,10 +68,11 @@ rabies as (
 ),
 
 findings as (
+    -- restricted.allowance_findings' rows, counted per LAO and period by the build
     select
         f.lao_code,
-        count(*)::bigint as allowance_findings
-    from {{ ref('allowance_findings') }} as f
+        sum(f.findings)::bigint as allowance_findings
+    from {{ ref('agg_allowance_findings_lao_period') }} as f
     inner join night as n on f.fiscal_year_be = n.fiscal_year_be
     group by f.lao_code
 ),

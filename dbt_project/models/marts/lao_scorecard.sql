@@ -37,21 +37,13 @@ allowance as (
 ),
 
 reporting as (
-    -- the share of nights on which the LAO reported all three sources (shared definition)
+    -- the share of nights on which the LAO reported all three sources (shared definition,
+    -- counted per LAO and fiscal year by core.agg_reporting_lao_fy)
     select
         lao_code,
         fiscal_year_be,
-        avg(case when sources = 3 then 1.0 else 0.0 end) as reporting_rate
-    from (
-        select
-            lao_code,
-            fiscal_year_be,
-            extract_date,
-            count(*) filter (where is_reported) as sources
-        from {{ ref('fct_submissions') }}
-        group by lao_code, fiscal_year_be, extract_date
-    ) as nightly
-    group by lao_code, fiscal_year_be
+        nights_all_reported::numeric / nights as reporting_rate
+    from {{ ref('agg_reporting_lao_fy') }}
 ),
 
 keys as (

@@ -38,12 +38,14 @@ allowance as (
 ),
 
 findings as (
+    -- restricted.allowance_findings' rows, counted per LAO and period by the build
     select
-        province_code,
-        fiscal_year_be,
-        count(*) as allowance_findings
-    from {{ ref('allowance_findings') }}
-    group by province_code, fiscal_year_be
+        l.province_code,
+        f.fiscal_year_be,
+        sum(f.findings)::bigint as allowance_findings
+    from {{ ref('agg_allowance_findings_lao_period') }} as f
+    left join {{ ref('dim_lao') }} as l on f.lao_code = l.lao_code
+    group by l.province_code, f.fiscal_year_be
 ),
 
 scorecard as (

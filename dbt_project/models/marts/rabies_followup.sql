@@ -1,7 +1,8 @@
 -- The DLA follow-up list: LAOs (other than PAOs) that have not reported rabies vaccination
 -- in the current campaign (the fiscal year of the as-of date), by province. "Reported" is
--- the shared definition (core.fct_submissions): an accepted vaccination file in the
--- campaign, a header-only file ("nothing to report") included.
+-- the shared definition (core.fct_submissions, counted per LAO and fiscal year by
+-- core.agg_reporting_lao_fy): an accepted vaccination file in the campaign, a header-only
+-- file ("nothing to report") included.
 -- Grain: lao_code (for the current campaign's fiscal year).
 with campaign as (
     select
@@ -12,17 +13,17 @@ with campaign as (
 last_files as (
     select
         lao_code,
-        max(extract_date) as last_file_received
-    from {{ ref('fct_submissions') }}
-    where source = 'vaccination' and is_reported
+        max(last_vaccination_reported) as last_file_received
+    from {{ ref('agg_reporting_lao_fy') }}
     group by lao_code
 ),
 
 reported as (
-    select distinct s.lao_code
-    from {{ ref('fct_submissions') }} as s
-    inner join campaign as c on s.fiscal_year_be = c.fiscal_year_be
-    where s.source = 'vaccination' and s.is_reported and s.extract_date <= c.as_of_date
+    -- a vaccination report in the campaign's fiscal year, up to the as-of date
+    select a.lao_code
+    from {{ ref('agg_reporting_lao_fy') }} as a
+    inner join campaign as c on a.fiscal_year_be = c.fiscal_year_be
+    where a.first_vaccination_reported <= c.as_of_date
 )
 
 select

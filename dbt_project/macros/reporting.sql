@@ -1,0 +1,82 @@
+{#- The reporting rate of the scorecard without re-reading every submission of history.
+
+    ops.submissions has one row per source, night and registered LAO (~8.6 M a year), and
+    a night's rows are rewritten whenever that source's night is closed again (a new file,
+    a re-send, a rejected or a header-only one: none of those needs a change id, so the
+    change-id window of the other incremental models does not see them). What does see
+    them: each close stamps ops.nights.checked_at. So core.reporting_night_state keeps, per
+    night, the state (every source's close stamp and file counts) the last build of
+    core.reporting_lao_nights consumed; a night whose state differs now (closed again,
+    closed for a new source, forgotten) is recomputed, and marked pending for
+    core.agg_reporting_lao_fy, which re-aggregates the fiscal years of its pending nights
+    and clears the marks in the same transaction. A night forgotten stays as a tombstone
+    (state null) until that aggregate has consumed it. -#}
+
+{#- on-run-start (create_watermarks): the state table. No personal data. -#}
+{% macro create_reporting_night_state() -%}
+    create table if not exists core.reporting_night_state (
+        extract_date date primary key,
+        fiscal_year_be integer not null,
+        state text,
+        pending boolean not null
+    )
+{%- endmacro %}
+
+{#- pre-hook of reporting_lao_nights: the ledger's state of every night now
+    (pg_temp.reporting_state) and the nights to recompute (pg_temp.reporting_changed_nights:
+    those whose state differs from the one consumed; every night, known now or before, on
+    a build from scratch). -#}
+{% macro reporting_nights_plan() -%}
+    create temp table reporting_state on commit drop as
+    select
+        n.extract_date,
+        string_agg(
+            n.source || ' ' || n.checked_at::text || ' ' || n.files || ' ' || n.files_rejected
+            || ' ' || n.laos_reporting,
+            ', ' order by n.source
+        ) as state
+    from {{ source('ops', 'nights') }} as n
+    group by n.extract_date;
+    create temp table reporting_changed_nights on commit drop as
+    select coalesce(cur.extract_date, old.extract_date) as extract_date
+    from pg_temp.reporting_state as cur
+    full join core.reporting_night_state as old on cur.extract_date = old.extract_date
+    {%- if is_incremental() %}
+    where cur.state is distinct from old.state
+    {%- endif %};
+    analyze pg_temp.reporting_changed_nights
+{%- endmacro %}
+
+{#- pre-hook (incremental): remove the changed nights (the select re-inserts those that
+    still exist). -#}
+{% macro reporting_nights_delete() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as t
+    using pg_temp.reporting_changed_nights as c
+    where t.extract_date = c.extract_date
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- post-hook of reporting_lao_nights: the state consumed, each changed night pending. -#}
+{% macro reporting_nights_record() -%}
+    insert into core.reporting_night_state as s (extract_date, fiscal_year_be, state, pending)
+    select c.extract_date, {{ fiscal_year_be('c.extract_date') }}, cur.state, true
+    from pg_temp.reporting_changed_nights as c
+    left join pg_temp.reporting_state as cur on c.extract_date = cur.extract_date
+    on conflict (extract_date) do update set state = excluded.state, pending = true
+{%- endmacro %}
+
+{#- The fiscal years agg_reporting_lao_fy recomputes: those of the pending nights. -#}
+{% macro reporting_pending_years() -%}
+    select distinct p.fiscal_year_be
+    from core.reporting_night_state as p
+    where p.pending
+{%- endmacro %}
+
+{#- post-hook of agg_reporting_lao_fy: the pending nights are consumed; tombstones go. -#}
+{% macro reporting_years_consumed() -%}
+    delete from core.reporting_night_state where pending and state is null;
+    update core.reporting_night_state set pending = false where pending
+{%- endmacro %}

@@ -1,0 +1,155 @@
+"""The scorecard's reporting rate without re-reading every submission (issue 12, item 5):
+core.reporting_lao_nights recomputes only the nights whose submissions the ledger
+rewrote, core.agg_reporting_lao_fy only their fiscal years, and both equal what
+ops.submissions says after the changes no change id marks: a header-only file, a
+rejected one, a night forgotten, and a night closed for one more source."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+from conftest import reset_loaded_data, write_extract
+
+from dla_pipeline.ingest import forget_night, load_night
+from dla_pipeline.transform import build
+
+X, Y = "6110111", "6110112"
+HEADERS = {
+    "allowance": "citizen_id,birth_date,payment_period,amount,paid_on,channel,status",
+    "tax": "receipt_no,receipt_date,account_code,revenue_type,parcel_id,taxpayer_id,amount,"
+    "fiscal_year,status",
+    "vaccination": "village_no,species,surveyed,owned,ownerless,vaccinated,vaccination_date,"
+    "fiscal_year",
+}
+N1, N2, N3 = date(2026, 9, 29), date(2026, 9, 30), date(2026, 10, 1)  # N3: a new fiscal year
+
+# what the scorecard computed before this model existed, straight from the submissions
+TRUTH = """
+select lao_code, fiscal_year_be, count(*)::int, count(*) filter (where sources = 3)::int,
+    min(extract_date) filter (where vaccination), max(extract_date) filter (where vaccination)
+from (
+    select lao_code, extract_date, count(*) filter (where status = 'reported') as sources,
+        bool_or(source = 'vaccination' and status = 'reported') as vaccination,
+        extract(year from extract_date)::int + 543
+        + case when extract(month from extract_date) >= 10 then 1 else 0 end as fiscal_year_be
+    from ops.submissions
+    group by lao_code, extract_date
+) as nightly
+group by lao_code, fiscal_year_be
+order by lao_code, fiscal_year_be
+"""
+KEPT = """
+select lao_code, fiscal_year_be, nights, nights_all_reported, first_vaccination_reported,
+    last_vaccination_reported
+from core.agg_reporting_lao_fy order by lao_code, fiscal_year_be
+"""
+
+
+def header_only(landing, source: str, night: date, lao: str) -> None:
+    write_extract(landing, source, night.isoformat(), f"{lao}.csv", HEADERS[source] + "\n")
+    load_night(source, night)
+
+
+def rejected(landing, source: str, night: date, lao: str) -> None:
+    write_extract(landing, source, night.isoformat(), f"{lao}.csv", "not,the,header\n1,2,3\n")
+    load_night(source, night)
+
+
+def kept_equals_submissions(url: str, night: date) -> dict:
+    build(night)
+    with psycopg.connect(url) as conn:
+        kept = conn.execute(KEPT).fetchall()
+        assert kept == conn.execute(TRUTH).fetchall()
+        pending = conn.execute("select count(*) from core.reporting_night_state where pending")
+        assert pending.fetchone()[0] == 0
+        return {(lao, fy): (n, full) for lao, fy, n, full, *_ in kept if lao in (X, Y)}
+
+
+def nights_in_state(url: str) -> set:
+    """The nights core.reporting_night_state holds (a forgotten one, once consumed, not)."""
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("select extract_date from core.reporting_night_state")}
+
+
+@pytest.fixture()
+def empty_warehouse(warehouse_db, landing):
+    reset_loaded_data(warehouse_db["WAREHOUSE_URL"], landing)
+    return warehouse_db["WAREHOUSE_URL"]
+
+
+def test_reporting_follows_the_ledger_not_the_change_ids(empty_warehouse, landing):
+    url = empty_warehouse
+    header_only(landing, "tax", N1, X)
+    build(N1, full_refresh=True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute(KEPT).fetchall() == conn.execute(TRUTH).fetchall()
+    # header-only files write no change id: the night is recomputed all the same
+    header_only(landing, "allowance", N1, X)
+    header_only(landing, "vaccination", N1, X)
+    assert kept_equals_submissions(url, N1)[(X, 2569)] == (1, 1)
+
+    # a rejected file and a header-only one on the fiscal year's last night
+    for source in HEADERS:
+        header_only(landing, source, N2, X)
+    rejected(landing, "tax", N2, Y)
+    got = kept_equals_submissions(url, N2)
+    assert got[(X, 2569)] == (2, 2) and got[(Y, 2569)] == (2, 0)
+
+    # the first night of a new fiscal year, closed for one source only, then a second
+    header_only(landing, "tax", N3, X)
+    assert kept_equals_submissions(url, N3)[(X, 2570)] == (1, 0)
+    header_only(landing, "vaccination", N3, Y)
+    assert kept_equals_submissions(url, N3)[(Y, 2570)] == (1, 0)
+
+    # a night forgotten: its rows go, the year is re-aggregated, the tombstone is consumed
+    for source in HEADERS:
+        forget_night(source, N2)
+    got = kept_equals_submissions(url, N3)
+    assert got[(X, 2569)] == (1, 1) and (Y, 2569) in got  # Y is still missing on N1
+    assert nights_in_state(url) == {N1, N3}
+
+    # the scorecard reads the kept counts
+    with psycopg.connect(url) as conn:
+        rate = conn.execute(
+            "select reporting_rate from marts_build.lao_scorecard"
+            " where lao_code = %s and fiscal_year_be = 2569",
+            (X,),
+        ).fetchone()[0]
+        followup = dict(
+            conn.execute(
+                "select lao_code, last_file_received from marts_build.rabies_followup"
+            ).fetchall()
+        )
+    assert rate == 1
+    # rabies_followup reads the first and last vaccination nights kept per year: Y has
+    # reported in the campaign of 2570, X only in 2569 (its N2 report was forgotten)
+    assert Y not in followup and followup[X] == N1
+
+    # and a full refresh gives the same counts
+    with psycopg.connect(url) as conn:
+        before = conn.execute(KEPT).fetchall()
+    build(N3, full_refresh=True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute(KEPT).fetchall() == before
+
+
+def test_a_build_recomputes_only_the_nights_that_changed(empty_warehouse, landing):
+    url = empty_warehouse
+    for night in (N1, N2):
+        header_only(landing, "tax", night, X)
+    build(N2, full_refresh=True)
+    with psycopg.connect(url) as conn:
+        conn.execute("update core.reporting_lao_nights set sources_reported = 9")
+    header_only(landing, "allowance", N2, X)
+    build(N2)
+    with psycopg.connect(url) as conn:
+        marked = dict(
+            conn.execute(
+                "select extract_date, max(sources_reported) from core.reporting_lao_nights"
+                " group by extract_date"
+            ).fetchall()
+        )
+    assert marked[N1] == 9  # untouched: not recomputed
+    assert marked[N2] == 2  # X reported tax and allowance
