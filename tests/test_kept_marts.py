@@ -69,6 +69,11 @@ def test_the_superseded_copy_comes_back_and_is_brought_up_to_date(nights, landin
     assert not _one(
         url, f"select count(*) from restricted.allowance_findings where lao_code = '{lao}'"
     )
+    # each copy keeps its primary key and its lookup index on (payment_period, lao_code)
+    # through the moves: publishing renames both after the copy
+    for copy in (_one(url, PUBLISHED_TABLE), "'restricted_build.allowance_findings'::regclass"):
+        indexes = _one(url, f"select array_agg(indisprimary) from pg_index where indrelid = {copy}")
+        assert sorted(indexes) == [False, True]
     _assert_published_equals_a_rebuild(url, NIGHTS[0])
 
 

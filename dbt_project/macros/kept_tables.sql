@@ -105,6 +105,22 @@
     $$
 {%- endmacro %}
 
+{#- post-hook: the copy's lookup index on its keys (the delete of the touched keys finds
+    their rows through it instead of scanning every row of history), created once per copy,
+    like the primary key: publishing renames both after the copy. -#}
+{% macro kept_table_index(columns) -%}
+    do $$
+    begin
+        if not exists (
+            select from pg_index as i
+            where i.indrelid = '{{ this }}'::regclass and not i.indisprimary
+        ) then
+            create index on {{ this }} ({{ columns | join(', ') }});
+        end if;
+    end
+    $$
+{%- endmacro %}
+
 {#- post-hook: this copy has consumed every change up to change_hi, with this digest. A
     full refresh forgets the other copy's watermark (it was built by other code or keys:
     it is rebuilt whole when it comes back); watermarks of dropped copies go. -#}

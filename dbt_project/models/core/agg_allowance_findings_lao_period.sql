@@ -18,19 +18,40 @@
 -- rows without scanning every finding of history (millions a year). Recomputed whole when
 -- it has no watermark (an erasure deleted line findings outside dbt: pdpa.KEPT_BY_DELTAS).
 -- Grain: lao_code x payment_period x finding_group (line, paid_by_two_laos).
+with lines as (
+    -- the touched groups' findings (through the fact's (payment_period, lao_code) index),
+    -- or every finding when the counts have no watermark: two branches, each skipped by a
+    -- one-time filter
+    {% if is_incremental() %}
+        select
+            f.lao_code,
+            f.payment_period
+        from {{ ref('fct_allowance_line_findings') }} as f
+        inner join ({{ allowance_groups_touched() }}) as t
+            on f.lao_code = t.lao_code and f.payment_period = t.payment_period
+        where {{ has_watermark() }}
+        union all
+        select
+            f.lao_code,
+            f.payment_period
+        from {{ ref('fct_allowance_line_findings') }} as f
+        where not {{ has_watermark() }}
+    {% else %}
+        select
+            f.lao_code,
+            f.payment_period
+        from {{ ref('fct_allowance_line_findings') }} as f
+    {% endif %}
+)
+
 select
-    f.lao_code,
-    f.payment_period,
-    {{ fiscal_year_be('f.payment_period') }} as fiscal_year_be,
+    lao_code,
+    payment_period,
+    {{ fiscal_year_be('payment_period') }} as fiscal_year_be,
     'line' as finding_group,
     count(*)::bigint as findings
-from {{ ref('fct_allowance_line_findings') }} as f
-{% if is_incremental() %}
-    where
-        not {{ has_watermark() }}
-        or (f.lao_code, f.payment_period) in ({{ allowance_groups_touched() }})
-{% endif %}
-group by f.lao_code, f.payment_period
+from lines
+group by lao_code, payment_period
 union all
 select
     m.lao_code,

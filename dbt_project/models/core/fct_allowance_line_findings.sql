@@ -6,10 +6,13 @@
         "{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
     ],
     post_hook="{{ advance_watermark() }}",
+    indexes=[{'columns': ['payment_period', 'lao_code']}],
 ) }}
 -- depends_on: {{ ref('allowance_touched_groups') }}
 -- Findings visible on an LAO's own payment lines (tier mismatch, under 60, failed,
--- arrears, late), recomputed for the (LAO, period) groups a night touched.
+-- arrears, late), recomputed for the (LAO, period) groups a night touched. The index on
+-- (payment_period, lao_code) finds those groups' rows for the delete, the findings counts
+-- and allowance_findings' copy (each scanned every finding of history before).
 -- Grain: finding x person_key x lao_code x payment_period.
 with f as (
     -- only the lines some finding below can use (most lines of a period have none), so

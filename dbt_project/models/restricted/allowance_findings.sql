@@ -10,6 +10,7 @@
     ],
     post_hook=[
         "{{ kept_table_key(['finding', 'lao_code', 'payment_period', 'person_key']) }}",
+        "{{ kept_table_index(['payment_period', 'lao_code']) }}",
         "{{ advance_kept_watermark(allowance_findings_digest()) }}",
     ],
 ) }}
