@@ -135,7 +135,7 @@ def test_reporting_follows_the_ledger_not_the_change_ids(empty_warehouse, landin
         assert conn.execute(KEPT).fetchall() == before
 
 
-def test_a_build_recomputes_only_the_nights_that_changed(empty_warehouse, landing):
+def test_a_build_recomputes_only_the_nights_that_changed(empty_warehouse, landing, monkeypatch):
     url = empty_warehouse
     for night in (N1, N2):
         header_only(landing, "tax", night, X)
@@ -153,3 +153,16 @@ def test_a_build_recomputes_only_the_nights_that_changed(empty_warehouse, landin
         )
     assert marked[N1] == 9  # untouched: not recomputed
     assert marked[N2] == 2  # X reported tax and allowance
+
+    # a build in another session time zone sees the same stamps (a review finding: their
+    # text followed the time zone, and every night of history was read again)
+    monkeypatch.setenv("PGTZ", "UTC")  # the warehouse says Asia/Bangkok
+    build(N2)
+    with psycopg.connect(url) as conn:
+        assert (
+            conn.execute(
+                "select min(sources_reported) from core.reporting_lao_nights where extract_date = %s",
+                (N1,),
+            ).fetchone()[0]
+            == 9
+        )

@@ -340,8 +340,8 @@ def index_names(url: str, table: str) -> set[str]:
 
 def test_findings_counts_are_recounted_after_an_erasure_removed_a_finding(built):
     """A line finding an erasure deletes outside dbt (normally the rebuild has removed it)
-    drops the counts' watermark, so the next build recounts every group instead of
-    keeping the count of a row that is gone."""
+    is taken off the counts in the same transaction; their watermark stays (dropping it
+    would make the next build recount every group of history)."""
     from dla_pipeline import pdpa
 
     url = built["WAREHOUSE_URL"]
@@ -358,6 +358,10 @@ def test_findings_counts_are_recounted_after_an_erasure_removed_a_finding(built)
         )
     removed = pdpa.finish_erasure(warehouse.admin_conninfo(dbname=TEST_DB), "citizen", "k-stray")
     assert removed["core.fct_allowance_line_findings"] == 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute(FINDINGS_KEPT).fetchall() == conn.execute(FINDINGS_ROWS).fetchall()
+        watermarks = {m for (m,) in conn.execute("select model from core.model_watermarks")}
+    assert "agg_allowance_findings_lao_period" in watermarks
     night()
     with psycopg.connect(url) as conn:
         assert conn.execute(FINDINGS_KEPT).fetchall() == conn.execute(FINDINGS_ROWS).fetchall()

@@ -97,28 +97,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether the model has a watermark: an erasure that deleted rows of a fact it counts
-    outside dbt drops it (pdpa.KEPT_BY_DELTAS), and the model is then recomputed whole. -#}
-{% macro has_watermark() -%}
-    exists (select from core.model_watermarks as w where w.model = '{{ this.identifier }}')
-{%- endmacro %}
-
-{#- pre-hook: like delete_touched, but everything when the model has no watermark. -#}
-{% macro delete_touched_or_all(key_columns, touched_sql) -%}
-    {%- if is_incremental() -%}
-    do $$
-    begin
-        if not {{ has_watermark() }} then
-            truncate {{ this }};
-        end if;
-    end
-    $$;
-    {{ delete_touched(key_columns, touched_sql) }}
-    {%- else -%}
-    select 1
-    {%- endif -%}
-{%- endmacro %}
-
 {#- pre-hook: remove the rows the model recomputes on every build (a small part). -#}
 {% macro delete_where(condition) -%}
     {%- if is_incremental() -%}

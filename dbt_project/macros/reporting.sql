@@ -31,7 +31,8 @@
     select
         n.extract_date,
         string_agg(
-            n.source || ' ' || n.checked_at::text || ' ' || n.files || ' ' || n.files_rejected
+            -- the stamp as epoch seconds: its text would follow the session's time zone
+            n.source || ' ' || extract(epoch from n.checked_at) || ' ' || n.files || ' ' || n.files_rejected
             || ' ' || n.laos_reporting,
             ', ' order by n.source
         ) as state

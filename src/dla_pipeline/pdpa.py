@@ -51,13 +51,14 @@ PURPOSES = {
     "taxpayer": ("tax", "tax_receipts", "taxpayer_id", "taxpayer_key", ("fct_tax_receipts",)),
 }
 
-# fact -> models kept by deltas of its changes (dbt_project/macros/revenue.sql) or counting
-# its rows by touched group (agg_allowance_findings_lao_period): a row
+# fact -> models kept by deltas of its changes (dbt_project/macros/revenue.sql): a row
 # deleted from the fact outside dbt makes them recompute whole on the next build
-KEPT_BY_DELTAS = {
-    "fct_tax_receipts": ("agg_revenue_lao_account",),
-    "fct_allowance_line_findings": ("agg_allowance_findings_lao_period",),
-}
+KEPT_BY_DELTAS = {"fct_tax_receipts": ("agg_revenue_lao_account",)}
+
+# fact -> (model counting its rows per LAO and period, finding group): a row deleted from
+# the fact outside dbt is taken off its count in the same transaction (dropping the
+# model's watermark instead would widen the build's touched groups to all of history)
+COUNTED_BY = {"fct_allowance_line_findings": ("agg_allowance_findings_lao_period", "line")}
 
 
 class PdpaError(RuntimeError):
@@ -124,6 +125,29 @@ def _erase_raw(conn, purpose: str, digits: str) -> tuple[dict, list[tuple]]:
     return removed, [(n, lao) for n, lao, _c in nights]
 
 
+def _delete_from_fact(conn, fact: str, key_col: str, key: str) -> int:
+    """Delete a key's rows from a fact (the hash lets the fact's person index, on hashtext
+    of the key, find them), and take them off the count a model keeps of them."""
+    where = f"{key_col} = %s and hashtext({key_col}) = hashtext(%s)"
+    counted = COUNTED_BY.get(fact)
+    if not counted or not conn.execute(
+        "select to_regclass(%s)", (f"core.{counted[0]}",)
+    ).fetchone()[0]:
+        return conn.execute(f"delete from core.{fact} where {where}", (key, key)).rowcount
+    model, group = counted
+    rows = conn.execute(
+        f"with gone as (delete from core.{fact} where {where} returning lao_code, payment_period)"
+        f" , n as (select lao_code, payment_period, count(*) as c from gone group by 1, 2)"
+        f" , counted as (update core.{model} as a set findings = a.findings - n.c from n"
+        f" where a.lao_code = n.lao_code and a.payment_period = n.payment_period"
+        f" and a.finding_group = %s returning 1)"
+        f" select coalesce(sum(c), 0) from n",
+        (key, key, group),
+    ).fetchone()[0]
+    conn.execute(f"delete from core.{model} where findings <= 0")
+    return int(rows)
+
+
 def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
     """After the rebuild: the retracted keys, and any derived row left with the pseudonym."""
     _source, table, _id, key_col, facts = PURPOSES[purpose]
@@ -135,12 +159,7 @@ def finish_erasure(admin_db: str, purpose: str, key: str) -> dict:
         ).rowcount
         for fact in facts:
             if conn.execute("select to_regclass(%s)", (f"core.{fact}",)).fetchone()[0]:
-                # the hash lets a fact's person index (on hashtext of the key) find the rows
-                removed[f"core.{fact}"] = conn.execute(
-                    f"delete from core.{fact} where {key_col} = %s"
-                    f" and hashtext({key_col}) = hashtext(%s)",
-                    (key, key),
-                ).rowcount
+                removed[f"core.{fact}"] = _delete_from_fact(conn, fact, key_col, key)
         # a fact row the rebuild left (normally none): a model kept by deltas from that
         # fact did not see it go, so its watermark goes and the next build recomputes it
         kept = [m for f in facts if removed.get(f"core.{f}") for m in KEPT_BY_DELTAS.get(f, ())]

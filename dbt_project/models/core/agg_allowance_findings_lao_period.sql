@@ -4,7 +4,7 @@
     pre_hook=[
         "{{ require_built_in_this_build('allowance_touched_groups') }}",
         "{{ require_built_in_this_build('fct_allowance_line_findings') }}",
-        "{{ delete_touched_or_all(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
+        "{{ delete_touched(['lao_code', 'payment_period'], allowance_groups_touched()) }}",
         "{{ delete_where(\"finding_group = 'paid_by_two_laos'\") }}",
     ],
     post_hook="{{ advance_watermark() }}",
@@ -15,32 +15,18 @@
 -- mismatch, under 60, failed, arrears, late) kept by touched group, and the people also
 -- paid by another LAO counted from core.fct_allowance_multi_lao (a few rows, recomputed by
 -- every build), so lao_followup and province_summary count restricted.allowance_findings'
--- rows without scanning every finding of history (millions a year). Recomputed whole when
--- it has no watermark (an erasure deleted line findings outside dbt: pdpa.KEPT_BY_DELTAS).
+-- rows without scanning every finding of history (millions a year). A line finding an
+-- erasure deletes outside dbt is taken off its count there (pdpa.COUNTED_BY).
 -- Grain: lao_code x payment_period x finding_group (line, paid_by_two_laos).
 with lines as (
-    -- the touched groups' findings (through the fact's (payment_period, lao_code) index),
-    -- or every finding when the counts have no watermark: two branches, each skipped by a
-    -- one-time filter
+    -- the touched groups' findings, through the fact's (payment_period, lao_code) index
+    select
+        f.lao_code,
+        f.payment_period
+    from {{ ref('fct_allowance_line_findings') }} as f
     {% if is_incremental() %}
-        select
-            f.lao_code,
-            f.payment_period
-        from {{ ref('fct_allowance_line_findings') }} as f
         inner join ({{ allowance_groups_touched() }}) as t
             on f.lao_code = t.lao_code and f.payment_period = t.payment_period
-        where {{ has_watermark() }}
-        union all
-        select
-            f.lao_code,
-            f.payment_period
-        from {{ ref('fct_allowance_line_findings') }} as f
-        where not {{ has_watermark() }}
-    {% else %}
-        select
-            f.lao_code,
-            f.payment_period
-        from {{ ref('fct_allowance_line_findings') }} as f
     {% endif %}
 )
 

@@ -3,7 +3,10 @@
     incremental_strategy='append',
     pre_hook=["{{ reporting_nights_plan() }}", "{{ reporting_nights_delete() }}"],
     post_hook=["{{ reporting_nights_record() }}", "{{ advance_watermark() }}"],
-    indexes=[{'columns': ['fiscal_year_be', 'lao_code']}, {'columns': ['extract_date']}],
+    indexes=[
+        {'columns': ['fiscal_year_be', 'lao_code']},
+        {'columns': ['extract_date', 'lao_code'], 'unique': True},
+    ],
 ) }}
 -- How many sources each LAO reported on each night (the shared definition of "reported",
 -- core.fct_submissions), so the scorecard's reporting rate reads one narrow row per LAO
