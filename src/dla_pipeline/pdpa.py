@@ -130,9 +130,10 @@ def _delete_from_fact(conn, fact: str, key_col: str, key: str) -> int:
     of the key, find them), and take them off the count a model keeps of them."""
     where = f"{key_col} = %s and hashtext({key_col}) = hashtext(%s)"
     counted = COUNTED_BY.get(fact)
-    if not counted or not conn.execute(
-        "select to_regclass(%s)", (f"core.{counted[0]}",)
-    ).fetchone()[0]:
+    if (
+        not counted
+        or not conn.execute("select to_regclass(%s)", (f"core.{counted[0]}",)).fetchone()[0]
+    ):
         return conn.execute(f"delete from core.{fact} where {where}", (key, key)).rowcount
     model, group = counted
     rows = conn.execute(
