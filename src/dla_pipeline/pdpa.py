@@ -145,7 +145,8 @@ def _delete_from_fact(conn, fact: str, key_col: str, key: str) -> int:
         f" select coalesce(sum(c), 0) from n",
         (key, key, group),
     ).fetchone()[0]
-    conn.execute(f"delete from core.{model} where findings <= 0")
+    if rows:
+        conn.execute(f"delete from core.{model} where findings <= 0")
     return int(rows)
 
 
