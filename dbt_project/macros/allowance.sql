@@ -33,6 +33,15 @@
     select tg.lao_code, tg.payment_period from {{ ref('allowance_touched_groups') }} as tg
 {%- endmacro %}
 
+{#- After a model's `from <fact> as <alias>`: on an incremental run, only the rows of the
+    (LAO, period) groups this build touched. -#}
+{% macro only_touched_groups(alias) -%}
+    {%- if is_incremental() %}
+    inner join ({{ allowance_groups_touched() }}) as t
+        on {{ alias }}.lao_code = t.lao_code and {{ alias }}.payment_period = t.payment_period
+    {%- endif %}
+{%- endmacro %}
+
 {#- The (person, payment period) pairs touched by this build's changes. -#}
 {% macro allowance_people_touched() -%}
     select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp

@@ -24,10 +24,7 @@ with lines as (
         f.lao_code,
         f.payment_period
     from {{ ref('fct_allowance_line_findings') }} as f
-    {% if is_incremental() %}
-        inner join ({{ allowance_groups_touched() }}) as t
-            on f.lao_code = t.lao_code and f.payment_period = t.payment_period
-    {% endif %}
+    {{ only_touched_groups('f') }}
 )
 
 select

@@ -29,10 +29,7 @@ with lines as (
         f.extract_date,
         f.loaded_at
     from {{ ref('fct_allowance_payments') }} as f
-    {% if is_incremental() %}
-        inner join ({{ allowance_groups_touched() }}) as t
-            on f.lao_code = t.lao_code and f.payment_period = t.payment_period
-    {% endif %}
+    {{ only_touched_groups('f') }}
 )
 
 select

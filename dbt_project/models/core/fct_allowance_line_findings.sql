@@ -33,10 +33,7 @@ with f as (
         p.paid_late,
         p.loaded_at
     from {{ ref('fct_allowance_payments') }} as p
-    {% if is_incremental() %}
-        inner join ({{ allowance_groups_touched() }}) as t
-            on p.lao_code = t.lao_code and p.payment_period = t.payment_period
-    {% endif %}
+    {{ only_touched_groups('p') }}
     where
         p.amount_mismatch
         or (p.under_60 and p.is_paid)
