@@ -529,13 +529,13 @@ def test_workbooks_written_over_processes_equal_those_written_one_by_one(
     from dla_pipeline.db import connect
 
     pools = []
+    forked_pool = fp.forked_pool
 
-    class Pool(fp.ProcessPoolExecutor):
-        def __init__(self, workers, **kw):
-            pools.append(workers)
-            super().__init__(workers, **kw)
+    def pool(workers):
+        pools.append(workers)
+        return forked_pool(workers)
 
-    monkeypatch.setattr(fp, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(fp, "forked_pool", pool)
     now = datetime.now(fp.BANGKOK)
     packs = {}
     umask = os.umask(0o077)

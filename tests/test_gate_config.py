@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -83,12 +84,55 @@ def test_sample_values_are_fetched_only_to_describe_a_blocking_failure(monkeypat
     monkeypatch.setattr(quality, "load_checks", lambda settings: checks)
     monkeypatch.setattr(quality, "point_gate_view", lambda conn, check, nights: None)
     monkeypatch.setattr(quality, "_batch_definition", lambda ds, check: None)
-    monkeypatch.setattr(quality, "_validate", validate)
+    monkeypatch.setattr(
+        quality, "_definition", lambda ctx, check, bd, nights, night: (check, nights)
+    )
+    monkeypatch.setattr(
+        quality,
+        "_outcomes",
+        lambda vd, run, label, result_format=quality.COUNTS: validate(
+            None, vd[0], None, vd[1], None, run, label, result_format
+        ),
+    )
     nights = [date(2026, 11, 1), date(2026, 11, 2)]
     result = quality.GateResult(nights[-1])
-    quality._validate_all(None, None, result, nights, nights[-1], None, None, None)
+    one_worker = SimpleNamespace(load_workers=1)
+    quality._validate_all(None, None, result, nights, nights[-1], None, None, one_worker)
 
     samples = [label for label, fmt in calls if fmt is quality.SAMPLES]
     assert samples == ["blocks[2026-11-01]", "blocks[2026-11-02]", "mart_blocks"]
     assert quality.COUNTS["partial_unexpected_count"] == 0
     assert [o.suite for o in result.blocking_failures] == ["blocks[2026-11-02]", "mart_blocks"]
+
+
+def test_outcomes_follow_checks_yml_a_missing_table_in_its_place(monkeypatch):
+    """The checks run side by side, but the report lists them as checks.yml does: a
+    table that is missing blocks in its own place, not first."""
+    from dla_pipeline import quality
+
+    checks = [quality.Check(s, "marts_build", s, per_night=False) for s in ("a", "b", "c")]
+
+    def batch_definition(ds, check):
+        if check.suite == "b":
+            raise LookupError("relation marts_build.b does not exist")
+        return check.suite
+
+    monkeypatch.setattr(quality, "load_checks", lambda settings: checks)
+    monkeypatch.setattr(quality, "_batch_definition", batch_definition)
+    monkeypatch.setattr(quality, "_definition", lambda ctx, check, bd, nights, night: check)
+    monkeypatch.setattr(
+        quality,
+        "_outcomes",
+        lambda vd, run, label, result_format=quality.COUNTS: [
+            quality.Outcome(label, "x", None, "blocking", True, "")
+        ],
+    )
+    result = quality.GateResult(date(2026, 11, 2))
+    one_worker = SimpleNamespace(load_workers=1)
+    quality._validate_all(None, None, result, [], date(2026, 11, 2), None, None, one_worker)
+    assert [(o.suite, o.expectation) for o in result.outcomes] == [
+        ("a", "x"),
+        ("b", "table_exists"),
+        ("c", "x"),
+    ]
+    assert [o.suite for o in result.blocking_failures] == ["b"]

@@ -15,7 +15,7 @@ from dla_pipeline.config import SOURCES
 from dla_pipeline.generator import generate_night
 from dla_pipeline.ingest import load_night
 from dla_pipeline.reconcile import reconcile
-from dla_pipeline.transform import build
+from dla_pipeline.transform import build, run_dbt
 
 NIGHTS = [date(2026, 4, 2), date(2026, 4, 3), date(2026, 4, 13)]
 
@@ -47,6 +47,19 @@ def built(warehouse_db):
     steps.quality_gate(NIGHTS[-1], "marts-test")
     steps.publish_marts(NIGHTS[-1], "marts-test")
     return incremental
+
+
+def test_the_models_unit_tests_pass_and_nights_do_not_run_them(built):
+    # a night's build leaves dbt's unit tests out (they test code, not data): CI runs them
+    assert not any(k.startswith("unit_test:") for k in build(NIGHTS[-1]))
+    results = [
+        r
+        for r in run_dbt(["test", "--select", "test_type:unit"])
+        if str(r.node.resource_type) == "unit_test"
+    ]
+    assert len(results) >= 4 and all(str(r.status) == "pass" for r in results), [
+        (r.node.name, str(r.status)) for r in results
+    ]
 
 
 def test_marts_reconcile_with_the_extract_files(built):
@@ -212,8 +225,6 @@ def test_a_slight_move_in_one_indicator_never_jumps_two_groups(built):
     """The model's own scoring macros over many LAO profiles: each indicator nudged by
     +/-0.02 moves the LAO by at most one group."""
     import random
-
-    from dla_pipeline.transform import run_dbt
 
     rng = random.Random(5)
     indicators = [r[0] for r in _seed_rows("scorecard_indicators.csv")]

@@ -200,3 +200,73 @@ def test_a_mart_whose_baht_do_not_reconcile_is_blocked_and_named(first_published
     # the failure shows the rows that differ, as JSON
     assert '{"unexpected": 1, "e.g.": [{"mart": ' in str(err.value)
     build(C, full_refresh=True)  # the marts as they should be, for what follows
+
+
+_SPIED: dict = {}
+
+
+def _spy_run_forked(i: int):
+    """quality._run_forked, noting the worker's pid (module level: the pool pickles it by
+    name)."""
+    import os
+
+    with _SPIED["pids"].open("a") as f:
+        f.write(f"{os.getpid()}\n")
+    return _SPIED["run"](i)
+
+
+def test_the_gate_runs_its_checks_side_by_side_and_finds_the_same(
+    first_published, monkeypatch, tmp_path
+):
+    """The gate's checks run in forked workers, one per core: their outcomes, in order,
+    are those of one process running them one after the other, and the parent's own
+    connections (the gate lock, the night's) are untouched by the workers."""
+    import os
+    from dataclasses import astuple
+
+    from dla_pipeline import quality
+    from dla_pipeline.config import get_settings
+
+    _SPIED.update(pids=tmp_path / "pids", run=quality._run_forked)
+    monkeypatch.setattr(quality, "_run_forked", _spy_run_forked)
+    settings = get_settings()
+    with psycopg.connect(first_published["WAREHOUSE_URL"]) as held:
+        two = quality.run_gate(C, "two", settings.model_copy(update={"load_workers": 2}))
+        one = quality.run_gate(C, "one", settings.model_copy(update={"load_workers": 1}))
+        assert held.execute("select 1").fetchone() == (1,)
+    assert [astuple(o) for o in two.outcomes] == [astuple(o) for o in one.outcomes]
+    assert len(two.outcomes) > 20
+    workers = set(_SPIED["pids"].read_text().split())
+    assert len(workers) == 2 and str(os.getpid()) not in workers
+
+
+def _backend_pid(engine) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("select pg_backend_pid()")).scalar()
+
+
+def _child_backend_pid(_: int) -> int:
+    return _backend_pid(_SPIED["engine"])
+
+
+def test_a_forked_gate_worker_never_shares_the_parents_pooled_connection(first_published):
+    """The recipe the gate's workers rely on: a connection pooled in the parent is not
+    used by a forked child (it opens its own), and the parent's stays usable."""
+    from multiprocessing import get_context
+
+    from sqlalchemy import create_engine
+
+    from dla_pipeline import quality
+
+    quality._pools_stay_in_their_process()
+    url = first_published["WAREHOUSE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    parent = _backend_pid(engine)  # now pooled, idle
+    _SPIED["engine"] = engine  # inherited by the fork
+    with get_context("fork").Pool(1) as pool:
+        child = pool.apply(_child_backend_pid, (0,))
+    assert child != parent
+    assert _backend_pid(engine) == parent
+    engine.dispose()

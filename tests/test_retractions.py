@@ -260,9 +260,9 @@ def test_multi_lao_by_lookups_or_one_hash_join(built, landing, monkeypatch, tmp_
     if lookup_max is not None:
         real = transform.run_dbt
 
-        def with_threshold(args, settings=None, night=None, extra_vars=None):
+        def with_threshold(args, settings=None, night=None, extra_vars=None, **kw):
             extra = {**(extra_vars or {}), "multi_lao_lookup_max_people": lookup_max}
-            return real(args, settings, night, extra)
+            return real(args, settings, night, extra, **kw)
 
         monkeypatch.setattr(transform, "run_dbt", with_threshold)
     url = built["WAREHOUSE_URL"]

@@ -45,7 +45,7 @@ def backfill_direct(start: date, end: date, say=print) -> dict:
     for name in ("dbt", "quality_gate", "publish"):
         with steps.step(run_id, end, "backfill", name, runner="direct"):
             if name == "dbt":
-                steps.transform(end)
+                steps.transform(end, gate_next=True)
             elif name == "quality_gate":
                 steps.quality_gate(end, run_id)
             else:

@@ -133,7 +133,7 @@ def _republish(reason: str) -> None:
     if not nights:
         return
     night, run_id = nights[-1], f"{reason}__{datetime.now():%Y%m%dT%H%M%S}"
-    steps.transform(night)
+    steps.transform(night, gate_next=True)
     try:
         steps.quality_gate(night, run_id)
     except QualityGateFailed as exc:

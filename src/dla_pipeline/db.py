@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from .config import Settings, get_settings
 
@@ -16,6 +22,81 @@ def connect(settings: Settings | None = None, role: str = "owner", **kwargs) -> 
     settings = settings or get_settings()
     kwargs.setdefault("application_name", f"dla-{role}")
     return psycopg.connect(settings.role_url(role), **kwargs)
+
+
+def forked_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` forked processes that die with this one. A forked worker holds
+    copies of this process's sockets (the night lock's and the gate lock's connections):
+    orphaned by a killed parent, Python's workers would wait for work forever and the
+    server would keep those sessions, and their locks, open."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("fork"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that
+        os._exit(1)
+
+
+# Raw tables this process analysed right after loading them (ingest.load_batches): the
+# next build in the same process (the direct runner, a backfill) takes the marks
+_ANALYSED_AFTER_LOAD: set[str] = set()
+
+
+def analyze(
+    settings: Settings, tables: list[str] | tuple[str, ...], after_load: bool = False
+) -> None:
+    """Fresh planner statistics for ``tables``, side by side, one transformer connection
+    each: a new night is outside the histograms autovacuum last took (it waits for a tenth
+    of a table to change), and a night estimated at one row gets nested loops that run for
+    minutes in dbt and the gate. The transformer keeps them (it plans on them; MAINTAIN
+    on raw and the ledger's tables, roles.py). ``after_load``: marks them for
+    ``take_analysed_after_load``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(table: str) -> None:
+        schema, name = table.split(".")
+        with connect(settings, role="transformer", autocommit=True) as conn:
+            conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, name)))
+
+    workers = min(len(tables), settings.load_workers or os.cpu_count() or 1)
+    if workers:
+        with ThreadPoolExecutor(workers, thread_name_prefix="analyze") as pool:
+            list(pool.map(one, tables))
+    if after_load:
+        _ANALYSED_AFTER_LOAD.update(tables)
+
+
+def take_analysed_after_load(tables: list[str] | tuple[str, ...]) -> list[str]:
+    """Those of ``tables`` this process analysed right after loading them since the last
+    call; the marks are taken (a later build samples again)."""
+    marked = [t for t in tables if t in _ANALYSED_AFTER_LOAD]
+    _ANALYSED_AFTER_LOAD.difference_update(tables)
+    return marked
+
+
+def stale_statistics(settings: Settings, tables: list[str] | tuple[str, ...]) -> list[str]:
+    """Those of ``tables`` changed since their last ANALYZE (or never analysed: statistics
+    are lost when the server recovers from a crash), in the order given."""
+    with connect(settings, role="transformer") as conn:
+        fresh = {
+            r[0]
+            for r in conn.execute(
+                "select schemaname || '.' || relname from pg_stat_user_tables"
+                " where schemaname || '.' || relname = any(%s) and n_mod_since_analyze = 0"
+                " and coalesce(last_analyze, last_autoanalyze) is not null",
+                (list(tables),),
+            )
+        }
+    return [t for t in tables if t not in fresh]
 
 
 def _alembic_config(url: str):

@@ -46,10 +46,8 @@ import stat
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from multiprocessing import get_context
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -61,6 +59,7 @@ from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 
 from . import ledger
+from .db import forked_pool
 
 log = logging.getLogger(__name__)
 
@@ -936,7 +935,7 @@ def _write_workbooks(pack: _Pack, workers: int) -> list[Written]:
         if workers <= 1:
             return [_write_workbook(i) for i in range(n)]
         order = sorted(range(n), key=lambda i: not pack.jobs[i][5])
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        with forked_pool(workers) as pool:
             done = dict(zip(order, pool.map(_write_workbook, order), strict=True))
         return [done[i] for i in range(n)]
     finally:

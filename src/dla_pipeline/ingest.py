@@ -23,10 +23,10 @@ import logging
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from multiprocessing import get_context
 
 import psycopg
 
@@ -42,7 +42,7 @@ from .contract import (
     load_lao_codes,
 )
 from .copytext import accepted_copy_text, quarantine_copy_text
-from .db import connect, migrate
+from .db import connect, forked_pool, migrate
 from .extract import Rejection, read_extract
 from .landing import Entry, NightScan, landing_for
 from .pseudonyms import mask_ids
@@ -584,6 +584,7 @@ def load_batches(
     Batches are independent transactions. Returns each (source, night)'s first error."""
     settings = settings or get_settings()
     errors: dict[tuple[str, date], BaseException | None] = {(s, n): None for s, n, _ in work}
+    left = Counter(source for source, _, _ in work)  # batches still to load, per source
     workers = workers or settings.load_workers or os.cpu_count() or 1
     if workers == 1 or len(work) <= 1:
         for source, night, keys in work:
@@ -591,17 +592,40 @@ def load_batches(
                 load_batch(source, night, keys, run_id, settings)
             except Exception as exc:
                 errors[(source, night)] = errors[(source, night)] or exc
+            left[source] -= 1
+            if not left[source]:
+                _analyze_loaded_table(source, settings)
         return errors
-    with ProcessPoolExecutor(min(workers, len(work)), mp_context=get_context("fork")) as pool:
+    with (
+        forked_pool(min(workers, len(work))) as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="analyze") as analysing,
+    ):
         futures = {
             pool.submit(load_batch, source, night, keys, run_id, settings): (source, night)
             for source, night, keys in work
         }
         for future in as_completed(futures):
+            source, night = futures[future]
             exc = future.exception()
             if exc is not None:
-                errors[futures[future]] = errors[futures[future]] or exc
+                errors[(source, night)] = errors[(source, night)] or exc
+            left[source] -= 1
+            if not left[source]:  # its statistics while the other sources' batches load
+                analysing.submit(_analyze_loaded_table, source, settings)
     return errors
+
+
+def _analyze_loaded_table(source_name: str, settings: Settings) -> None:
+    """ANALYZE a source's raw table once its batches are done (``db.analyze``): the build
+    that follows in this process need not (``transform.analyze_loaded``). A failure only
+    loses that head start: the load stands, the build analyses the table."""
+    from .db import analyze
+
+    table = f"raw.{SOURCES[source_name].table}"
+    try:
+        analyze(settings, [table], after_load=True)
+    except Exception as exc:  # noqa: BLE001 - never fail a committed load on statistics
+        log.warning("ANALYZE %s failed (%s): the build analyses it", table, exc)
 
 
 def load_night(

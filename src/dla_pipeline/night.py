@@ -53,7 +53,7 @@ def _direct(night: date, run_id: str) -> None:
         for name, fn in (("dbt", steps.transform), ("quality_gate", None), ("publish", None)):
             with steps.step(run_id, night, "night", name, runner="direct"):
                 if name == "dbt":
-                    fn(night)
+                    fn(night, gate_next=True)
                 elif name == "quality_gate":
                     steps.quality_gate(night, run_id)
                 else:

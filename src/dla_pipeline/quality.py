@@ -11,9 +11,11 @@ as a readable report beside the night's summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,7 +25,7 @@ from psycopg import sql
 
 from . import ledger, quality_docs
 from .config import ConfigError, Settings, get_settings
-from .db import connect
+from .db import connect, forked_pool
 
 log = logging.getLogger(__name__)
 # GX logs hundreds of INFO lines about its own registries (on import and for each
@@ -175,8 +177,35 @@ class QualityGateFailed(RuntimeError):
         super().__init__("quality gate failed, nothing published:\n  " + "\n  ".join(lines))
 
 
+def _pools_stay_in_their_process() -> None:
+    """SQLAlchemy's recipe for pools across ``fork`` (the gate's workers, _run_planned): a
+    pooled connection opened in another process is dropped (never used, never closed:
+    it is the parent's) and a new one opened instead. Once per process, for every pool."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if event.contains(Pool, "checkout", _checkout_in_own_process):
+        return
+    event.listen(Pool, "connect", _note_process)
+    event.listen(Pool, "checkout", _checkout_in_own_process)
+
+
+def _note_process(dbapi_connection, connection_record) -> None:
+    connection_record.info["pid"] = os.getpid()
+
+
+def _checkout_in_own_process(dbapi_connection, connection_record, connection_proxy) -> None:
+    from sqlalchemy import exc
+
+    if connection_record.info.get("pid", os.getpid()) != os.getpid():
+        connection_record.dbapi_connection = connection_proxy.dbapi_connection = None
+        raise exc.DisconnectionError("a pooled connection of the parent process: a new one")
+
+
 def context(settings: Settings | None = None):
     import great_expectations as gx
+
+    _pools_stay_in_their_process()
 
     settings = settings or get_settings()
     # great_expectations.yml refers to ${GX_WAREHOUSE_URL}: the gate's own role
@@ -253,8 +282,28 @@ def _observed(result: dict) -> str:
     return json.dumps(observed, default=str, ensure_ascii=False)[:500]
 
 
+def import_in_background() -> threading.Thread:
+    """Import Great Expectations in a thread (~3 s of imports, a third of a national
+    night's gate), started while the caller waits on the server: the direct runner starts
+    it with the dbt build. The gate's own import then finds it done (or waits for it)."""
+
+    def imp() -> None:
+        with contextlib.suppress(Exception):  # the gate's own import reports it
+            import great_expectations  # noqa: F401
+
+    global _IMPORTING
+    _IMPORTING = threading.Thread(target=imp, name="gx-import", daemon=True)
+    _IMPORTING.start()
+    return _IMPORTING
+
+
+_IMPORTING: threading.Thread | None = None
+
+
 def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None) -> GateResult:
     """Validate every check; record outcomes and the report. Never raises on failure."""
+    if _IMPORTING is not None:  # two threads importing one package may fail each other
+        _IMPORTING.join()
     from great_expectations.core.run_identifier import RunIdentifier
 
     settings = settings or get_settings()
@@ -290,15 +339,17 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
 
 def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> None:
     """Each check once: a night check over every pending night at once (one query per
-    expectation, counts only); only when a blocking one fails, again with sample values,
-    night by night to name the night."""
+    expectation, counts only), the checks side by side on the machine's cores; only when
+    a blocking one fails, again with sample values, night by night to name the night.
+    Outcomes in the order of checks.yml."""
+    entries: list[_Planned | Outcome] = []
     for check in load_checks(settings):
         try:
             if check.per_night:
                 point_gate_view(gate_conn, check, nights)
             bd = _batch_definition(ds, check)
         except Exception as exc:  # the table is missing: that alone blocks the publish
-            result.outcomes.append(
+            entries.append(
                 Outcome(
                     check.suite,
                     "table_exists",
@@ -311,16 +362,89 @@ def _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings) -> N
             continue
         checked = nights if check.per_night else [night]
         label = _night_label(check, checked) if check.per_night else check.suite
-        outcomes = _validate(ctx, check, bd, checked, night, run, label)
-        if not any(o.blocks for o in outcomes):
-            result.outcomes += outcomes
-            continue
-        # a blocking failure: again with sample values, night by night to name the night
-        for n in checked:
-            if check.per_night:
-                point_gate_view(gate_conn, check, [n])
-                label = _night_label(check, [n])
-            result.outcomes += _validate(ctx, check, bd, [n], night, run, label, SAMPLES)
+        entries.append(
+            _Planned(check, bd, checked, label, _definition(ctx, check, bd, checked, night))
+        )
+    planned = [e for e in entries if isinstance(e, _Planned)]
+    ran = dict(zip(map(id, planned), _run_planned(planned, run, ds, settings), strict=True))
+    for entry in entries:
+        if isinstance(entry, Outcome):
+            result.outcomes.append(entry)
+        elif not any(o.blocks for o in ran[id(entry)]):
+            result.outcomes += ran[id(entry)]
+        else:  # a blocking failure: again with sample values, night by night to name it
+            result.outcomes += _described(ctx, entry, night, run, gate_conn)
+
+
+def _described(ctx, plan: _Planned, night: date, run, gate_conn) -> list[Outcome]:
+    outcomes = []
+    for n in plan.checked:
+        label = plan.label
+        if plan.check.per_night:
+            point_gate_view(gate_conn, plan.check, [n])
+            label = _night_label(plan.check, [n])
+        vd = _definition(ctx, plan.check, plan.bd, [n], night)
+        outcomes += _outcomes(vd, run, label, SAMPLES)
+    return outcomes
+
+
+@dataclass
+class _Planned:
+    """A check ready to run: its validation definition, over the nights ``checked``."""
+
+    check: Check
+    bd: object
+    checked: list[date]
+    label: str
+    vd: object
+
+
+# the planned checks and the run, for the forked workers of _run_planned (inherited, not
+# pickled: GX's objects hold the datasource and its engine)
+_FORKED: tuple[list[_Planned], object] | None = None
+
+
+def _run_planned(planned: list[_Planned], run, ds, settings: Settings) -> list[list[Outcome]]:
+    """The checks' outcomes, in order. Each check is a few queries on its own server
+    backend, so they run side by side: one forked worker per core (LOAD_WORKERS), the
+    costliest first (the night batches and the whole-history reconciliations; national
+    night: 9.9 s one after the other). The workers open their own connections: a pooled
+    SQLAlchemy connection of the parent is never checked out in a worker
+    (``_pools_stay_in_their_process``), and psycopg closes a connection only in the
+    process that opened it, so the parent's (the gate lock's) are never used or closed."""
+    global _FORKED
+    workers = min(len(planned), settings.load_workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [_outcomes(p.vd, run, p.label) for p in planned]
+    order = sorted(range(len(planned)), key=lambda i: -_weight(planned[i].check))
+    ds.get_execution_engine().engine.dispose()  # its idle connections: not left open
+    _FORKED = (planned, run)
+    try:
+        with forked_pool(workers) as pool:
+            done = dict(zip(order, pool.map(_run_forked, order), strict=True))
+    finally:
+        _FORKED = None
+    return [done[i] for i in range(len(planned))]
+
+
+def _run_forked(i: int) -> list[Outcome]:
+    planned, run = _FORKED
+    try:
+        return _outcomes(planned[i].vd, run, planned[i].label)
+    except Exception as exc:  # GX's exceptions may not survive pickling: the text does
+        import traceback
+
+        raise RuntimeError(
+            f"the gate's check {planned[i].check.suite} failed in a worker:\n"
+            + "".join(traceback.format_exception(exc))
+        ) from None
+
+
+def _weight(check: Check) -> int:
+    """Which checks to start first: the night batches, then those with SQL queries (the
+    reconciliations sum whole facts), then the rest, in the order of checks.yml."""
+    sql_checks = sum("unexpected_rows_expectation" in item for item in check.expectations)
+    return 2 * check.per_night + (sql_checks > 0)
 
 
 def _night_label(check: Check, nights: list[date]) -> str:
@@ -335,17 +459,26 @@ COUNTS = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 SAMPLES = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 
 
-def _validate(ctx, check: Check, bd, nights, night: date, run, label: str, result_format=COUNTS):
-    """The check's suite over one batch, as outcomes labelled ``label``."""
+def _definition(ctx, check: Check, bd, nights, night: date):
+    """The check's suite and validation definition over one batch (GX's file stores)."""
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=check.suite, meta={"table": f"{check.schema}.{check.table}"})
     for item in check.expectations:
         suite.add_expectation(build_expectation(item, nights, night))
     suite = ctx.suites.add_or_update(suite)
-    vd = ctx.validation_definitions.add_or_update(
+    return ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=check.suite, data=bd, suite=suite)
     )
+
+
+def _validate(ctx, check: Check, bd, nights, night: date, run, label: str, result_format=COUNTS):
+    """The check's suite over one batch, as outcomes labelled ``label``."""
+    return _outcomes(_definition(ctx, check, bd, nights, night), run, label, result_format)
+
+
+def _outcomes(vd, run, label: str, result_format=COUNTS) -> list[Outcome]:
+    """A validation definition's results, as outcomes labelled ``label``."""
     from .gx_expectations import REPORTED_NAME
 
     outcomes = []

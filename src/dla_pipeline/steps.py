@@ -19,7 +19,7 @@ from .db import connect, require_current
 from .ingest import close_night, load_batch, plan_batches, scan_night
 from .nights import BadNight, parse_night, resolve_night, yesterday_in_bangkok  # noqa: F401
 from .publish import publish, record_blocked
-from .quality import QualityGateFailed, run_gate
+from .quality import QualityGateFailed, import_in_background, run_gate
 from .transform import build
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,10 @@ def pending(night: date) -> list[date]:
         return ledger.pending_nights(conn)
 
 
-def transform(night: date) -> dict:
-    return build(night)
+def transform(night: date, gate_next: bool = False) -> dict:
+    """The dbt build; ``gate_next``: the gate runs next in this process, so its imports
+    are done while dbt waits on the server (``quality.import_in_background``)."""
+    return build(night, on_running=import_in_background if gate_next else None)
 
 
 def quality_gate(night: date, run_id: str) -> dict:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -59,8 +60,11 @@ def run_dbt(
     settings: Settings | None = None,
     night: date | None = None,
     extra_vars: dict | None = None,
+    on_running: Callable[[], None] | None = None,
 ) -> list:
-    """Invoke dbt with the project's settings; raise ``DbtFailed`` naming what failed."""
+    """Invoke dbt with the project's settings; raise ``DbtFailed`` naming what failed.
+    ``on_running`` is called once, when dbt has parsed the project and starts running
+    nodes (from then on it mostly waits on the server)."""
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
@@ -71,7 +75,7 @@ def run_dbt(
     if extra_vars:
         full += ["--vars", json.dumps(extra_vars)]
     log.info("dbt %s", " ".join(full))
-    res = dbtRunner().invoke(full)
+    res = dbtRunner(callbacks=[_once_running(on_running)] if on_running else None).invoke(full)
     if res.exception:
         raise DbtFailed(f"dbt {args[0]} crashed: {res.exception}")
     if not res.success:
@@ -83,16 +87,34 @@ def run_dbt(
     return list(getattr(res.result, "results", []) or [])
 
 
+def _once_running(fn: Callable[[], None]) -> Callable:
+    """A dbt callback calling ``fn`` at the first event after parsing."""
+    called = []
+
+    def callback(event) -> None:
+        if not called and event.info.name == "ConcurrencyLine":
+            called.append(True)
+            fn()
+
+    return callback
+
+
 def build(
-    night: date | None = None, settings: Settings | None = None, full_refresh: bool = False
+    night: date | None = None,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
+    on_running: Callable[[], None] | None = None,
 ) -> dict:
-    """Seeds when their files changed, then models, snapshots and dbt tests."""
+    """Seeds when their files changed, then models, snapshots and dbt tests
+    (``on_running``: see ``run_dbt``)."""
     from .db import connect
 
     settings = settings or get_settings()
     refresh_seeds(settings)
     analyze_loaded(settings)
-    args = ["build", "--exclude", "resource_type:seed"]
+    # dbt's unit tests check the models' code, not the night's data: they run in CI
+    # (tests/test_marts.py), not before each model of every night (dbt Labs' advice)
+    args = ["build", "--exclude", "resource_type:seed", "resource_type:unit_test"]
     code = _model_code_digest(settings)
     if full_refresh or _first_incremental_build(settings) or _code_changed(settings, code):
         args.append("--full-refresh")
@@ -101,7 +123,7 @@ def build(
         hold.execute("select pg_advisory_lock_shared(%s)", (ledger.MAINTENANCE_LOCK,))
         # two builds at once would share core.build_state and marts_build: they queue
         hold.execute("select pg_advisory_lock(%s)", (ledger.BUILD_LOCK,))
-        results = run_dbt(args, settings, night)
+        results = run_dbt(args, settings, night, on_running=on_running)
     _remember_code(settings, code)
     counts: dict[str, int] = {}
     for r in results:
@@ -121,22 +143,18 @@ ANALYZED = (
 
 
 def analyze_loaded(settings: Settings) -> None:
-    """Fresh planner statistics for what the loads added: a new night is outside the
-    histograms autovacuum last took (it waits for a tenth of a table to change), and a
-    night estimated at one row gets nested loops that run for minutes in dbt and the gate.
-    The tables are analysed on as many connections as the loads use cores (a national
-    night's raw allowance table alone takes ~5 s to sample; one after the other, ~9 s)."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Fresh planner statistics for what the loads added (``db.analyze``). A raw table
+    this process analysed right after loading it (``ingest.load_batches``, beside the
+    other sources' batches) and that nothing changed since is not sampled again; every
+    other table is, as a load elsewhere (an Airflow task, another process) leaves no such
+    mark and may have landed while another ANALYZE reset the change count."""
+    from .db import analyze, stale_statistics, take_analysed_after_load
 
-    from .db import connect
-
-    def analyze(table: str) -> None:
-        with connect(settings, role="transformer", autocommit=True) as conn:
-            conn.execute(f"analyze {table}")
-
-    workers = min(len(ANALYZED), settings.load_workers or os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers, thread_name_prefix="analyze") as pool:
-        list(pool.map(analyze, ANALYZED))
+    marked = take_analysed_after_load(ANALYZED)
+    fresh = set(marked) - set(stale_statistics(settings, marked)) if marked else set()
+    todo = [t for t in ANALYZED if t not in fresh]
+    log.info("planner statistics refreshed: %s", ", ".join(todo) or "none needed")
+    analyze(settings, todo)
 
 
 def _model_code_digest(settings: Settings) -> str:
