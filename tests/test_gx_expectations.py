@@ -49,7 +49,8 @@ def rows_once(warehouse_db):
                 "select case when is_called then last_value else 0 end from gx_probe.runs"
             ).fetchone()[0]
 
-    # the gate's own path (quality._validate) goes through the same context and batch
+    # the gate's own path (quality._definition, then _outcomes) goes through the same
+    # context and batch
     yield SimpleNamespace(vd=vd, runs=runs, ctx=ctx, bd=bd)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema gx_probe cascade")
@@ -99,14 +100,13 @@ def test_the_gate_reports_it_as_checks_yml_names_it(rows_once, result_format, ob
     class's), the count as observed value, and the rows as JSON when describing a failure."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    from dla_pipeline.quality import Check, _validate
+    from dla_pipeline.quality import Check, _definition, _outcomes
 
     runs = rows_once.runs
     check = Check("probe", "gx_probe", "one_row", False, (ITEM,))
     run = RunIdentifier(run_name="probe")
-    (outcome,) = _validate(
-        rows_once.ctx, check, rows_once.bd, [NIGHT], NIGHT, run, "probe", result_format
-    )
+    vd = _definition(rows_once.ctx, check, rows_once.bd, [NIGHT], NIGHT)
+    (outcome,) = _outcomes(vd, run, "probe", result_format)
     assert outcome.expectation == "unexpected_rows_expectation"
     assert not outcome.success and outcome.severity == "blocking"
     assert outcome.observed == observed

@@ -472,11 +472,6 @@ def _definition(ctx, check: Check, bd, nights, night: date):
     )
 
 
-def _validate(ctx, check: Check, bd, nights, night: date, run, label: str, result_format=COUNTS):
-    """The check's suite over one batch, as outcomes labelled ``label``."""
-    return _outcomes(_definition(ctx, check, bd, nights, night), run, label, result_format)
-
-
 def _outcomes(vd, run, label: str, result_format=COUNTS) -> list[Outcome]:
     """A validation definition's results, as outcomes labelled ``label``."""
     from .gx_expectations import REPORTED_NAME
