@@ -28,7 +28,11 @@ def forked_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` forked processes that die with this one. A forked worker holds
     copies of this process's sockets (the night lock's and the gate lock's connections):
     orphaned by a killed parent, Python's workers would wait for work forever and the
-    server would keep those sessions, and their locks, open."""
+    server would keep those sessions, and their locks, open. Imports running in a thread
+    (``preload``) finish first: a child forked mid-import could hang on the import lock."""
+    from . import preload
+
+    preload.wait()
     return ProcessPoolExecutor(
         workers,
         mp_context=get_context("fork"),

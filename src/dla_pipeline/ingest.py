@@ -507,7 +507,8 @@ def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
     names = [r.file_name for u in units for r in u.records]
     present = {e.name for u in units for e in u.entries}
     known = ledger.known_files(conn, source.name, night)
-    gone = [n for n, k in known.items() if k.lao_code in set(laos) and n not in present]
+    replaced = set(laos)
+    gone = [n for n, k in known.items() if k.lao_code in replaced and n not in present]
     ledger.forget_files(conn, source.name, night, gone)
     ledger.write_files(
         conn, source.name, night, batch.load_id, (r for u in units for r in u.records)

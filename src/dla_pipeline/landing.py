@@ -57,6 +57,8 @@ def printable_name(name: str) -> str:
     """A file name as storable text: bytes that are not UTF-8 and control characters
     (a newline in a name) are shown as escapes, and a backslash as two, so that two
     different names never print the same."""
+    if name.isascii() and name.isprintable() and "\\" not in name:
+        return name  # most names: nothing to escape (a space is printable)
     text = os.fsencode(name).decode("utf-8", "surrogateescape")
     out = []
     for c in text:
@@ -261,7 +263,7 @@ class LocalLanding:
             except FileNotFoundError:
                 continue  # removed while we looked
             rel = (*prefix, name)
-            label = "/".join(printable_name(p) for p in rel)
+            label = "/".join(map(printable_name, rel))
             kind = kind_of(st.st_mode)
             if kind == "file" and PART.search(name) and not name.startswith("."):
                 scan.uploads_in_progress.append(label)
@@ -276,7 +278,7 @@ class LocalLanding:
                 entry.signature = (
                     f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
                 )
-                entry.reject = _file_problem(name, prefix, st)
+                entry.reject = _file_problem(name, label, prefix, st)
                 entry.read = entry.reject is None or entry.reject[0] == "bad_layout"
             else:
                 entry.read, entry.size = False, None
@@ -436,8 +438,7 @@ class LocalLanding:
 _PROC_FD = os.path.isdir("/proc/self/fd")
 
 
-def _file_problem(name: str, prefix: tuple[str, ...], st: os.stat_result):
-    label = "/".join(printable_name(p) for p in (*prefix, name))
+def _file_problem(name: str, label: str, prefix: tuple[str, ...], st: os.stat_result):
     if name.startswith("."):
         return (
             "hidden_file",
@@ -543,7 +544,8 @@ class FsspecLanding:
                 )
                 entry.signature = f"{info.get('ETag') or ''}:{entry.size}:{entry.mtime_ns}"
                 fake = os.stat_result((0o100644, 0, 0, 1, 0, 0, entry.size or 0, 0, 0, 0))
-                entry.reject = _file_problem(name, parts[:-1], fake)
+                label = "/".join(map(printable_name, parts))
+                entry.reject = _file_problem(name, label, parts[:-1], fake)
                 entry.read = entry.reject is None or entry.reject[0] == "bad_layout"
             else:
                 entry.read, entry.reject = False, _refuse("directory", rel)

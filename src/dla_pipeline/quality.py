@@ -11,7 +11,6 @@ as a readable report beside the night's summary.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 import yaml
 from psycopg import sql
 
-from . import ledger, quality_docs
+from . import ledger, preload, quality_docs
 from .config import ConfigError, Settings, get_settings
 from .db import connect, forked_pool
 
@@ -286,24 +285,12 @@ def import_in_background() -> threading.Thread:
     """Import Great Expectations in a thread (~3 s of imports, a third of a national
     night's gate), started while the caller waits on the server: the direct runner starts
     it with the dbt build. The gate's own import then finds it done (or waits for it)."""
-
-    def imp() -> None:
-        with contextlib.suppress(Exception):  # the gate's own import reports it
-            import great_expectations  # noqa: F401
-
-    global _IMPORTING
-    _IMPORTING = threading.Thread(target=imp, name="gx-import", daemon=True)
-    _IMPORTING.start()
-    return _IMPORTING
-
-
-_IMPORTING: threading.Thread | None = None
+    return preload.in_background("great_expectations")
 
 
 def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None) -> GateResult:
     """Validate every check; record outcomes and the report. Never raises on failure."""
-    if _IMPORTING is not None:  # two threads importing one package may fail each other
-        _IMPORTING.join()
+    preload.wait("great_expectations")
     from great_expectations.core.run_identifier import RunIdentifier
 
     settings = settings or get_settings()
