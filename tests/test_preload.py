@@ -5,11 +5,10 @@ held import lock)."""
 from __future__ import annotations
 
 import sys
-import threading
 import time
 import types
 
-from dla_pipeline import db, preload, transform
+from dla_pipeline import db, preload
 
 
 def _slow_module(monkeypatch, name: str, seconds: float, done: list) -> None:
@@ -57,24 +56,3 @@ def test_the_step_that_needs_a_module_waits_for_its_import(monkeypatch):
     preload.wait("dla_slow_import_b")
     assert done == ["dla_slow_import_b"] and "dla_slow_import_b" not in preload._THREADS
     preload.wait("never_started")  # nothing to wait for
-
-
-def test_run_dbt_waits_for_dbt_imported_ahead(monkeypatch):
-    """The direct runner imports dbt while the loads close (steps.load_nights with
-    build_next): run_dbt joins that thread before its own import."""
-    order: list = []
-    monkeypatch.setattr(preload, "wait", lambda module=None: order.append(("wait", module)))
-
-    class Stop(Exception):
-        pass
-
-    def no_state(*_a, **_k):
-        raise Stop
-
-    monkeypatch.setattr(transform, "set_build_state", no_state)
-    try:
-        transform.run_dbt(["build"])
-    except Stop:
-        pass
-    assert order == [("wait", transform.DBT_MODULE)]
-    assert threading.current_thread() is threading.main_thread()

@@ -28,7 +28,7 @@ def backfill_direct(start: date, end: date, say=print) -> dict:
     jobs = [(source, night) for night in nights(start, end) for source in SOURCES]
     say(f"  loading {len(jobs)} source-nights over the machine's cores", flush=True)
     with steps.step(run_id, end, "backfill", "load", runner="direct"):
-        errors = steps.load_nights(jobs, run_id, build_next=True)
+        errors = steps.load_nights(jobs, run_id)
     loaded = 0
     for source, night in jobs:
         try:

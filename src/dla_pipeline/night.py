@@ -34,9 +34,7 @@ def _direct(night: date, run_id: str) -> None:
 
     failed = False
     with steps.step(run_id, night, "night", "load", runner="direct"):
-        errors = steps.load_nights(
-            [(source, night) for source in SOURCES], run_id, build_next=True
-        )
+        errors = steps.load_nights([(source, night) for source in SOURCES], run_id)
     for source in SOURCES:
         try:
             with steps.step(run_id, night, "night", f"ingest_{source}", runner="direct"):

@@ -1,11 +1,14 @@
 """Imports done ahead, in a thread, while the caller waits on the server.
 
-dbt (~1.5 s of imports) and Great Expectations (~3 s) are imported by the direct runner
-while it waits on something else: dbt while the loads are closed and the raw tables
-analysed, GX while dbt builds. The step that needs the package then ``wait``s for its
+Great Expectations (~3 s of imports) is imported by the direct runner while dbt builds
+(``quality.import_in_background``). The step that needs a package ``wait``s for its
 thread (two threads importing one package may fail each other), and ``db.forked_pool``
 waits for all of them before forking (a child forked mid-import inherits a held import
 lock and can hang on it). A failed import here is silent: the step's own import reports it.
+
+Only where the process waits on the server does this gain: dbt imported while the loads
+were closed cost those steps as much time as it saved (they run Python too, and the
+import holds the interpreter), so dbt is imported where it is used.
 """
 
 from __future__ import annotations

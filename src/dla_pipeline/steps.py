@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from . import ledger, preload
+from . import ledger
 from .config import get_settings
 from .db import connect, require_current
 from .ingest import close_night, load_batch, plan_batches, scan_night
 from .nights import BadNight, parse_night, resolve_night, yesterday_in_bangkok  # noqa: F401
 from .publish import publish, record_blocked
 from .quality import QualityGateFailed, import_in_background, run_gate
-from .transform import DBT_MODULE, build
+from .transform import build
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,11 @@ def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dic
 
 
 def load_nights(
-    jobs: list[tuple[str, date]], run_id: str, workers: int = 0, build_next: bool = False
+    jobs: list[tuple[str, date]], run_id: str, workers: int = 0
 ) -> dict[tuple[str, date], BaseException | None]:
     """Every batch of every (source, night), spread over the machine's cores (see
     ``ingest.load_batches``). Returns each (source, night)'s first error, None when it
-    loaded. ``build_next``: this process builds next, so dbt is imported while the loads
-    are closed and analysed (``preload``)."""
+    loaded."""
     from .ingest import load_batches
 
     errors: dict[tuple[str, date], BaseException | None] = {job: None for job in jobs}
@@ -100,8 +99,6 @@ def load_nights(
             errors[(source, night)] = exc
     for job, exc in load_batches(work, run_id, workers=workers).items():
         errors[job] = errors[job] or exc
-    if build_next:
-        preload.in_background(DBT_MODULE)
     return errors
 
 

@@ -16,10 +16,6 @@ from .config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-# what run_dbt imports (~1.5 s): a runner that builds next imports it ahead (``preload``)
-DBT_MODULE = "dbt.cli.main"
-
-
 class DbtFailed(RuntimeError):
     pass
 
@@ -69,9 +65,6 @@ def run_dbt(
     """Invoke dbt with the project's settings; raise ``DbtFailed`` naming what failed.
     ``on_running`` is called once, when dbt has parsed the project and starts running
     nodes (from then on it mostly waits on the server)."""
-    from . import preload
-
-    preload.wait(DBT_MODULE)  # started by a runner while the loads closed (steps.load_nights)
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
