@@ -302,33 +302,17 @@ def test_a_fifo_night_folder_is_named_for_what_it_is(owner_conn, landing):
     assert kind == "fifo" and "FIFO" in reason
 
 
-def _escape(name: str) -> str:
-    """landing.printable_name without its plain-ASCII shortcut (the reference)."""
-    text = os.fsencode(name).decode("utf-8", "surrogateescape")
-    out = []
-    for c in text:
-        if "\udc80" <= c <= "\udcff":
-            out.append(f"\\x{ord(c) - 0xDC00:02x}")
-        elif c == "\\":
-            out.append("\\\\")
-        elif c.isprintable() or c == " ":
-            out.append(c)
-        else:
-            out.append(c.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
-
-
 def test_printable_names_shortcut_agrees_with_the_escaping():
     """Most names are plain ASCII and are stored as they are; every other name (a
     backslash, control characters, bytes that are not UTF-8, Thai) is escaped the same
     as before the shortcut."""
     import random
 
-    from dla_pipeline.landing import printable_name
+    from dla_pipeline.landing import _escaped, printable_name
 
     rng = random.Random(12)
     alphabet = [chr(i) for i in range(0, 128)] + ["ก", "\u00ad", "\u200b", "\udc80", "\udcff", "é"]
     names = ["5510101.csv", "export (1).csv", "a\\b.csv", "x\ny", "\x7f", "ลำพูน.csv", ""]
     names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     for name in names:
-        assert printable_name(name) == _escape(name), repr(name)
+        assert printable_name(name) == _escaped(name), repr(name)

@@ -59,6 +59,11 @@ def printable_name(name: str) -> str:
     different names never print the same."""
     if name.isascii() and name.isprintable() and "\\" not in name:
         return name  # most names: nothing to escape (a space is printable)
+    return _escaped(name)
+
+
+def _escaped(name: str) -> str:
+    """``printable_name`` character by character (any name)."""
     text = os.fsencode(name).decode("utf-8", "surrogateescape")
     out = []
     for c in text:
