@@ -531,7 +531,6 @@ class Book:
             },
         )
         self._formats: dict[tuple, object] = {}
-        self.sheetnames: list[str] = []
 
     def format(self, style: tuple):
         fmt = self._formats.get(style)
@@ -540,7 +539,6 @@ class Book:
         return fmt
 
     def sheet(self, title: str) -> Sheet:
-        self.sheetnames.append(title)
         return Sheet(self, self._wb.add_worksheet(title))
 
     def save(self, target) -> None:
