@@ -259,6 +259,43 @@ def test_lao_sheets_from_lao_followup_rows(tmp_path):
     assert counts["จำนวน อปท. ทั้งหมด"] == 4 and counts["จำนวน อปท. ที่ต้องติดตาม"] == 3
 
 
+def test_a_numeric_nan_or_infinity_is_shown_as_text_and_the_workbook_is_written(tmp_path):
+    """PostgreSQL's numeric holds NaN and Infinity, Excel has no such number: the cell
+    shows the text rather than failing the province's workbook (the writer refuses
+    them as numbers)."""
+    row = {
+        "province_code": "51",
+        "province_name_th": "ลำพูน",
+        "province_name_en": "Lamphun",
+        "district_code": "5101",
+        "district_name_th": "เมืองลำพูน",
+        "lao_code": "5510101",
+        "lao_name_th": "ก",
+        "lao_type": "SAO",
+        "lao_type_th": "อบต.",
+        "extract_date": NIGHT,
+        "fiscal_year_be": 2570,
+        **{f"{s}_status": "reported" for s in ("allowance", "tax", "vaccination")},
+        "sources_missing": 0,
+        "files_rejected": 0,
+        "rows_quarantined": 0,
+        "top_quarantine_reasons": None,
+        "rabies_coverage_rate": Decimal("NaN"),
+        "below_rabies_target": True,
+        "allowance_findings": float("inf"),
+        "needs_follow_up": True,
+    }
+    data = fp.PackData(NIGHT, NIGHT, 2570, {"51": "ลำพูน"}, [], [], laos=[row])
+    wb = fp.build_workbook("ลำพูน", data, [], [], datetime.now(fp.BANGKOK), laos=[row])
+    path = tmp_path / "t.xlsx"
+    wb.save(path)
+    ws = load_workbook(path)[fp.SHEET_RABIES_TARGET]
+    header, rows = _rows(ws)
+    assert rows[0][header.index("ความครอบคลุมการฉีดวัคซีน")] == "NaN"
+    header, rows = _rows(load_workbook(path)[fp.SHEET_FINDINGS])
+    assert rows[0][header.index("จำนวนข้อค้นพบเบี้ยยังชีพ")] == "inf"
+
+
 def test_a_folder_open_to_others_is_refused(tmp_path):
     open_dir = tmp_path / "shared"
     open_dir.mkdir(mode=0o755)

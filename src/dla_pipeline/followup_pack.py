@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 import re
 import stat
@@ -588,7 +589,10 @@ def _write(ws, r: int, c: int, value, fmt) -> None:
     elif isinstance(value, bool):
         ws.write_boolean(r, c, value, fmt)
     elif isinstance(value, int | float | Decimal):
-        ws.write_number(r, c, value, fmt)
+        if value.is_finite() if isinstance(value, Decimal) else math.isfinite(value):
+            ws.write_number(r, c, value, fmt)
+        else:  # PostgreSQL's NaN or Infinity: Excel has no such number, so it is shown as text
+            ws.write_string(r, c, str(value), fmt)
     elif isinstance(value, date):  # a datetime too
         ws.write_datetime(r, c, value, fmt)
     else:
