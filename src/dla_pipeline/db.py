@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from . import preload
 from .config import Settings, get_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -30,8 +31,6 @@ def forked_pool(workers: int) -> ProcessPoolExecutor:
     orphaned by a killed parent, Python's workers would wait for work forever and the
     server would keep those sessions, and their locks, open. Imports running in a thread
     (``preload``) finish first: a child forked mid-import could hang on the import lock."""
-    from . import preload
-
     preload.wait()
     return ProcessPoolExecutor(
         workers,

@@ -599,13 +599,12 @@ def _write(ws, r: int, c: int, value, fmt) -> None:
         ws.write_string(r, c, str(value), fmt)
 
 
+def _style(font: tuple = _FONT, number_format: str | None = None) -> tuple:
+    return (*font, ("num_format", number_format)) if number_format else font
+
+
 def _cell(value, font: tuple = _FONT, number_format: str | None = None) -> tuple:
-    return value, (*font, ("num_format", number_format)) if number_format else font
-
-
-def _body_style(kind: str | None) -> tuple:
-    """The style of a table cell of this kind."""
-    return (*_FONT, ("num_format", _BODY_FORMATS.get(kind or "", "General")))
+    return value, _style(font, number_format)
 
 
 def _value(row: dict, col: Column):
@@ -629,7 +628,7 @@ def _table_sheet(wb: Book, title: str, columns: Sequence[Column], rows: list[dic
         width = max([col.min_width, *map(display_width, set(texts))]) + 2
         ws.width(i, min(width, MAX_WIDTH))
     ws.header(columns)
-    styles = [_body_style(c.kind) for c in columns]
+    styles = [_style(_FONT, _BODY_FORMATS.get(c.kind)) for c in columns]
     for row in values:
         ws.append(zip(row, styles, strict=True))
     ws.autofilter(len(columns))

@@ -27,9 +27,10 @@ from .config import ConfigError, Settings, get_settings
 from .db import connect, forked_pool
 
 log = logging.getLogger(__name__)
+GX_MODULE = "great_expectations"  # imported ahead by the direct runner (preload)
 # GX logs hundreds of INFO lines about its own registries (on import and for each
 # expectation) into a night's log; the gate logs what it found itself
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+logging.getLogger(GX_MODULE).setLevel(logging.WARNING)
 
 DATASOURCE = "warehouse"
 SEVERITIES = {"blocking": "critical", "warning": "warning"}
@@ -285,12 +286,12 @@ def import_in_background() -> threading.Thread:
     """Import Great Expectations in a thread (~3 s of imports, a third of a national
     night's gate), started while the caller waits on the server: the direct runner starts
     it with the dbt build. The gate's own import then finds it done (or waits for it)."""
-    return preload.in_background("great_expectations")
+    return preload.in_background(GX_MODULE)
 
 
 def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None) -> GateResult:
     """Validate every check; record outcomes and the report. Never raises on failure."""
-    preload.wait("great_expectations")
+    preload.wait(GX_MODULE)
     from great_expectations.core.run_identifier import RunIdentifier
 
     settings = settings or get_settings()
