@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from dla_pipeline.config import project_root
 from dla_pipeline.contract import SOURCES, Context, Rules
-from dla_pipeline.csvread import READ_CHARS, Lines, Records
+from dla_pipeline.csvread import READ_CHARS, Lines, Records, Run
 from dla_pipeline.encoding import SNIFF_BYTES
 from dla_pipeline.extract import Accepted, ExtractReader
 from dla_pipeline.generator import make_thai_id
@@ -276,6 +276,22 @@ def test_implausible_ages_dates_and_counts_are_bad_rows():
     assert [r.code for r in rej] == ["number_too_large", "fiscal_year_out_of_range"]
 
 
+@settings(max_examples=500)
+@given(
+    st.dates(min_value=date(1800, 1, 1), max_value=date(2100, 12, 31)),
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+    st.integers(0, 130),
+)
+def test_the_age_cutoff_clears_exactly_the_rows_the_age_rule_passes(born, period, max_age):
+    """The allowance reader compares each birth date with its period's cutoff and applies
+    the age rule (the age on the period's first day) only below it: the two agree."""
+    from dla_pipeline.contract import oldest_plausible_birth
+
+    period = period.replace(day=1)
+    age = period.year - born.year - ((period.month, 1) < (born.month, born.day))
+    assert (born < oldest_plausible_birth(period, max_age)) == (age > max_age)
+
+
 def test_text_longer_than_the_bound_is_a_bad_row():
     row = f"{'R' * 3000},01/11/2569,41100003,,,{TID},200,2570,paid"
     _, rej, _ = read(TAX_HEADER + "\n" + row + "\n", "tax")
@@ -391,6 +407,58 @@ def test_runs_of_plain_lines_read_at_once_equal_the_line_by_line_reader(
     data = text.encode(encoding, errors="replace")
     fast, reference = read_both_ways(data, "allowance", chunk_rows)
     assert fast == reference
+
+
+def _varied_rows(rng, n: int) -> list[str]:
+    """Plain allowance rows that differ in every column (distinct people, dates, amounts)."""
+    rows = []
+    for _ in range(n):
+        cid = make_thai_id(f"3{rng.randrange(10**11):011d}")
+        birth = f"{rng.randint(0, 28):02d}/{rng.randint(0, 12):02d}/{rng.randint(2470, 2510)}"
+        amount = rng.choice(["600", "700.00", "800", "1000"] * 4 + ["1,000", "-5", "abc", ""])
+        paid = rng.choice(["05/11/2569", "5 พ.ย. 2569"] * 4 + ["31/02/2569", ""])
+        channel = rng.choice(["cash", "bank_transfer", "proxy", "เงินสด"] * 4 + ["fax"])
+        status = rng.choice(["paid", "failed", "arrears", "จ่ายแล้ว"] * 4 + ["?"])
+        extra = rng.choice(["", "", "", " note"])
+        rows.append(f"{cid},{birth},11/2569,{amount},{paid},{channel},{status}{extra}")
+        if rng.random() < 0.02:
+            rows.append(rows[-1])  # a duplicate row
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_runs_read_as_columns_equal_the_line_by_line_reader(seed):
+    """A run of plain lines of the header's width is split as one string into columns
+    (csvread.Run): every cell, line number, raw line, rejection and duplicate is what the
+    line-by-line reader gives, with odd lines (quoted, short, long, blank, only commas, a
+    repeated header, NULs) dropped in anywhere and kept-extra columns in the header."""
+    import random
+
+    rng = random.Random(seed)
+    odd = [line for line in LINE_KINDS if line not in (GOOD, GOOD2)]
+    header = HEADER + (",remark" if seed % 2 else "")
+    rows = _varied_rows(rng, 3000)
+    if seed % 2:
+        rows = [row + ("," if row.count(",") == 6 else "") for row in rows]
+    lines = []
+    for row in rows:
+        lines.append(row)
+        if rng.random() < 0.01 * seed:
+            lines.append(rng.choice(odd))
+    eol = ["\n", "\r\n", "\r"][seed % 3]
+    data = (header + eol + eol.join(lines) + eol).encode()
+    for chunk_rows in (7, 2048):
+        fast, reference = read_both_ways(data, "allowance", chunk_rows)
+        assert fast == reference
+        assert len(fast[0]) > 200 and len(fast[1]) > 200  # both accepted and rejected rows
+    # and the columns path is the one taken for the plain lines
+    plain = eol.join(rows)
+    text = io.TextIOWrapper(io.BytesIO((header + eol + plain).encode()), "utf-8", newline="")
+    records = Records(Lines(text))
+    records.width = header.count(",") + 1
+    records.bulk = True
+    items = list(records)
+    assert sum(len(item) for item in items if isinstance(item, Run)) > len(rows) * 0.8
 
 
 def test_reason_codes_raised_in_the_code_are_in_the_catalogue():

@@ -152,10 +152,16 @@ class Chunk:
                     errors[i] = (name, v.code, v.detail)
         return out
 
-    def check(self, name: str, failure: Callable[[int], tuple[str, str] | None]) -> None:
-        """A rule over several cells of a row, for rows still valid."""
+    def check(
+        self,
+        name: str,
+        failure: Callable[[int], tuple[str, str] | None],
+        rows: Iterable[int] | None = None,
+    ) -> None:
+        """A rule over several cells of a row, for rows still valid (of ``rows`` only: the
+        rows a cheaper test could not clear)."""
         errors = self.errors
-        for i in range(self.n):
+        for i in range(self.n) if rows is None else rows:
             if errors[i] is None:
                 problem = failure(i)
                 if problem:
@@ -407,6 +413,13 @@ def _period(ctx: Context):
     return parse
 
 
+def oldest_plausible_birth(period: date, max_age: int) -> date:
+    """The earliest birth date whose age in ``period`` (a month: the age on its first day,
+    as ``too_old`` counts it) is at most ``max_age``: anyone born before is older."""
+    year = period.year - max_age - 1
+    return date(year, period.month, 2) if year >= 1 else date.min
+
+
 def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
     max_age = ctx.bounds("allowance").max_age_years
     cid = ch.parse_many("citizen_id", _person_ids(ctx, "citizen"))
@@ -420,7 +433,14 @@ def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
             return "implausible_age", f"recipient aged {age} in period {paid_for:%m/%Y}"
         return None
 
-    ch.check("birth_date", too_old)
+    # only a birth before the period's cutoff can be too old: one comparison a row
+    cutoffs = {d: oldest_plausible_birth(d, max_age) for d in set(period) if d.__class__ is date}
+    maybe = [
+        i
+        for i, (b, d) in enumerate(zip(birth, period, strict=True))
+        if b.__class__ is tuple and d.__class__ is date and b[0] < cutoffs[d]
+    ]
+    ch.check("birth_date", too_old, maybe)
     amount = ch.parse("amount", _amount(ctx, "allowance"))
     paid_on = ch.parse("paid_on", _date_within(ctx, "allowance", "paid_on"))
     channel = ch.parse("channel", _enum("channel", CHANNELS))

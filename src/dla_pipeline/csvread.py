@@ -22,6 +22,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import BinaryIO
 
 from .encoding import INVISIBLE, MAX_LINE_CHARS, SNIFF_BYTES, sniff_encoding
@@ -164,6 +165,27 @@ class Record:
     problem: tuple[str, str] | None = None  # (reason code, detail)
 
 
+@dataclass(slots=True)
+class Run:
+    """The records of a run of plain lines without a quote, each exactly ``width`` cells
+    wide, as columns: what a list of ``Record`` would hold, without an object per line."""
+
+    line_nos: list[int]
+    raws: list[str]  # each record's text
+    columns: list[list[str]]  # by position in the header, each as long as line_nos
+    chars: int  # the records' text, in characters
+
+    def __len__(self) -> int:
+        return len(self.line_nos)
+
+    def records(self) -> list[Record]:
+        rows = zip(*self.columns, strict=True) if self.columns else repeat((), len(self))
+        return [
+            Record(no, list(cells), raw)
+            for no, cells, raw in zip(self.line_nos, rows, self.raws, strict=True)
+        ]
+
+
 class Records:
     """CSV records of a line stream. Set ``width`` once the header is known: a quoted
     field may then continue over several lines only into a record of that width."""
@@ -173,12 +195,10 @@ class Records:
         self.width: int | None = None
         self.bulk = False  # yield runs of plain records as lists (see ``Lines.plain``)
 
-    def __iter__(self) -> Iterator[Record | list[Record]]:
+    def __iter__(self) -> Iterator[Record | list[Record] | Run]:
         while True:
             if self.bulk and (run := self.lines.plain()) is not None:
-                plain = self._plain(*run)
-                if plain:
-                    yield plain
+                yield from self._plain(*run)
                 continue
             line = next(self.lines, None)
             if line is None:
@@ -187,10 +207,12 @@ class Records:
             if record is not None:
                 yield record
 
-    def _plain(self, first: int, texts: list[str]) -> list[Record] | None:
+    def _plain(self, first: int, texts: list[str]) -> list[list[Record] | Run | Record]:
         """The records of a run of plain lines, each line one record, as the line-by-line
-        path reads them: quoted cells through one strict CSV reader for the run. When a
-        quote does not close on its own line, the lines go back to be read one by one."""
+        path reads them: quoted cells through one strict CSV reader for the run; once the
+        header's width is known, the other lines as columns (``_columns``), else as one
+        list. When a quote does not close on its own line, the lines go back to be read
+        one by one (nothing given)."""
         quoted = [text for text in texts if '"' in text]
         cells = iter(())
         if quoted:
@@ -200,13 +222,48 @@ class Records:
                 rows = []
             if len(rows) != len(quoted):  # a record over several lines, or bad quoting
                 self.lines.push_back([Line(no, text) for no, text in enumerate(texts, first)])
-                return None
+                return []
             cells = iter(rows)
-        return [
+        if self.width:
+            return self._columns(first, texts, self.width, cells if quoted else None)
+        records = [
             Record(no, next(cells) if '"' in text else text.split(","), text)
             for no, text in enumerate(texts, first)
             if not _ONLY_COMMAS.match(text)
         ]
+        return [records] if records else []
+
+    @staticmethod
+    def _columns(
+        first: int, texts: list[str], width: int, quoted: Iterator[list[str]] | None
+    ) -> list[Run | Record]:
+        """Each stretch of unquoted lines with exactly the header's width as one ``Run``
+        (the stretch joined and split once, every width-th cell a column); any other line
+        as a ``Record`` of its own (a quoted one with its next cells from ``quoted``); a
+        line of only commas and blanks carries nothing and is skipped."""
+        commas = list(map(str.count, texts, repeat(",")))
+        blank = list(map(_ONLY_COMMAS.match, texts))
+        quotes = [False] * len(texts) if quoted is None else ['"' in text for text in texts]
+        odd = [
+            i
+            for i, (n, b, q) in enumerate(zip(commas, blank, quotes, strict=True))
+            if b or q or n != width - 1
+        ]
+        items: list[Run | Record] = []
+        start = 0
+        for i in [*odd, len(texts)]:
+            if i > start:
+                part = texts[start:i]
+                cells = ",".join(part).split(",")
+                columns = [cells[k::width] for k in range(width)]
+                lines = list(range(first + start, first + i))
+                items.append(Run(lines, part, columns, sum(map(len, part))))
+            if i < len(texts) and not blank[i]:
+                text = texts[i]
+                split = next(quoted) if quoted is not None and '"' in text else text.split(",")
+                items.append(Record(first + i, split, text))
+            start = i + 1
+        return items
 
     def _record(self, line: Line) -> Record | None:
         """The record that starts on ``line``; None for a line that carries nothing."""

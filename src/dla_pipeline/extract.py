@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import BinaryIO
 
 from .contract import Chunk, Context, Source
-from .csvread import Lines, Record, Records, fits_width, open_lines, printable
+from .csvread import Lines, Record, Records, Run, fits_width, open_lines, printable
 from .dedup import FirstSeen
 from .encoding import INVISIBLE, Unreadable
 
@@ -196,6 +196,47 @@ def _names_after_first_line(stream: BinaryIO, source: Source) -> bool:
         stream.seek(start)
 
 
+class Pending:
+    """Records waiting to be converted, as columns of the header positions the layout reads
+    (its columns and kept extras): a run of plain lines is appended column by column, a
+    record from the line-by-line path cell by cell."""
+
+    __slots__ = ("line_nos", "raws", "cols")
+
+    def __init__(self, layout: Layout | None):
+        positions = (
+            sorted({*layout.positions.values(), *(p for _, p in layout.kept)}) if layout else []
+        )
+        self.line_nos: list[int] = []
+        self.raws: list[str] = []
+        self.cols: dict[int, list[str]] = {p: [] for p in positions}
+
+    def __len__(self) -> int:
+        return len(self.line_nos)
+
+    def add_run(self, run: Run) -> None:
+        self.line_nos += run.line_nos
+        self.raws += run.raws
+        for p, col in self.cols.items():
+            col += run.columns[p]
+
+    def add(self, rec: Record) -> None:
+        self.line_nos.append(rec.line_no)
+        self.raws.append(rec.raw)
+        cells = rec.cells
+        for p, col in self.cols.items():
+            col.append(cells[p])  # type: ignore[index]  # a pending record fits the header
+
+    def take(self, n: int) -> Pending:
+        """The first ``n`` records, removed from this buffer."""
+        head = Pending(None)
+        head.line_nos, self.line_nos = self.line_nos[:n], self.line_nos[n:]
+        head.raws, self.raws = self.raws[:n], self.raws[n:]
+        for p, col in self.cols.items():
+            head.cols[p], self.cols[p] = col[:n], col[n:]
+        return head
+
+
 class ExtractReader:
     """Iterate to get ``Accepted`` chunks and lists of ``Rejection``; then ``verdict``.
 
@@ -253,57 +294,68 @@ class ExtractReader:
         v = self.verdict
         records = Records(lines)
         layout: Layout | None = None
-        pending: list[Record] = []
+        pending = Pending(None)
         rejected: list[Rejection] = []
         held = 0
         for item in records:
             if layout is None:
                 layout = self._header(item, records)
+                pending = Pending(layout)
                 # plain lines come in runs once nothing can change the layout or refuse
                 # every row; a run holds what the line-by-line path would have given
                 records.bulk = self.bulk and not (
                     self.names_repeat or self.reject_all or self.file_problem or layout.problem
                 )
                 continue
-            if item.__class__ is list:
+            if item.__class__ is Run or item.__class__ is list:
                 batch = item
             elif (
                 item.cells is not None and self.names_repeat and _is_header(item.cells, self.source)
             ):
                 yield from self._flush(pending, layout, rejected, seen, seen_key)
-                pending, rejected = [], []
                 layout = self._relayout(item, layout, records)
+                pending, rejected = Pending(layout), []
                 continue  # a repeated header is skipped, not data
             else:
                 batch = [item]
             v.rows_in += len(batch)
-            self._sort(batch, layout, pending, rejected)
-            held += sum(len(rec.raw) for rec in batch)
+            held += self._sort(batch, layout, pending, rejected)
             # a chunk is at most chunk_rows records and CHUNK_CHARS of text (long lines)
             while (
                 len(pending) >= self.chunk_rows
                 or len(rejected) >= self.chunk_rows
                 or held > CHUNK_CHARS
             ):
-                head, pending = pending[: self.chunk_rows], pending[self.chunk_rows :]
+                head = pending.take(self.chunk_rows)
                 yield from self._flush(head, layout, rejected, seen, seen_key)
                 rejected, held = [], 0
         if layout is None and not self.reject_all:
             v.status, v.code, v.detail = "rejected", "no_header", "not CSV: no header row"
         yield from self._flush(pending, layout, rejected, seen, seen_key)
 
-    def _sort(self, batch: list[Record], layout: Layout, pending: list, rejected: list) -> None:
-        """Records to convert go to ``pending``, records refused as they are to ``rejected``."""
+    def _sort(
+        self, batch: list[Record] | Run, layout: Layout, pending: Pending, rejected: list
+    ) -> int:
+        """Records to convert go to ``pending``, records refused as they are to ``rejected``.
+        Returns the characters of text the batch holds."""
+        refuse_all = self.reject_all or self.file_problem or layout.problem
+        if batch.__class__ is Run:
+            if not refuse_all:
+                pending.add_run(batch)  # each record exactly of the header's width
+                return batch.chars
+            batch = batch.records()
         width = layout.width
-        if len(batch) > 1 and all(len(rec.cells) == width for rec in batch):
-            pending += batch  # a run of plain records, each of the header's width
-            return
         for rec in batch:
-            problem = self._row_problem(rec, layout)
-            if problem:
-                rejected.append(Rejection(rec.line_no, problem[0], problem[1], problem[2], rec.raw))
-            else:
-                pending.append(rec)
+            # the usual record (read, of the header's width) needs no other check
+            if refuse_all or rec.cells is None or len(rec.cells) != width:
+                problem = self._row_problem(rec, layout)
+                if problem:
+                    rejected.append(
+                        Rejection(rec.line_no, problem[0], problem[1], problem[2], rec.raw)
+                    )
+                    continue
+            pending.add(rec)
+        return sum(len(rec.raw) for rec in batch)
 
     def _header(self, rec: Record, records: Records) -> Layout:
         v = self.verdict
@@ -376,46 +428,42 @@ class ExtractReader:
             v.rows_rejected += len(rejected)
             yield rejected
 
-    def _convert(self, pending: list[Record], layout: Layout, seen, seen_key):
+    def _convert(self, pending: Pending, layout: Layout, seen, seen_key):
         source, ctx = self.source, self.ctx
-        cols = {
-            name: [r.cells[i] for r in pending]  # type: ignore[index]
-            for name, i in layout.positions.items()
-        }
-        chunk = Chunk([r.line_no for r in pending], cols, ctx.memo.setdefault(source.name, {}))
+        cols = {name: pending.cols[i] for name, i in layout.positions.items()}
+        chunk = Chunk(pending.line_nos, cols, ctx.memo.setdefault(source.name, {}))
         typed = source.convert(chunk, ctx)
         if layout.kept:
             _check_extras(chunk, pending, layout, ctx.bounds(source.name).max_text_length)
         _mark_duplicates(chunk, typed, source, seen, seen_key)
         ok = chunk.ok()
+        line_nos, raws = pending.line_nos, pending.raws
         rejected = [
             # an erased person's row is counted, and kept without its content
-            Rejection(pending[i].line_no, *e, None if e[1] == "erased" else pending[i].raw)
+            Rejection(line_nos[i], *e, None if e[1] == "erased" else raws[i])
             for i, e in enumerate(chunk.errors)
             if e is not None
         ]
         if len(ok) == len(pending):
             columns = {c: typed[c] for c in source.db_columns}
         else:
-            columns = {c: [typed[c][i] for i in ok] for c in source.db_columns}
-        extra = (
-            [_extra_json(pending[i].cells, layout) for i in ok] if layout.kept else [None] * len(ok)
-        )
+            pick = _picker(ok)
+            columns = {c: pick(typed[c]) for c in source.db_columns}
+        extra = [_extra_json(pending, i, layout) for i in ok] if layout.kept else [None] * len(ok)
         return Accepted([chunk.line_nos[i] for i in ok], columns, extra), rejected
 
 
-def _check_extras(chunk: Chunk, pending: list[Record], layout: Layout, limit: int) -> None:
+def _check_extras(chunk: Chunk, pending: Pending, layout: Layout, limit: int) -> None:
     """Kept extra cells obey the text bound like the contract's own text cells."""
     for i in chunk.ok():
-        cells = pending[i].cells
         for name, pos in layout.kept:
-            if pos < len(cells) and len(cells[pos].strip(INVISIBLE)) > limit:
+            if len(pending.cols[pos][i].strip(INVISIBLE)) > limit:
                 chunk.errors[i] = (name, "text_too_long", f"{name} longer than {limit} characters")
                 break
 
 
-def _extra_json(cells: list[str], layout: Layout) -> str | None:
-    values = {name: cells[i].strip(INVISIBLE) for name, i in layout.kept if i < len(cells)}
+def _extra_json(pending: Pending, i: int, layout: Layout) -> str | None:
+    values = {name: pending.cols[pos][i].strip(INVISIBLE) for name, pos in layout.kept}
     return json.dumps(values, ensure_ascii=False) if values else None
 
 
@@ -444,12 +492,20 @@ def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) 
             )
 
 
+def _picker(rows: list[int]):
+    """A function giving the values of a column at ``rows``, as a list."""
+    if len(rows) > 1:
+        get = itemgetter(*rows)
+        return lambda col: list(get(col))
+    return lambda col: [col[i] for i in rows]
+
+
 def _row_hashes(typed: dict[str, list], names, rows: list[int]) -> list[int]:
     """hash() of each row's tuple of values in columns ``names``, for rows ``rows``."""
     if len(rows) == len(typed[names[0]]):
         cols = [typed[c] for c in names]
     else:
-        pick = itemgetter(*rows) if len(rows) > 1 else (lambda col: (col[rows[0]],))
+        pick = _picker(rows)
         cols = [pick(typed[c]) for c in names]
     return list(map(hash, zip(*cols, strict=True)))
 
