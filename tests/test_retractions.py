@@ -247,11 +247,19 @@ def _multi_lao_sql() -> str:
     return (target / "compiled/dla_warehouse/models/core/fct_allowance_multi_lao.sql").read_text()
 
 
-@pytest.mark.parametrize("lookup_max", [None, 0], ids=["lookups", "hash join"])
-def test_multi_lao_by_lookups_or_one_hash_join(built, landing, monkeypatch, tmp_path, lookup_max):
-    """A few touched people are looked up one by one through the person index; more than
-    multi_lao_lookup_max_people (a backfill) go through one hash join with the touched
-    periods' lines. Both find the same people paid by two LAOs."""
+@pytest.mark.parametrize(
+    ("lookup_max", "lookups", "hash_join"),
+    [(None, True, False), (0, False, True), (1, True, True)],
+    ids=["lookups", "hash join", "lookups for October, a hash join for November"],
+)
+def test_multi_lao_by_lookups_or_one_hash_join(
+    built, landing, monkeypatch, tmp_path, lookup_max, lookups, hash_join
+):
+    """A period's few touched people are looked up one by one through the person index; a
+    period with more than multi_lao_lookup_max_people (a national night's month, a
+    backfill) goes through one hash join with that period's lines. The re-send below
+    touches one person in 10/2569 and two in 11/2569. Every way finds the same people paid
+    by two LAOs."""
     from dla_pipeline import transform
 
     # dbt's log of this night alone (the shared one rotates at 10 MB and other builds write it)
@@ -268,11 +276,16 @@ def test_multi_lao_by_lookups_or_one_hash_join(built, landing, monkeypatch, tmp_
     url = built["WAREHOUSE_URL"]
     write_extract(landing, "allowance", NIGHT, f"{Y}.csv", allowance("10/2569"))
     night()
-    assert ("cross join lateral" in _multi_lao_sql()) == (lookup_max is None)
-    # the pre-hook turns bitmaps off for the lookups only; a hash join keeps the planner's way
+    compiled = _multi_lao_sql()
+    assert ("cross join lateral" in compiled) == lookups
+    assert ("and exists (" in compiled) == hash_join
+    if lookups and hash_join:
+        assert "where t.payment_period in ('2026-10-01'::date)" in compiled
+        assert "f.payment_period in ('2026-11-01'::date)" in compiled
+    # the pre-hook turns bitmaps off for lookups only; a hash join keeps the planner's way
     executed = (tmp_path / "dbt.log").read_text(encoding="utf-8", errors="replace")
     assert "fct_allowance_multi_lao" in executed
-    assert ("enable_bitmapscan = off" in executed) == (lookup_max is None)
+    assert ("enable_bitmapscan = off" in executed) == (lookups and not hash_join)
     # P1 in 10/2569 and P2 in 11/2569 are now each paid by X and Y
     assert count(url, "select count(*) from core.fct_allowance_multi_lao") == 4
     assert_equals_full_refresh(url)

@@ -47,17 +47,40 @@
     select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp
 {%- endmacro %}
 
-{#- Whether fct_allowance_multi_lao looks each touched (person, period) up through the fact's
-    person index (true), or hash-joins them with the touched periods' lines: lookups up to
-    var('multi_lao_lookup_max_people') touched pairs (counted in allowance_touched_people,
-    built earlier in the same build). -#}
-{% macro allowance_people_lookups_pay() -%}
+{#- How fct_allowance_multi_lao finds each touched payment period's lines, decided per
+    period from the touched (person, period) pairs (counted in allowance_touched_people,
+    built earlier in the same build): a period with up to var('multi_lao_lookup_max_people')
+    touched people looks each one up through the fact's person index; a period with more
+    (a national night's current month, a backfill) is one hash join with that period's
+    lines only. A night's late lines for last month are then a few thousand lookups, not a
+    scan of last month's ten million lines. Returns {'lookup': [...], 'hash': [...]} of
+    ISO dates; both empty on a full build or when nothing was touched. -#}
+{% macro allowance_multi_lao_periods() -%}
+    {%- set ways = {'lookup': [], 'hash': []} -%}
     {%- if execute and is_incremental() -%}
-        {%- set touched = run_query('select count(*) from ' ~ ref('allowance_touched_people')) -%}
-        {{ return((touched.columns[0].values()[0] | int) <= (var('multi_lao_lookup_max_people') | int)) }}
-    {%- else -%}
-        {{ return(false) }}
+        {%- set counted = run_query(
+            'select payment_period::text, count(*) from ' ~ ref('allowance_touched_people')
+            ~ ' where payment_period is not null group by 1 order by 1') -%}
+        {%- for row in counted.rows -%}
+            {%- do ways[
+                'lookup' if (row[1] | int) <= (var('multi_lao_lookup_max_people') | int) else 'hash'
+            ].append(row[0]) -%}
+        {%- endfor -%}
     {%- endif -%}
+    {{ return(ways) }}
+{%- endmacro %}
+
+{#- Whether every touched period of fct_allowance_multi_lao is looked up (its pre-hook then
+    turns bitmap scans off: see lookups_by_index); a hash-joined period reads its lines
+    through a bitmap of the period index. -#}
+{% macro allowance_multi_lao_lookups_only() -%}
+    {%- set ways = allowance_multi_lao_periods() -%}
+    {{ return(not ways['hash']) }}
+{%- endmacro %}
+
+{#- A list of ISO dates as SQL date literals: ('2026-10-01'::date, ...). -#}
+{% macro date_list(dates) -%}
+    ({% for d in dates %}'{{ d }}'::date{% if not loop.last %}, {% endif %}{% endfor %})
 {%- endmacro %}
 
 {#- Small cells (PDPA): a cell describing fewer than small_cell_k people or receipts is

@@ -4,15 +4,16 @@
     pre_hook=[
         "{{ require_built_in_this_build('allowance_touched_people') }}",
         "{{ delete_touched(['person_key', 'payment_period'], allowance_people_touched()) }}",
-        "{{ lookups_by_index(allowance_people_lookups_pay()) }}",
+        "{{ lookups_by_index(allowance_multi_lao_lookups_only()) }}",
     ],
     post_hook="{{ advance_watermark() }}",
 ) }}
 -- depends_on: {{ ref('allowance_touched_people') }}
 -- A person may be paid by one LAO only: people paid (regular payments) by two or more
 -- LAOs in one period, one row per LAO involved. Recomputed, across all their LAOs, for
--- the people the build's changes touched (rows brought or retracted), each looked up
--- through the fact's person index.
+-- the people the build's changes touched (rows brought or retracted): looked up through the
+-- fact's person index, or hash-joined with their period's lines, per period
+-- (allowance_multi_lao_periods).
 -- Grain: person_key x payment_period x lao_code.
 {%- set paid_lines -%}
     select
@@ -25,43 +26,49 @@
     where f.is_paid and f.status = 'paid'
 {%- endset %}
 
-{%- set lookups = allowance_people_lookups_pay() %}
+{%- set ways = allowance_multi_lao_periods() %}
 
 with lines as (
     -- codes and hashes in byte order: the sort below covers every regular payment line
     -- of the touched people (all of them on a full refresh)
-    {% if lookups %}
-        -- each touched person's lines of the period looked up through the person index
-        -- (the offset keeps it a lookup): cost follows the touched people, not the
-        -- history (a re-sent file: a fraction of a second; a national night's million
-        -- people 8-16 s, about what the hash join below costs)
+    {% if not is_incremental() %}
+        {{ paid_lines }}
+    {% endif %}
+    {% if is_incremental() and (ways['lookup'] or not ways['hash']) %}
+        -- the touched people of a period with few of them (a re-sent file, a night's late
+        -- lines for last month), each looked up with the period through the person index
+        -- (the offset keeps it a lookup): cost follows the touched people, not the history
+        -- noqa: disable=LT02
         select p.*
         from ({{ allowance_people_touched() }}) as t
         cross join lateral (
-            -- noqa: disable=LT02
             {{ paid_lines }}
                 and f.payment_period = t.payment_period
                 and hashtext(f.person_key) = hashtext(t.person_key)
                 and f.person_key = t.person_key
-            -- noqa: enable=LT02
             offset 0  -- noqa: AM09
         ) as p
-    {% else %}
+        {% if ways['hash'] %}
+            where t.payment_period in {{ date_list(ways['lookup']) }}
+        {% endif %}
+        -- noqa: enable=LT02
+    {% endif %}
+    {% if is_incremental() and ways['lookup'] and ways['hash'] %}
+        union all
+    {% endif %}
+    {% if is_incremental() and ways['hash'] %}
+        -- a period with more touched people than lookups pay for (a national night's
+        -- month, a backfill): one hash join with that period's lines only, the periods
+        -- written out so the planner reads them through the period index
         -- noqa: disable=LT02
         {{ paid_lines }}
-        {% if is_incremental() %}
-            -- more people than lookups pay for (a backfill): one hash join with the
-            -- lines of the touched periods only, not every period of the history
-            and f.payment_period in (
-                select tpp.payment_period from ({{ allowance_people_touched() }}) as tpp
-            )
+            and f.payment_period in {{ date_list(ways['hash']) }}
             and exists (
                 select from ({{ allowance_people_touched() }}) as t
                 where t.person_key = f.person_key and t.payment_period = f.payment_period
             )
-        {% endif %}
+        -- noqa: enable=LT02
     {% endif %}
-    -- noqa: enable=LT02
 ),
 
 per_lao as (
