@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from conftest import reset_loaded_data, write_extract
 
-from dla_pipeline.generator import generate_night
+from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.night import run_night
 from dla_pipeline.publish import publish
 from dla_pipeline.transform import build
@@ -148,3 +148,66 @@ def test_after_a_full_refresh_the_other_copy_is_dropped_not_handed_back(nights):
     build(NIGHTS[-1])
     publish(NIGHTS[-1], "test")
     _assert_published_equals_a_rebuild(url, NIGHTS[-1])
+
+
+LOG = "core.allowance_touched_groups_log"
+PAID_TONIGHT = (
+    "select f.lao_code from restricted.allowance_findings as f where exists ("
+    " select from core.fct_allowance_payments as p where p.lao_code = f.lao_code"
+    " and p.person_key = f.person_key and p.extract_date = %s)"
+    " group by 1 order by 1 limit 2"
+)
+
+
+def test_a_copy_behind_takes_the_groups_it_missed_from_the_log(nights, landing):
+    """The copy that comes back has missed a build: it recomputes the (LAO, period) groups
+    the builds since its watermark logged (core.allowance_touched_groups_log) instead of
+    finding them again from every line they changed; when the log has a gap it finds
+    them from the lines. Tampering with the log shows which way was taken."""
+    url, _stored = nights
+    night = NIGHTS[-1]
+    for _ in range(2):  # two builds after whatever came before: the copies take turns
+        build(night)
+        publish(night, "test")
+    with psycopg.connect(url) as conn:
+        x, y = (r[0] for r in conn.execute(PAID_TONIGHT, (night,)).fetchall())
+    in_x = f"select count(*) from restricted.allowance_findings where lao_code = '{x}'"
+    before = _one(url, in_x)
+    write_extract(landing, "allowance", night.isoformat(), f"{x}.csv", AH + "\n")
+    run_night(night, runner="direct")  # some of x's findings go; the copy back has them
+    after = _one(url, in_x)
+    assert after < before
+    # that build's window in the log loses x's groups (an empty window stays): the copy
+    # coming back next recomputes only what the log lists, so x's findings stay in it
+    with psycopg.connect(url, autocommit=True) as conn:
+        hi = conn.execute(f"select max(change_hi) from {LOG}").fetchone()[0]
+        conn.execute(
+            f"insert into {LOG} select change_lo, change_hi, null, null from {LOG}"
+            " where change_hi = %s limit 1",
+            (hi,),
+        )
+        conn.execute(f"delete from {LOG} where change_hi = %s and lao_code = %s", (hi, x))
+    write_extract(landing, "allowance", night.isoformat(), f"{y}.csv", AH + "\n")
+    run_night(night, runner="direct")
+    assert _one(url, in_x) > after  # stale: its groups came from the log
+    # a gap in the log: the copy coming back next finds its groups from the lines
+    build(night, full_refresh=True)
+    publish(night, "test")
+    for _ in range(2):
+        build(night)
+        publish(night, "test")
+    cid = make_thai_id("310050099999")
+    row = f"{cid},12/03/2490,07/2569,123,01/07/2569,bank_transfer,paid"  # not the tier
+    write_extract(landing, "allowance", night.isoformat(), f"{y}.csv", AH + "\n" + row + "\n")
+    run_night(night, runner="direct")
+    in_y = "select count(*) from restricted.allowance_findings where person_key = %s"
+    with psycopg.connect(url, autocommit=True) as conn:
+        key = conn.execute(
+            "select person_key from core.fct_allowance_payments where lao_code = %s and amount = 123",
+            (y,),
+        ).fetchone()[0]
+        assert conn.execute(in_y, (key,)).fetchone()[0] == 1  # its finding is published
+        conn.execute(f"delete from {LOG} where change_hi = (select max(change_hi) from {LOG})")
+    build(night)  # nothing new; the copy coming back has not seen y's row yet
+    publish(night, "test")
+    _assert_published_equals_a_rebuild(url, night)

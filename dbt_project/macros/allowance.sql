@@ -113,17 +113,72 @@
     ) as k
 {%- endmacro %}
 
+{#- The models that recompute by (LAO, period) group from core.allowance_touched_groups. -#}
+{% macro allowance_group_consumers() -%}
+    {{ return(['agg_allowance_lao_period', 'fct_allowance_line_findings', 'agg_allowance_findings_lao_period']) }}
+{%- endmacro %}
+
+{#- post-hook of allowance_touched_groups, before its watermark moves: this build's groups go
+    to core.allowance_touched_groups_log with the window of changes they come from (a row
+    without a group stands for a window that touched none), for the kept copies of
+    allowance_findings, which are a build or more behind (allowance_groups_since). Windows
+    every copy has consumed go. A full refresh empties it: each copy is then rebuilt whole. -#}
+{% macro log_touched_groups() -%}
+    {%- if flags is defined and flags.FULL_REFRESH -%}
+    truncate core.allowance_touched_groups_log
+    {%- else -%}
+    insert into core.allowance_touched_groups_log (change_lo, change_hi, lao_code, payment_period)
+    select w.lo, w.hi, g.lao_code, g.payment_period
+    from (
+        select {{ lowest_watermark(allowance_group_consumers()) }} as lo, {{ change_hi() }} as hi
+    ) as w
+    left join {{ this }} as g on true;
+    delete from core.allowance_touched_groups_log
+    where change_hi <= (
+        select coalesce(min(m.change_id), 0) from core.model_watermarks as m
+        where m.model like 'allowance\_findings#%'
+    )
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The (LAO, payment period) groups touched by allowance changes after ``since`` (a change
-    id expression) up to this build's: for a kept mart, whose copy may be behind the
-    build's touched tables. -#}
+    id expression) up to this build's, for a kept mart whose copy may be builds behind:
+    the groups the builds since then logged (log_touched_groups) when their windows cover
+    (since, change_hi] without a gap (a window starting at or before the point reached
+    covers the rest of it: it holds at least those groups); otherwise found again from
+    every line those changes brought or took away (a copy older than the log, or a build
+    that failed before logging). -#}
 {% macro allowance_groups_since(since) -%}
-    {{ touched_keys(
+    with recursive reach (at) as (
+        select {{ since }}
+        union
+        select l.change_hi
+        from core.allowance_touched_groups_log as l
+        inner join reach as r on l.change_lo <= r.at and r.at < l.change_hi
+        where l.change_hi <= {{ change_hi() }}
+    ),
+
+    logged as (
+        select exists (select from reach as r where r.at >= {{ change_hi() }}) as covered
+    )
+
+    select l.lao_code, l.payment_period
+    from core.allowance_touched_groups_log as l
+    where
+        (select lg.covered from logged as lg)
+        and l.change_hi > {{ since }}
+        and l.change_hi <= {{ change_hi() }}
+        and l.lao_code is not null
+    union
+    select k.lao_code, k.payment_period
+    from ({{ touched_keys(
         'allowance',
         'lao_code, payment_period',
         ref('stg_allowance__payments'),
         ref('stg_allowance__payments_retracted'),
         since=since,
-    ) }}
+    ) }}) as k
+    where not (select lg.covered from logged as lg)
 {%- endmacro %}
 
 {#- What allowance_findings copies from dim_lao: when it changes, a kept copy is rebuilt. -#}

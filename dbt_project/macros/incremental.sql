@@ -138,6 +138,15 @@
         net_amount numeric,
         is_cancelled boolean
     );
+    -- the (LAO, period) groups of each build's window of allowance changes, for the kept
+    -- copies of allowance_findings (macros/allowance.sql, log_touched_groups); no
+    -- personal data
+    create table if not exists core.allowance_touched_groups_log (
+        change_lo bigint not null,
+        change_hi bigint not null,
+        lao_code text,
+        payment_period date
+    );
     {{ create_reporting_night_state() }}
 {%- endmacro %}
 
