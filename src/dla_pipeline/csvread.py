@@ -193,7 +193,7 @@ class Records:
     def __init__(self, lines: Lines):
         self.lines = lines
         self.width: int | None = None
-        self.bulk = False  # yield runs of plain records as lists (see ``Lines.plain``)
+        self.bulk = False  # runs of plain records at once, as Runs or lists (``Lines.plain``)
 
     def __iter__(self) -> Iterator[Record | list[Record] | Run]:
         while True:
