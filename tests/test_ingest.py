@@ -14,7 +14,7 @@ import pytest
 from conftest import reset_loaded_data, write_extract
 
 from dla_pipeline.generator import make_thai_id
-from dla_pipeline.ingest import close_night, load_night
+from dla_pipeline.ingest import close_night, forget_night, load_night
 
 NIGHT = "2026-11-05"
 D = date.fromisoformat(NIGHT)
@@ -403,3 +403,53 @@ def test_two_sources_loading_at_once_do_not_interfere(owner_conn, landing):
     assert all(r["conservation_ok"] for r in results)
     assert _counts(owner_conn, "allowance") == (4 * 2001, 0)
     assert _counts(owner_conn, "vaccination") == (4 * 29, 0)
+
+
+def test_batches_load_from_the_plans_scan_as_tasks_do_from_their_own(
+    owner_conn, landing, monkeypatch
+):
+    """The direct runner lists a night folder once: its batches take their part of the
+    plan's scan (``batch_scan``); an Airflow task, in its own process, lists the folder
+    itself. Both load the same rows, quarantine the same and record the same files."""
+    from dla_pipeline import steps
+    from dla_pipeline.landing import LocalLanding
+
+    for lao in (LAO, LAO2, "6110113", "6110114"):
+        write_extract(landing, "allowance", NIGHT, f"{lao}.csv", f"{HEADER_EN}\n{GOOD}\n{GOOD2}\n")
+    write_extract(landing, "allowance", NIGHT, "export (1).csv", f"{HEADER_EN}\n{GOOD}\n")
+    monkeypatch.setenv("INGEST_BATCHES", "3")
+    scans = []
+    real_scan = LocalLanding.scan
+
+    def counted(self, source, night):
+        scans.append((source, night))
+        return real_scan(self, source, night)
+
+    def state():
+        raw = owner_conn.execute(
+            "select lao_code, person_key, amount, load_id is not null"
+            " from raw.allowance_payments order by 1, 2"
+        ).fetchall()
+        files = owner_conn.execute(
+            "select file_name, status, rows_in, rows_loaded, rows_quarantined"
+            " from ops.files where source = 'allowance' order by 1"
+        ).fetchall()
+        return raw, files, _counts(owner_conn)
+
+    monkeypatch.setattr(LocalLanding, "scan", counted)
+    # one worker: the batches run in this process, where the scans are counted
+    errors = steps.load_nights([("allowance", D)], "plan-scan", workers=1)
+    assert errors == {("allowance", D): None}
+    assert scans == [("allowance", D)]  # the plan's; its batches listed nothing again
+    direct = state()
+
+    forget_night("allowance", D)  # the same files, loaded again the other way
+    assert _counts(owner_conn) == (0, 0)
+    scans.clear()
+    batches = steps.ingest_plan("allowance", D)
+    assert len(batches) > 1
+    for keys in batches:  # as the DAG's mapped tasks: each lists the folder itself
+        steps.ingest_batch("allowance", D, keys, "tasks")
+    assert len(scans) == 1 + len(batches)
+    assert state() == direct
+    assert direct[2] == (4, 5)  # two known LAOs loaded; two unknown and a stray refused

@@ -72,6 +72,13 @@ def scan_night(source: str, night: date, settings: Settings | None = None) -> Ni
     return landing_for(settings.landing_dir).scan(source, night)
 
 
+def batch_scan(scan: NightScan, keys: list[str]) -> NightScan:
+    """The entries of a night's scan that a batch of unit keys loads: handed to the batch
+    (``load_batch``) so that it need not list the night folder again."""
+    wanted = set(keys)
+    return NightScan(scan.source, scan.night, [e for e in scan.entries if unit_key(e) in wanted])
+
+
 def unit_group(key: str) -> str:
     """The group a unit is batched and locked with: its province (digits 2-3 of the LAO
     code), or one group for every stray file."""
@@ -365,11 +372,15 @@ def load_batch(
     unit_keys: list[str],
     run_id: str = "cli",
     settings: Settings | None = None,
+    scan: NightScan | None = None,
 ) -> dict:
-    """Load a batch of LAO-nights of one source in one transaction."""
+    """Load a batch of LAO-nights of one source in one transaction. ``scan``: the night's
+    scan the batch was planned from (``batch_scan``), passed along by a runner that
+    planned in the same run; without it (an Airflow task) the night folder is listed."""
     settings = settings or get_settings()
     batch = _Batch(SOURCES[source_name], night, settings, run_id)
-    scan = batch.landing.scan(source_name, night)
+    if scan is None:
+        scan = batch.landing.scan(source_name, night)
     units = _units(scan, set(unit_keys))
     t0 = time.monotonic()
     try:
@@ -583,18 +594,27 @@ def load_batches(
     run_id: str,
     settings: Settings | None = None,
     workers: int = 0,
+    scans: dict[tuple[str, date], NightScan] | None = None,
 ) -> dict[tuple[str, date], BaseException | None]:
     """Batches of (source, night, unit keys), spread over the machine's cores: one process
     per core (LOAD_WORKERS, default the core count), like Airflow's mapped load tasks.
-    Batches are independent transactions. Returns each (source, night)'s first error."""
+    Batches are independent transactions. ``scans``: the (source, night) scans the batches
+    were planned from, each handed on in part (``batch_scan``) instead of listed again per
+    batch. Returns each (source, night)'s first error."""
     settings = settings or get_settings()
+    scans = scans or {}
+
+    def part(source: str, night: date, keys: list[str]) -> NightScan | None:
+        scan = scans.get((source, night))
+        return None if scan is None else batch_scan(scan, keys)
+
     errors: dict[tuple[str, date], BaseException | None] = {(s, n): None for s, n, _ in work}
     left = Counter(source for source, _, _ in work)  # batches still to load, per source
     workers = workers or settings.load_workers or os.cpu_count() or 1
     if workers == 1 or len(work) <= 1:
         for source, night, keys in work:
             try:
-                load_batch(source, night, keys, run_id, settings)
+                load_batch(source, night, keys, run_id, settings, part(source, night, keys))
             except Exception as exc:
                 errors[(source, night)] = errors[(source, night)] or exc
             left[source] -= 1
@@ -606,7 +626,9 @@ def load_batches(
         ThreadPoolExecutor(1, thread_name_prefix="analyze") as analysing,
     ):
         futures = {
-            pool.submit(load_batch, source, night, keys, run_id, settings): (source, night)
+            pool.submit(
+                load_batch, source, night, keys, run_id, settings, part(source, night, keys)
+            ): (source, night)
             for source, night, keys in work
         }
         for future in as_completed(futures):
@@ -646,7 +668,7 @@ def load_night(
     migrate(settings)
     scan = scan_night(source_name, night, settings)
     work = [(source_name, night, keys) for keys in plan_batches(scan, batches)]
-    for exc in load_batches(work, run_id, settings).values():
+    for exc in load_batches(work, run_id, settings, scans={(source_name, night): scan}).values():
         if exc is not None:
             raise exc
     return close_night(source_name, night, settings)
@@ -685,7 +707,7 @@ def catch_up(
         if not scan.entries:
             continue
         totals = [
-            load_batch(source_name, earlier, keys, run_id, settings)
+            load_batch(source_name, earlier, keys, run_id, settings, batch_scan(scan, keys))
             for keys in plan_batches(scan, 1)
         ]
         if any(t["files"] - t["unchanged"] for t in totals):

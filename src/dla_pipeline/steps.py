@@ -17,6 +17,7 @@ from . import ledger
 from .config import get_settings
 from .db import connect, require_current
 from .ingest import close_night, load_batch, plan_batches, scan_night
+from .landing import NightScan
 from .nights import BadNight, parse_night, resolve_night, yesterday_in_bangkok  # noqa: F401
 from .publish import publish, record_blocked
 from .quality import QualityGateFailed, import_in_background, run_gate
@@ -62,6 +63,11 @@ def step(
 
 def ingest_plan(source: str, night: date) -> list[list[str]]:
     """The night's LAO-nights grouped into batches (few task instances, not one per file)."""
+    return plan_night(source, night)[1]
+
+
+def plan_night(source: str, night: date) -> tuple[NightScan, list[list[str]]]:
+    """The night folder's scan, and its LAO-nights grouped into batches."""
     settings = get_settings()
     require_current(settings)
     scan = scan_night(source, night, settings)
@@ -75,7 +81,7 @@ def ingest_plan(source: str, night: date) -> list[list[str]]:
         len(scan.uploads_in_progress),
         len(scan.issues),
     )
-    return batches
+    return scan, batches
 
 
 def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dict:
@@ -91,13 +97,14 @@ def load_nights(
     from .ingest import load_batches
 
     errors: dict[tuple[str, date], BaseException | None] = {job: None for job in jobs}
-    work = []
+    work, scans = [], {}
     for source, night in jobs:
         try:
-            work += [(source, night, batch) for batch in ingest_plan(source, night)]
+            scans[(source, night)], batches = plan_night(source, night)
+            work += [(source, night, batch) for batch in batches]
         except Exception as exc:  # that source's problem; the others go on
             errors[(source, night)] = exc
-    for job, exc in load_batches(work, run_id, workers=workers).items():
+    for job, exc in load_batches(work, run_id, workers=workers, scans=scans).items():
         errors[job] = errors[job] or exc
     return errors
 
