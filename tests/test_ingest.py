@@ -14,7 +14,7 @@ import pytest
 from conftest import reset_loaded_data, write_extract
 
 from dla_pipeline.generator import make_thai_id
-from dla_pipeline.ingest import close_night, forget_night, load_night
+from dla_pipeline.ingest import close_night, forget_night, load_batch, load_night
 
 NIGHT = "2026-11-05"
 D = date.fromisoformat(NIGHT)
@@ -26,6 +26,7 @@ HEADER_EN = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
 HEADER_TH = "เลขประจำตัวประชาชน,วันเกิด,งวด,จำนวนเงิน,วันที่จ่าย,ช่องทาง,สถานะ"
 GOOD = f"{CID},12/03/2490,11/2569,800,05/11/2569,bank_transfer,paid"
 GOOD2 = f"{CID2},00/00/2495,11/2569,700.00,5 พ.ย. 2569,cash,paid"
+_LOAD_BATCH = load_batch
 
 
 def _counts(conn, source="allowance"):
@@ -434,13 +435,23 @@ def test_batches_load_from_the_plans_scan_as_tasks_do_from_their_own(
             "select file_name, status, rows_in, rows_loaded, rows_quarantined"
             " from ops.files where source = 'allowance' order by 1"
         ).fetchall()
-        return raw, files, _counts(owner_conn)
+        closed = owner_conn.execute(
+            "select files, files_rejected, laos_reporting, rows_in, rows_loaded,"
+            " rows_quarantined, conservation_ok from ops.nights where source = 'allowance'"
+        ).fetchall()
+        issues = owner_conn.execute(
+            "select reason_code, count(*) from ops.landing_issues group by 1 order by 1"
+        ).fetchall()
+        return raw, files, _counts(owner_conn), closed, issues
 
     monkeypatch.setattr(LocalLanding, "scan", counted)
     # one worker: the batches run in this process, where the scans are counted
-    errors = steps.load_nights([("allowance", D)], "plan-scan", workers=1)
-    assert errors == {("allowance", D): None}
-    assert scans == [("allowance", D)]  # the plan's; its batches listed nothing again
+    outcomes = steps.load_nights([("allowance", D)], "plan-scan", workers=1)
+    summary = outcomes[("allowance", D)]
+    assert summary["conservation_ok"] and summary["laos_sending"] == 4
+    assert steps.ingest_close("allowance", D, summary) is summary
+    # the plan's scan: its batches and its close listed nothing again
+    assert scans == [("allowance", D)]
     direct = state()
 
     forget_night("allowance", D)  # the same files, loaded again the other way
@@ -450,6 +461,52 @@ def test_batches_load_from_the_plans_scan_as_tasks_do_from_their_own(
     assert len(batches) > 1
     for keys in batches:  # as the DAG's mapped tasks: each lists the folder itself
         steps.ingest_batch("allowance", D, keys, "tasks")
-    assert len(scans) == 1 + len(batches)
+    close_night("allowance", D)  # as the DAG's close task
+    assert len(scans) == 1 + len(batches) + 1
     assert state() == direct
     assert direct[2] == (4, 5)  # two known LAOs loaded; two unknown and a stray refused
+    assert direct[3] == [(5, 3, 2, 9, 4, 5, True)]  # 9 rows in: 4 loaded, 5 refused
+
+
+def _load_batch_refusing_tax(source, night, *args):
+    """``ingest.load_batch``, failing every tax batch (run in the pool's forked workers)."""
+    if source == "tax":
+        raise RuntimeError("a tax batch failed (test)")
+    return _LOAD_BATCH(source, night, *args)
+
+
+def test_each_source_night_closes_as_its_batches_finish(owner_conn, landing, monkeypatch):
+    """``load_nights`` over the pool closes each source-night once its own batches are done
+    (from the plan's scan), beside the others' batches: the same totals a close run
+    afterwards finds. A source-night whose batch failed is not closed (its error is its
+    outcome); one with no file is closed here, and ``ingest_close`` says there was none."""
+    from dla_pipeline import ingest, steps
+
+    d2 = date.fromordinal(D.toordinal() + 1)
+    for night in (NIGHT, d2.isoformat()):
+        for lao in (LAO, LAO2):
+            write_extract(landing, "allowance", night, f"{lao}.csv", f"{HEADER_EN}\n{GOOD}\n")
+        write_extract(landing, "allowance", night, "9999999.csv", f"{HEADER_EN}\n{GOOD}\n")
+    write_extract(landing, "tax", NIGHT, f"{LAO}.csv", "receipt_no\n1\n")
+    monkeypatch.setenv("INGEST_BATCHES", "2")
+    monkeypatch.setattr(ingest, "load_batch", _load_batch_refusing_tax)
+    jobs = [("allowance", D), ("allowance", d2), ("tax", D), ("vaccination", D)]
+
+    outcomes = steps.load_nights(jobs, "close-in-pool", workers=2)
+
+    assert list(outcomes) == jobs
+    assert str(outcomes[("tax", D)]) == "a tax batch failed (test)"
+    with pytest.raises(RuntimeError, match="a tax batch failed"):
+        steps.ingest_close("tax", D, outcomes[("tax", D)])
+    with pytest.raises(steps.NoFiles, match="no vaccination files"):
+        steps.ingest_close("vaccination", D, outcomes[("vaccination", D)])
+    closed = dict(
+        owner_conn.execute(
+            "select source || ' ' || extract_date, rows_loaded from ops.nights"
+        ).fetchall()
+    )
+    assert closed == {f"allowance {NIGHT}": 2, f"allowance {d2}": 2, f"vaccination {NIGHT}": 0}
+    for night in (D, d2):
+        summary = outcomes[("allowance", night)]
+        assert (summary["laos_sending"], summary["rows_loaded"], summary["files"]) == (3, 2, 3)
+        assert summary == close_night("allowance", night)  # closing again finds the same

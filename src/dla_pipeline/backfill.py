@@ -28,14 +28,12 @@ def backfill_direct(start: date, end: date, say=print) -> dict:
     jobs = [(source, night) for night in nights(start, end) for source in SOURCES]
     say(f"  loading {len(jobs)} source-nights over the machine's cores", flush=True)
     with steps.step(run_id, end, "backfill", "load", runner="direct"):
-        errors = steps.load_nights(jobs, run_id)
+        outcomes = steps.load_nights(jobs, run_id)
     loaded = 0
     for source, night in jobs:
         try:
             with steps.step(run_id, night, "backfill", f"ingest_{source}", runner="direct"):
-                if errors[(source, night)] is not None:
-                    raise errors[(source, night)]
-                loaded += steps.ingest_close(source, night).get("rows_in", 0)
+                loaded += steps.ingest_close(source, night, outcomes[(source, night)])["rows_in"]
         except steps.NoFiles as exc:
             say(f"  {exc}")
     say(

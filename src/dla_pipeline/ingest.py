@@ -24,7 +24,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -173,6 +173,7 @@ class _Batch:
         self.ctx = make_context(settings, night)
         self.registry = load_lao_codes(settings.reference_dir)
         self.load_id = 0
+        self.known: dict[str, ledger.KnownFile] = {}
         self.audit: list[ledger.FileRecord] = []
         # every changed file's COPY text, whatever the number of files: memory stays flat
         self.raw_out, self.q_out = _spool(), _spool()
@@ -411,7 +412,9 @@ def _load_units(batch: _Batch, units: list[_Unit], isolate: bool) -> dict:
         batch.ctx.erased = ledger.erased_tokens(conn)
         batch.load_id = ledger.new_load_id(conn)
         ledger.lock_units(conn, source.name, night, [unit_group(u.key) for u in units])
-        known = ledger.known_files(conn, source.name, night)
+        # the ledger's rows of the night, read under the units' locks: no other load
+        # changes those of this batch's LAOs before it commits (``_replace`` uses them too)
+        known = batch.known = ledger.known_files(conn, source.name, night)
         changed: list[_Unit] = []
         for i, unit in enumerate(units, 1):
             if _unchanged(unit, known) or batch.same_content(unit, known):
@@ -517,9 +520,8 @@ def _replace(conn, batch: _Batch, units: list[_Unit]) -> None:
         )
     names = [r.file_name for u in units for r in u.records]
     present = {e.name for u in units for e in u.entries}
-    known = ledger.known_files(conn, source.name, night)
     replaced = set(laos)
-    gone = [n for n, k in known.items() if k.lao_code in replaced and n not in present]
+    gone = [n for n, k in batch.known.items() if k.lao_code in replaced and n not in present]
     ledger.forget_files(conn, source.name, night, gone)
     ledger.write_files(
         conn, source.name, night, batch.load_id, (r for u in units for r in u.records)
@@ -561,15 +563,23 @@ def _log_problems(source: str, night: date, records) -> None:
 # -- closing a night --------------------------------------------------------------------------
 
 
-def close_night(source_name: str, night: date, settings: Settings | None = None) -> dict:
+def close_night(
+    source_name: str,
+    night: date,
+    settings: Settings | None = None,
+    scan: NightScan | None = None,
+) -> dict:
     """Totals over the night's current entries; fail loudly if rows went missing.
 
     Conservation is checked twice: per file (rows in = loaded + quarantined) and
-    against what the tables really hold. Landing issues are recorded here too.
+    against what the tables really hold. Landing issues are recorded here too, from
+    ``scan``: the scan the night's batches were loaded from, passed along by a runner that
+    planned them; without it (an Airflow task, a catch-up) the night folder is listed.
     """
     settings = settings or get_settings()
     source = SOURCES[source_name]
-    scan = landing_for(settings.landing_dir).scan(source_name, night)
+    if scan is None:
+        scan = landing_for(settings.landing_dir).scan(source_name, night)
     with connect(settings, role="loader") as conn, conn.transaction():
         ledger.record_landing_issues(conn, scan.scopes, scan.issues)
         summary = ledger.close_night(
@@ -595,51 +605,85 @@ def load_batches(
     settings: Settings | None = None,
     workers: int = 0,
     scans: dict[tuple[str, date], NightScan] | None = None,
-) -> dict[tuple[str, date], BaseException | None]:
+    close: bool = False,
+) -> dict[tuple[str, date], BaseException | dict | None]:
     """Batches of (source, night, unit keys), spread over the machine's cores: one process
     per core (LOAD_WORKERS, default the core count), like Airflow's mapped load tasks.
     Batches are independent transactions. ``scans``: the (source, night) scans the batches
     were planned from, each handed on in part (``batch_scan``) instead of listed again per
-    batch. Returns each (source, night)'s first error."""
+    batch. ``close``: each (source, night) whose batches all loaded is closed
+    (``close_night``, from its scan) in the pool as soon as its last batch is done, beside
+    the other nights' batches. Returns each (source, night)'s first error, else its close
+    summary (``close``), else None."""
     settings = settings or get_settings()
     scans = scans or {}
+    out: dict[tuple[str, date], BaseException | dict | None] = {(s, n): None for s, n, _ in work}
+    left = Counter(source for source, _, _ in work)  # batches still to load, per source
+    night_left = Counter((source, night) for source, night, _ in work)
+    workers = workers or settings.load_workers or os.cpu_count() or 1
 
     def part(source: str, night: date, keys: list[str]) -> NightScan | None:
         scan = scans.get((source, night))
         return None if scan is None else batch_scan(scan, keys)
 
-    errors: dict[tuple[str, date], BaseException | None] = {(s, n): None for s, n, _ in work}
-    left = Counter(source for source, _, _ in work)  # batches still to load, per source
-    workers = workers or settings.load_workers or os.cpu_count() or 1
+    def done(source: str, night: date, exc: BaseException | None) -> bool:
+        """Record a batch's outcome; whether its (source, night) is now ready to close."""
+        if exc is not None and out[(source, night)] is None:
+            out[(source, night)] = exc
+        night_left[(source, night)] -= 1
+        return close and not night_left[(source, night)] and out[(source, night)] is None
+
     if workers == 1 or len(work) <= 1:
         for source, night, keys in work:
+            exc = None
             try:
                 load_batch(source, night, keys, run_id, settings, part(source, night, keys))
-            except Exception as exc:
-                errors[(source, night)] = errors[(source, night)] or exc
+            except Exception as e:
+                exc = e
+            if done(source, night, exc):
+                try:
+                    out[(source, night)] = close_night(
+                        source, night, settings, scans.get((source, night))
+                    )
+                except Exception as e:  # that source-night's outcome; the others go on
+                    out[(source, night)] = e
             left[source] -= 1
             if not left[source]:
                 _analyze_loaded_table(source, settings)
-        return errors
+        return out
+    workers = min(workers, len(work))
     with (
-        forked_pool(min(workers, len(work))) as pool,
+        forked_pool(workers) as pool,
         ThreadPoolExecutor(1, thread_name_prefix="analyze") as analysing,
     ):
-        futures = {
-            pool.submit(
-                load_batch, source, night, keys, run_id, settings, part(source, night, keys)
-            ): (source, night)
-            for source, night, keys in work
-        }
-        for future in as_completed(futures):
-            source, night = futures[future]
-            exc = future.exception()
-            if exc is not None:
-                errors[(source, night)] = errors[(source, night)] or exc
-            left[source] -= 1
-            if not left[source]:  # its statistics while the other sources' batches load
-                analysing.submit(_analyze_loaded_table, source, settings)
-    return errors
+        queue, running = iter(work), {}
+
+        def submit_next() -> None:
+            # batches are handed out as workers free up, so a close queues behind few
+            job = next(queue, None)
+            if job is not None:
+                source, night, keys = job
+                args = (source, night, keys, run_id, settings, part(source, night, keys))
+                running[pool.submit(load_batch, *args)] = ("load", source, night)
+
+        for _ in range(2 * workers):
+            submit_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                what, source, night = running.pop(future)
+                if what == "close":
+                    out[(source, night)] = future.exception() or future.result()
+                    continue
+                if done(source, night, future.exception()):  # closed before the next batch
+                    scan = scans.get((source, night))
+                    closing = pool.submit(close_night, source, night, settings, scan)
+                    running[closing] = ("close", source, night)
+                submit_next()
+                left[source] -= 1
+                if not left[source]:  # its statistics while the other sources' batches load
+                    analysing.submit(_analyze_loaded_table, source, settings)
+    return out
 
 
 def _analyze_loaded_table(source_name: str, settings: Settings) -> None:
@@ -671,7 +715,7 @@ def load_night(
     for exc in load_batches(work, run_id, settings, scans={(source_name, night): scan}).values():
         if exc is not None:
             raise exc
-    return close_night(source_name, night, settings)
+    return close_night(source_name, night, settings, scan)
 
 
 def forget_night(

@@ -144,44 +144,43 @@ def last_change_id(conn) -> int:
 
 
 def write_files(conn, source: str, night: date, load_id: int, records: Iterable[FileRecord]):
-    """The current verdict of each entry that was (re)read."""
-    conn.cursor().executemany(
-        "insert into ops.files (source, extract_date, file_name, lao_code, sha256, load_id,"
-        " status, encoding, rows_in, rows_loaded, rows_quarantined, extra_columns, error,"
-        " reason_code, entry_kind, size_bytes, stat_signature, amount_loaded)"
-        " values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-        " on conflict (source, extract_date, file_name) do update set"
-        " lao_code=excluded.lao_code, sha256=excluded.sha256, load_id=excluded.load_id,"
-        " status=excluded.status, encoding=excluded.encoding, rows_in=excluded.rows_in,"
-        " rows_loaded=excluded.rows_loaded, rows_quarantined=excluded.rows_quarantined,"
-        " extra_columns=excluded.extra_columns, error=excluded.error,"
-        " reason_code=excluded.reason_code, entry_kind=excluded.entry_kind,"
-        " size_bytes=excluded.size_bytes, stat_signature=excluded.stat_signature,"
-        " amount_loaded=excluded.amount_loaded, loaded_at=now()",
-        [
-            (
-                source,
-                night,
-                r.file_name,
-                r.lao_code,
-                r.sha256,
-                load_id,
-                r.status,
-                r.encoding,
-                r.rows_in,
-                r.rows_loaded,
-                r.rows_quarantined,
-                r.extra_columns or None,
-                r.error,
-                r.reason_code,
-                r.entry_kind,
-                r.size_bytes,
-                r.stat_signature,
-                r.amount_loaded,
-            )
-            for r in records
-        ],
+    """The current verdict of each entry that was (re)read: its earlier row, if any, is
+    replaced (one delete and one COPY, not a statement per file)."""
+    latest = {r.file_name: r for r in records}  # one row per name; the last verdict wins
+    if not latest:
+        return
+    conn.execute(
+        "delete from ops.files where source=%s and extract_date=%s and file_name = any(%s)",
+        (source, night, list(latest)),
     )
+    with conn.cursor().copy(
+        "copy ops.files (source, extract_date, file_name, lao_code, sha256, load_id, status,"
+        " encoding, rows_in, rows_loaded, rows_quarantined, extra_columns, error, reason_code,"
+        " entry_kind, size_bytes, stat_signature, amount_loaded) from stdin"
+    ) as copy:
+        for r in latest.values():
+            copy.write_row(
+                (
+                    source,
+                    night,
+                    r.file_name,
+                    r.lao_code,
+                    r.sha256,
+                    load_id,
+                    r.status,
+                    r.encoding,
+                    r.rows_in,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.extra_columns or None,
+                    r.error,
+                    r.reason_code,
+                    r.entry_kind,
+                    r.size_bytes,
+                    r.stat_signature,
+                    r.amount_loaded,
+                )
+            )
 
 
 def touch_signatures(conn, source: str, night: date, sigs: dict[str, str]) -> None:

@@ -34,13 +34,11 @@ def _direct(night: date, run_id: str) -> None:
 
     failed = False
     with steps.step(run_id, night, "night", "load", runner="direct"):
-        errors = steps.load_nights([(source, night) for source in SOURCES], run_id)
+        loaded = steps.load_nights([(source, night) for source in SOURCES], run_id)
     for source in SOURCES:
         try:
             with steps.step(run_id, night, "night", f"ingest_{source}", runner="direct"):
-                if errors[(source, night)] is not None:
-                    raise errors[(source, night)]
-                steps.ingest_close(source, night)
+                steps.ingest_close(source, night, loaded[(source, night)])
         except steps.NoFiles as exc:
             print(f"ingest_{source}: {exc}", flush=True)
         except Exception as exc:  # reported in the summary; the other sources go on

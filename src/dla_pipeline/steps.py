@@ -90,28 +90,39 @@ def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dic
 
 def load_nights(
     jobs: list[tuple[str, date]], run_id: str, workers: int = 0
-) -> dict[tuple[str, date], BaseException | None]:
+) -> dict[tuple[str, date], BaseException | dict]:
     """Every batch of every (source, night), spread over the machine's cores (see
-    ``ingest.load_batches``). Returns each (source, night)'s first error, None when it
-    loaded."""
+    ``ingest.load_batches``); each (source, night) is closed (``ingest.close_night``) from
+    the scan its batches were planned from, in the pool as soon as its batches are done, or
+    here when it had nothing to load. Returns each (source, night)'s outcome for
+    ``ingest_close``: its first error, or its close summary."""
     from .ingest import load_batches
 
-    errors: dict[tuple[str, date], BaseException | None] = {job: None for job in jobs}
+    out: dict[tuple[str, date], BaseException | dict] = {}
     work, scans = [], {}
     for source, night in jobs:
         try:
             scans[(source, night)], batches = plan_night(source, night)
             work += [(source, night, batch) for batch in batches]
         except Exception as exc:  # that source's problem; the others go on
-            errors[(source, night)] = exc
-    for job, exc in load_batches(work, run_id, workers=workers, scans=scans).items():
-        errors[job] = errors[job] or exc
-    return errors
+            out[(source, night)] = exc
+    out |= load_batches(work, run_id, workers=workers, scans=scans, close=True)
+    for (source, night), scan in scans.items():
+        if (source, night) not in out:  # no file: the night is still closed (who is missing)
+            try:
+                out[(source, night)] = close_night(source, night, scan=scan)
+            except Exception as exc:
+                out[(source, night)] = exc
+    return {job: out[job] for job in jobs}
 
 
-def ingest_close(source: str, night: date) -> dict:
-    """Totals and conservation; NoFiles when no LAO sent anything for the source."""
-    summary = close_night(source, night)
+def ingest_close(source: str, night: date, outcome: BaseException | dict | None = None) -> dict:
+    """Totals and conservation: the close ``load_nights`` did (``outcome``: its summary,
+    or the error that stopped the source-night), or closing now. NoFiles when no LAO sent
+    anything for the source."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    summary = outcome or close_night(source, night)
     if not summary["laos_sending"]:
         raise NoFiles(
             f"no {source} files for {night.isoformat()}: no LAO sent anything by the cutoff"
