@@ -510,3 +510,73 @@ def test_each_source_night_closes_as_its_batches_finish(owner_conn, landing, mon
         summary = outcomes[("allowance", night)]
         assert (summary["laos_sending"], summary["rows_loaded"], summary["files"]) == (3, 2, 3)
         assert summary == close_night("allowance", night)  # closing again finds the same
+
+
+def _load_batch_dying_on_tax(source, night, *args):
+    """``ingest.load_batch``, whose worker process dies on a tax batch."""
+    if source == "tax":
+        os._exit(3)
+    return _LOAD_BATCH(source, night, *args)
+
+
+def test_a_dead_worker_is_each_unfinished_source_nights_error(owner_conn, landing, monkeypatch):
+    """A worker that dies breaks the pool: every source-night not done by then reports it
+    (none is closed without its batches), the call itself returns, and nothing is left
+    half-written (each batch is one transaction)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from dla_pipeline import ingest, steps
+
+    nights = [date.fromordinal(D.toordinal() + i) for i in range(3)]
+    for night in nights:
+        for lao in (LAO, LAO2):
+            write_extract(
+                landing, "allowance", night.isoformat(), f"{lao}.csv", f"{HEADER_EN}\n{GOOD}\n"
+            )
+    write_extract(landing, "tax", NIGHT, f"{LAO}.csv", "receipt_no\n1\n")
+    monkeypatch.setattr(ingest, "load_batch", _load_batch_dying_on_tax)
+    jobs = [("tax", D)] + [("allowance", n) for n in nights]
+
+    outcomes = steps.load_nights(jobs, "dead-worker", workers=2)
+
+    assert isinstance(outcomes[("tax", D)], BrokenProcessPool)
+    failed = [job for job, o in outcomes.items() if isinstance(o, BaseException)]
+    assert len(failed) >= 2  # the tax night and at least the last allowance night
+    closed = {(s, n) for s, n in owner_conn.execute("select source, extract_date from ops.nights")}
+    for job, outcome in outcomes.items():
+        assert (job in closed) == isinstance(outcome, dict)
+        if isinstance(outcome, dict):
+            assert outcome["conservation_ok"] and outcome["rows_loaded"] == 2
+    # what the dead batch held was rolled back: a later run loads it whole
+    monkeypatch.setattr(ingest, "load_batch", _LOAD_BATCH)
+    again = steps.load_nights(jobs, "after-dead-worker", workers=2)
+    assert all(isinstance(o, dict) and o["conservation_ok"] for o in again.values()), again
+
+
+def test_a_long_backfill_holds_only_the_scans_of_the_nights_in_flight(monkeypatch):
+    """Source-nights are planned when their first batch is due, and a scan is let go once
+    its night is closed: memory does not grow with the number of nights (a year is
+    ~8 million landing entries). Pure bookkeeping, no server: batches and closes faked."""
+    import gc
+    import weakref
+
+    from dla_pipeline import ingest
+    from dla_pipeline.landing import NightScan
+
+    scans: list[weakref.ref] = []  # each plan's scan, held by the loader or let go
+    most = [0]
+    jobs = [("vaccination", date.fromordinal(D.toordinal() + i)) for i in range(40)]
+
+    def plan(source, night):
+        gc.collect()
+        most[0] = max(most[0], sum(ref() is not None for ref in scans))
+        scan = NightScan(source, night)
+        scans.append(weakref.ref(scan))
+        return ingest.NightPlan(source, night, [["lao:1"], ["lao:2"]], scan)
+
+    monkeypatch.setattr(ingest, "load_batch", lambda *a: {})
+    monkeypatch.setattr(ingest, "close_night", lambda s, n, settings, scan: {"night": n})
+    monkeypatch.setattr(ingest, "_analyze_loaded_table", lambda *a: None)
+    out = ingest.load_source_nights(jobs, plan, "plan-late", workers=1, close=True)
+    assert out == {job: {"night": job[1]} for job in jobs}
+    assert most[0] <= 1  # when a night is planned, at most the last one is still held

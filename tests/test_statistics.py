@@ -15,7 +15,7 @@ from conftest import reset_loaded_data
 from dla_pipeline.config import get_settings
 from dla_pipeline.db import stale_statistics, take_analysed_after_load
 from dla_pipeline.generator import generate_night
-from dla_pipeline.ingest import load_batches, plan_batches, scan_night
+from dla_pipeline.ingest import load_source_nights, plan_from_scan
 from dla_pipeline.transform import ANALYZED, analyze_loaded
 
 NIGHT = date(2026, 8, 3)
@@ -32,13 +32,10 @@ def _analyses(url: str) -> dict[str, int]:
 
 
 def _load(settings) -> None:
-    work = [
-        (source, NIGHT, keys)
-        for source in ("allowance", "tax")
-        for keys in plan_batches(scan_night(source, NIGHT, settings), 2)
-    ]
-    assert len(work) == 4
-    errors = load_batches(work, "statistics-test", settings, workers=2)
+    plans = {s: plan_from_scan(s, NIGHT, 2, settings) for s in ("allowance", "tax")}
+    assert [len(p.batches) for p in plans.values()] == [2, 2]
+    jobs = [(source, NIGHT) for source in plans]
+    errors = load_source_nights(jobs, lambda s, n: plans[s], "statistics-test", settings, workers=2)
     assert not any(errors.values()), errors
 
 

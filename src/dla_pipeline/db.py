@@ -49,7 +49,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-# Raw tables this process analysed right after loading them (ingest.load_batches): the
+# Raw tables this process analysed right after loading them (ingest.load_source_nights): the
 # next build in the same process (the direct runner, a backfill) takes the marks
 _ANALYSED_AFTER_LOAD: set[str] = set()
 

@@ -24,9 +24,10 @@ import os
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 import psycopg
 
@@ -599,91 +600,181 @@ def close_night(
     return summary
 
 
-def load_batches(
-    work: list[tuple[str, date, list[str]]],
+@dataclass
+class NightPlan:
+    """A source-night's batches of unit keys, and the scan they were planned from."""
+
+    source: str
+    night: date
+    batches: list[list[str]]
+    scan: NightScan | None = None  # None: each batch lists the night folder itself
+
+
+def plan_from_scan(source: str, night: date, batches: int, settings: Settings) -> NightPlan:
+    scan = scan_night(source, night, settings)
+    return NightPlan(source, night, plan_batches(scan, batches), scan)
+
+
+class _Loads:
+    """The state of ``load_source_nights``: what each source-night still waits for, its outcome."""
+
+    def __init__(self, jobs, plan, settings: Settings, close: bool):
+        self.plan, self.settings, self.close = plan, settings, close
+        self.out: dict[tuple[str, date], BaseException | dict | None] = {j: None for j in jobs}
+        self.jobs = iter(self.out)
+        self.open: dict[tuple[str, date], list] = {}  # job -> [batches left, its scan]
+        self.nights_left = Counter(source for source, _ in self.out)  # per source
+        self.loaded: set[str] = set()  # sources with a batch run (ANALYZE them when done)
+
+    def items(self):
+        """(job, unit keys, the batch's part of the scan) for each batch, planning each
+        source-night only when its first batch is due (a backfill never holds every
+        night's scan at once); (job, None, None) for a source-night with no batch."""
+        for job in self.jobs:
+            try:
+                plan = self.plan(*job)
+            except Exception as exc:  # that source-night's problem; the others go on
+                self.out[job] = exc
+                yield job, None, None
+                continue
+            self.open[job] = [len(plan.batches), plan.scan]
+            if not plan.batches:
+                yield job, None, None
+            for keys in plan.batches:
+                scan = None if plan.scan is None else batch_scan(plan.scan, keys)
+                yield job, keys, scan
+
+    def batch_done(self, job, exc: BaseException | None) -> bool:
+        """A batch's outcome; whether its source-night has no batch left."""
+        if exc is not None and self.out[job] is None:
+            self.out[job] = exc
+        self.loaded.add(job[0])
+        self.open[job][0] -= 1
+        return not self.open[job][0]
+
+    def night_done(self, job) -> tuple[NightScan | None, bool, str | None]:
+        """(its scan, whether to close it, the source to ANALYZE now or None)."""
+        scan = self.open.pop(job, [0, None])[1]
+        self.nights_left[job[0]] -= 1
+        analyse = job[0] if not self.nights_left[job[0]] and job[0] in self.loaded else None
+        return scan, self.close and self.out[job] is None, analyse
+
+
+def load_source_nights(
+    jobs: list[tuple[str, date]],
+    plan,
     run_id: str,
     settings: Settings | None = None,
     workers: int = 0,
-    scans: dict[tuple[str, date], NightScan] | None = None,
     close: bool = False,
 ) -> dict[tuple[str, date], BaseException | dict | None]:
-    """Batches of (source, night, unit keys), spread over the machine's cores: one process
-    per core (LOAD_WORKERS, default the core count), like Airflow's mapped load tasks.
-    Batches are independent transactions. ``scans``: the (source, night) scans the batches
-    were planned from, each handed on in part (``batch_scan``) instead of listed again per
-    batch. ``close``: each (source, night) whose batches all loaded is closed
-    (``close_night``, from its scan) in the pool as soon as its last batch is done, beside
-    the other nights' batches. Returns each (source, night)'s first error, else its close
+    """Every batch of each (source, night) in ``jobs``, spread over the machine's cores: one
+    process per core (LOAD_WORKERS, default the core count), like Airflow's mapped load
+    tasks. ``plan(source, night)`` gives its ``NightPlan``, when its first batch is due;
+    each batch takes its part of the plan's scan instead of listing the folder again.
+    Batches are independent transactions. ``close``: a source-night whose batches all
+    loaded is closed (``close_night``, from its plan's scan) as soon as they are done,
+    beside the other nights' batches. A source's raw table is analysed once its last
+    source-night is done. Returns each (source, night)'s first error, else its close
     summary (``close``), else None."""
     settings = settings or get_settings()
-    scans = scans or {}
-    out: dict[tuple[str, date], BaseException | dict | None] = {(s, n): None for s, n, _ in work}
-    left = Counter(source for source, _, _ in work)  # batches still to load, per source
-    night_left = Counter((source, night) for source, night, _ in work)
     workers = workers or settings.load_workers or os.cpu_count() or 1
+    if workers > 1 and len(jobs) == 1:  # one source-night in one batch: no pool to fork
+        first = _planned(plan, *jobs[0])
+        workers = 1 if isinstance(first, BaseException) or len(first.batches) <= 1 else workers
+        plan = partial(_replay, first)
+    loads = _Loads(jobs, plan, settings, close)
+    if workers == 1:
+        _load_here(loads, run_id)
+    else:
+        _load_in_pool(loads, run_id, workers)
+    return loads.out
 
-    def part(source: str, night: date, keys: list[str]) -> NightScan | None:
-        scan = scans.get((source, night))
-        return None if scan is None else batch_scan(scan, keys)
 
-    def done(source: str, night: date, exc: BaseException | None) -> bool:
-        """Record a batch's outcome; whether its (source, night) is now ready to close."""
-        if exc is not None and out[(source, night)] is None:
-            out[(source, night)] = exc
-        night_left[(source, night)] -= 1
-        return close and not night_left[(source, night)] and out[(source, night)] is None
+def _planned(plan, source: str, night: date) -> NightPlan | BaseException:
+    try:
+        return plan(source, night)
+    except Exception as exc:  # noqa: BLE001 - reported as that source-night's outcome
+        return exc
 
-    if workers == 1 or len(work) <= 1:
-        for source, night, keys in work:
+
+def _replay(first: NightPlan | BaseException, source: str, night: date) -> NightPlan:
+    """The plan made already (or its error, raised again)."""
+    if isinstance(first, BaseException):
+        raise first
+    return first
+
+
+def _load_here(loads: _Loads, run_id: str) -> None:
+    settings = loads.settings
+    for job, keys, scan in loads.items():
+        if keys is not None:
             exc = None
             try:
-                load_batch(source, night, keys, run_id, settings, part(source, night, keys))
+                load_batch(*job, keys, run_id, settings, scan)
             except Exception as e:
                 exc = e
-            if done(source, night, exc):
-                try:
-                    out[(source, night)] = close_night(
-                        source, night, settings, scans.get((source, night))
-                    )
-                except Exception as e:  # that source-night's outcome; the others go on
-                    out[(source, night)] = e
-            left[source] -= 1
-            if not left[source]:
-                _analyze_loaded_table(source, settings)
-        return out
-    workers = min(workers, len(work))
+            if not loads.batch_done(job, exc):
+                continue
+        scan, to_close, analyse = loads.night_done(job)
+        if to_close:
+            try:
+                loads.out[job] = close_night(*job, settings, scan)
+            except Exception as e:  # that source-night's outcome; the others go on
+                loads.out[job] = e
+        if analyse:
+            _analyze_loaded_table(analyse, settings)
+
+
+def _load_in_pool(loads: _Loads, run_id: str, workers: int) -> None:
+    settings = loads.settings
+    items, running = loads.items(), {}
     with (
         forked_pool(workers) as pool,
         ThreadPoolExecutor(1, thread_name_prefix="analyze") as analysing,
     ):
-        queue, running = iter(work), {}
 
-        def submit_next() -> None:
-            # batches are handed out as workers free up, so a close queues behind few
-            job = next(queue, None)
-            if job is not None:
-                source, night, keys = job
-                args = (source, night, keys, run_id, settings, part(source, night, keys))
-                running[pool.submit(load_batch, *args)] = ("load", source, night)
+        def night_done(job) -> None:
+            scan, to_close, analyse = loads.night_done(job)
+            if to_close:  # ahead of the batches handed out after it
+                running[_submit(pool, close_night, *job, settings, scan)] = ("close", job)
+            if analyse:  # its statistics while the other sources' batches load
+                analysing.submit(_analyze_loaded_table, analyse, settings)
+
+        def hand_out() -> None:
+            """The next batch to the pool (batches go out as workers free up, so a close
+            queues behind few of them and only the nights in flight hold their scans)."""
+            for job, keys, scan in items:
+                if keys is None:
+                    night_done(job)
+                    continue
+                args = (*job, keys, run_id, settings, scan)
+                running[_submit(pool, load_batch, *args)] = ("load", job)
+                return
 
         for _ in range(2 * workers):
-            submit_next()
+            hand_out()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                what, source, night = running.pop(future)
+                what, job = running.pop(future)
                 if what == "close":
-                    out[(source, night)] = future.exception() or future.result()
+                    loads.out[job] = future.exception() or future.result()
                     continue
-                if done(source, night, future.exception()):  # closed before the next batch
-                    scan = scans.get((source, night))
-                    closing = pool.submit(close_night, source, night, settings, scan)
-                    running[closing] = ("close", source, night)
-                submit_next()
-                left[source] -= 1
-                if not left[source]:  # its statistics while the other sources' batches load
-                    analysing.submit(_analyze_loaded_table, source, settings)
-    return out
+                if loads.batch_done(job, future.exception()):
+                    night_done(job)
+                hand_out()
+
+
+def _submit(pool, fn, *args) -> Future:
+    """``pool.submit``, or a future holding the error when the pool takes no more work (a
+    worker died: the pool is broken); each source-night then reports it."""
+    try:
+        return pool.submit(fn, *args)
+    except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, or shutting down
+        failed: Future = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _analyze_loaded_table(source_name: str, settings: Settings) -> None:
@@ -707,15 +798,16 @@ def load_night(
     settings: Settings | None = None,
 ) -> dict:
     """Everything for one source and night, without Airflow (tests, CLI, benchmarks): its
-    batches load in parallel (``load_batches``), then the night is closed."""
+    batches load in parallel, then the night is closed (``load_source_nights``)."""
     settings = settings or get_settings()
     migrate(settings)
-    scan = scan_night(source_name, night, settings)
-    work = [(source_name, night, keys) for keys in plan_batches(scan, batches)]
-    for exc in load_batches(work, run_id, settings, scans={(source_name, night): scan}).values():
-        if exc is not None:
-            raise exc
-    return close_night(source_name, night, settings, scan)
+    job = (source_name, night)
+    outcome = load_source_nights(
+        [job], lambda s, n: plan_from_scan(s, n, batches, settings), run_id, settings, close=True
+    )[job]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def forget_night(

@@ -16,8 +16,7 @@ from datetime import UTC, date, datetime
 from . import ledger
 from .config import get_settings
 from .db import connect, require_current
-from .ingest import close_night, load_batch, plan_batches, scan_night
-from .landing import NightScan
+from .ingest import NightPlan, close_night, load_batch, load_source_nights, plan_from_scan
 from .nights import BadNight, parse_night, resolve_night, yesterday_in_bangkok  # noqa: F401
 from .publish import publish, record_blocked
 from .quality import QualityGateFailed, import_in_background, run_gate
@@ -63,25 +62,25 @@ def step(
 
 def ingest_plan(source: str, night: date) -> list[list[str]]:
     """The night's LAO-nights grouped into batches (few task instances, not one per file)."""
-    return plan_night(source, night)[1]
+    return plan_night(source, night).batches
 
 
-def plan_night(source: str, night: date) -> tuple[NightScan, list[list[str]]]:
+def plan_night(source: str, night: date) -> NightPlan:
     """The night folder's scan, and its LAO-nights grouped into batches."""
     settings = get_settings()
     require_current(settings)
-    scan = scan_night(source, night, settings)
-    batches = plan_batches(scan, settings.ingest_batches)
+    plan = plan_from_scan(source, night, settings.ingest_batches, settings)
+    scan = plan.scan
     log.info(
         "%s %s: %d entries in %d batches (%d upload(s) in progress, %d landing issue(s))",
         source,
         night,
         len(scan.entries),
-        len(batches),
+        len(plan.batches),
         len(scan.uploads_in_progress),
         len(scan.issues),
     )
-    return scan, batches
+    return plan
 
 
 def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dict:
@@ -91,29 +90,11 @@ def ingest_batch(source: str, night: date, units: list[str], run_id: str) -> dic
 def load_nights(
     jobs: list[tuple[str, date]], run_id: str, workers: int = 0
 ) -> dict[tuple[str, date], BaseException | dict]:
-    """Every batch of every (source, night), spread over the machine's cores (see
-    ``ingest.load_batches``); each (source, night) is closed (``ingest.close_night``) from
-    the scan its batches were planned from, in the pool as soon as its batches are done, or
-    here when it had nothing to load. Returns each (source, night)'s outcome for
-    ``ingest_close``: its first error, or its close summary."""
-    from .ingest import load_batches
-
-    out: dict[tuple[str, date], BaseException | dict] = {}
-    work, scans = [], {}
-    for source, night in jobs:
-        try:
-            scans[(source, night)], batches = plan_night(source, night)
-            work += [(source, night, batch) for batch in batches]
-        except Exception as exc:  # that source's problem; the others go on
-            out[(source, night)] = exc
-    out |= load_batches(work, run_id, workers=workers, scans=scans, close=True)
-    for (source, night), scan in scans.items():
-        if (source, night) not in out:  # no file: the night is still closed (who is missing)
-            try:
-                out[(source, night)] = close_night(source, night, scan=scan)
-            except Exception as exc:
-                out[(source, night)] = exc
-    return {job: out[job] for job in jobs}
+    """Every batch of every (source, night), spread over the machine's cores, each
+    source-night planned when its first batch is due and closed from its plan's scan as
+    soon as its batches are done (``ingest.load_source_nights``). Returns each (source, night)'s
+    outcome for ``ingest_close``: its first error, or its close summary."""
+    return load_source_nights(jobs, plan_night, run_id, workers=workers, close=True)
 
 
 def ingest_close(source: str, night: date, outcome: BaseException | dict | None = None) -> dict:

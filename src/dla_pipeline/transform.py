@@ -144,7 +144,7 @@ ANALYZED = (
 
 def analyze_loaded(settings: Settings) -> None:
     """Fresh planner statistics for what the loads added (``db.analyze``). A raw table
-    this process analysed right after loading it (``ingest.load_batches``, beside the
+    this process analysed right after loading it (``ingest.load_source_nights``, beside the
     other sources' batches) and that nothing changed since is not sampled again; every
     other table is, as a load elsewhere (an Airflow task, another process) leaves no such
     mark and may have landed while another ANALYZE reset the change count."""
