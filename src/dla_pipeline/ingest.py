@@ -652,6 +652,12 @@ class _Loads:
         self.open[job][0] -= 1
         return not self.open[job][0]
 
+    def fail_rest(self, exc: BaseException) -> None:
+        """Every source-night not planned yet fails with ``exc``, unplanned (the pool is
+        broken: planning them would only list their folders)."""
+        for job in self.jobs:
+            self.out[job] = exc
+
     def night_done(self, job) -> tuple[NightScan | None, bool, str | None]:
         """(its scan, whether to close it, the source to ANALYZE now or None)."""
         scan = self.open.pop(job, [0, None])[1]
@@ -679,10 +685,11 @@ def load_source_nights(
     summary (``close``), else None."""
     settings = settings or get_settings()
     workers = workers or settings.load_workers or os.cpu_count() or 1
-    if workers > 1 and len(jobs) == 1:  # one source-night in one batch: no pool to fork
+    if workers > 1 and len(jobs) == 1:  # one source-night: no more workers than batches
         first = _planned(plan, *jobs[0])
-        workers = 1 if isinstance(first, BaseException) or len(first.batches) <= 1 else workers
+        workers = 1 if isinstance(first, BaseException) else min(workers, len(first.batches))
         plan = partial(_replay, first)
+    workers = max(1, min(workers, len(jobs) * max(1, settings.ingest_batches)))
     loads = _Loads(jobs, plan, settings, close)
     if workers == 1:
         _load_here(loads, run_id)
@@ -734,10 +741,21 @@ def _load_in_pool(loads: _Loads, run_id: str, workers: int) -> None:
         ThreadPoolExecutor(1, thread_name_prefix="analyze") as analysing,
     ):
 
+        def submit(fn, *args) -> Future:
+            """``pool.submit``, or a future holding the error when the pool takes no more
+            work (a worker died: the pool is broken); each source-night then reports it."""
+            try:
+                return pool.submit(fn, *args)
+            except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, or shutting down
+                loads.fail_rest(exc)
+                failed: Future = Future()
+                failed.set_exception(exc)
+                return failed
+
         def night_done(job) -> None:
             scan, to_close, analyse = loads.night_done(job)
             if to_close:  # ahead of the batches handed out after it
-                running[_submit(pool, close_night, *job, settings, scan)] = ("close", job)
+                running[submit(close_night, *job, settings, scan)] = ("close", job)
             if analyse:  # its statistics while the other sources' batches load
                 analysing.submit(_analyze_loaded_table, analyse, settings)
 
@@ -748,8 +766,7 @@ def _load_in_pool(loads: _Loads, run_id: str, workers: int) -> None:
                 if keys is None:
                     night_done(job)
                     continue
-                args = (*job, keys, run_id, settings, scan)
-                running[_submit(pool, load_batch, *args)] = ("load", job)
+                running[submit(load_batch, *job, keys, run_id, settings, scan)] = ("load", job)
                 return
 
         for _ in range(2 * workers):
@@ -764,17 +781,6 @@ def _load_in_pool(loads: _Loads, run_id: str, workers: int) -> None:
                 if loads.batch_done(job, future.exception()):
                     night_done(job)
                 hand_out()
-
-
-def _submit(pool, fn, *args) -> Future:
-    """``pool.submit``, or a future holding the error when the pool takes no more work (a
-    worker died: the pool is broken); each source-night then reports it."""
-    try:
-        return pool.submit(fn, *args)
-    except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, or shutting down
-        failed: Future = Future()
-        failed.set_exception(exc)
-        return failed
 
 
 def _analyze_loaded_table(source_name: str, settings: Settings) -> None:

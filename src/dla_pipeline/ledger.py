@@ -265,7 +265,14 @@ def audit_file_loads(conn, run_id: str, source: str, night: date, load_id: int, 
 
 
 def record_landing_issues(conn, scopes: Sequence[str], issues) -> None:
-    """Upsert what the scan found outside the night folders; resolve what is gone."""
+    """Upsert what the scan found outside the night folders; resolve what is gone.
+    Closes running at once (the load's pool, Airflow's three close tasks) share the
+    'root' scope: each takes its scopes' locks, in one order, until its commit, so two of
+    them never lock the same issue rows in opposite orders."""
+    for scope in sorted(set(scopes)):
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 1))", (f"landing_issues/{scope}",)
+        )
     seen = [i.key for i in issues]
     conn.cursor().executemany(
         "insert into ops.landing_issues (path_sha256, path, scope, source, extract_date,"
