@@ -580,7 +580,7 @@ def close_night(
     settings = settings or get_settings()
     source = SOURCES[source_name]
     if scan is None:
-        scan = landing_for(settings.landing_dir).scan(source_name, night)
+        scan = scan_night(source_name, night, settings)
     with connect(settings, role="loader") as conn, conn.transaction():
         ledger.record_landing_issues(conn, scan.scopes, scan.issues)
         summary = ledger.close_night(
