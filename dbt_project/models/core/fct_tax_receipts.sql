@@ -23,23 +23,15 @@
 -- core.tax_receipt_deltas with sign -1 as they are deleted, their new rows follow with +1,
 -- for agg_revenue_lao_account (macros/revenue.sql). The touched receipts are found once,
 -- in tax_touched_receipts.
-with touched as (
-    {% if is_incremental() %}
-        {{ tax_receipts_touched() }}
-    {% else %}
-        select distinct
-            lao_code,
-            fiscal_year as fiscal_year_be,
-            receipt_no
-        from {{ ref('stg_tax__receipts') }}
-    {% endif %}
-),
-
-lines as (
+with lines as (
+    -- a full build reads every line: joining them back to their own distinct keys (not
+    -- null, so every row stayed) made 1.87 M lines take 12.7 s instead of 6.7-7.2 s
     select r.*
     from {{ ref('stg_tax__receipts') }} as r
-    inner join touched as t
-        on r.lao_code = t.lao_code and r.fiscal_year = t.fiscal_year_be and r.receipt_no = t.receipt_no
+    {% if is_incremental() %}
+        inner join ({{ tax_receipts_touched() }}) as t
+            on r.lao_code = t.lao_code and r.fiscal_year = t.fiscal_year_be and r.receipt_no = t.receipt_no
+    {% endif %}
 ),
 
 per_receipt as (

@@ -8,29 +8,22 @@
 -- Rabies campaign figures: the latest report per LAO, village, species and fiscal year
 -- (reports are cumulative, a later one supersedes the earlier). Incremental runs recompute
 -- only the villages the build's changes touched (reports brought or retracted).
-with touched as (
-    {% if is_incremental() %}
-        {{ touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted')) }}
-    {% else %}
-        select distinct
-            lao_code,
-            village_no,
-            species,
-            fiscal_year
-        from {{ ref('stg_vaccination__reports') }}
-    {% endif %}
-),
-
-ranked as (
+with ranked as (
+    -- a full build ranks every report (the keys are not null: no join to their own keys)
     select
-        r.*,
+        rep.*,
         row_number() over (
-            partition by r.lao_code, r.village_no, r.species, r.fiscal_year
-            order by r.vaccination_date desc, r.extract_date desc, r.row_no desc
+            partition by rep.lao_code, rep.village_no, rep.species, rep.fiscal_year
+            order by rep.vaccination_date desc, rep.extract_date desc, rep.row_no desc
         ) as recency,
-        count(*) over (partition by r.lao_code, r.village_no, r.species, r.fiscal_year) as reports
-    from {{ ref('stg_vaccination__reports') }} as r
-    inner join touched on r.lao_code = touched.lao_code and r.village_no = touched.village_no and r.species = touched.species and r.fiscal_year = touched.fiscal_year
+        count(*) over (partition by rep.lao_code, rep.village_no, rep.species, rep.fiscal_year) as reports
+    from {{ ref('stg_vaccination__reports') }} as rep
+    {% if is_incremental() %}
+        inner join (
+            {{ touched_keys('vaccination', 'lao_code, village_no, species, fiscal_year', ref('stg_vaccination__reports'), ref('stg_vaccination__reports_retracted')) }}
+        ) as touched
+            on rep.lao_code = touched.lao_code and rep.village_no = touched.village_no and rep.species = touched.species and rep.fiscal_year = touched.fiscal_year
+    {% endif %}
 )
 
 select
