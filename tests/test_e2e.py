@@ -152,3 +152,47 @@ def test_a_sharp_drop_in_reporting_warns_publishes_and_tells_people(
             "delete from ops.nights where source='allowance' and extract_date = any(%s)",
             ([n for n, _ in history],),
         )
+
+
+@pytest.mark.e2e
+def test_an_lao_far_above_its_usual_level_warns_from_the_ledger(
+    published_night, warehouse_db, owner_conn
+):
+    """The spike checks read tonight and its history from the ledger (ops.files, which
+    agrees with raw): an LAO whose earlier nights were small is named; LAOs without history
+    are not; the province check sees its province."""
+    from datetime import timedelta
+
+    from dla_pipeline.quality import run_gate
+
+    picks = {}
+    for source in ("allowance", "tax"):
+        lao, n, amt, load_id = owner_conn.execute(
+            "select lao_code, rows_loaded, amount_loaded, load_id from ops.files"
+            " where source = %s and extract_date = %s and rows_loaded > 0"
+            " order by rows_loaded desc, lao_code limit 1",
+            (source, NIGHT),
+        ).fetchone()
+        picks[source] = lao
+        # earlier nights: 20 rows, a third of tonight's baht at most
+        history = [(NIGHT - timedelta(days=d), lao, load_id, amt / 4) for d in (1, 5, 30)]
+        owner_conn.cursor().executemany(
+            "insert into ops.files (source, extract_date, file_name, lao_code, load_id, status,"
+            " rows_in, rows_loaded, rows_quarantined, amount_loaded)"
+            " values (%s, %s, 'spike-test-' || %s || '.csv', %s, %s, 'loaded', 20, 20, 0, %s)",
+            [(source, night, lao, lao, load_id, baht) for night, lao, load_id, baht in history],
+        )
+    try:
+        steps.transform(NIGHT)  # the marts the gate also checks (a publish moved them)
+        result = run_gate(NIGHT, "test-spike")
+        warned = {o.description: o.observed for o in result.warnings}
+        lao_spike = "an LAO sends far more allowance rows or baht than its usual level"
+        tax_spike = "an LAO collects far more tax than its usual level"
+        province = "a province's baht tonight is far above its usual level"
+        by_start = {d.split(" (3x")[0]: observed for d, observed in warned.items()}
+        assert by_start.get(lao_spike) == "1", warned  # that LAO alone
+        assert by_start.get(tax_spike) == "1", warned  # that LAO alone
+        assert by_start.get(province) == "1", warned  # its province alone
+        assert result.passed  # warnings only
+    finally:
+        owner_conn.execute("delete from ops.files where file_name like 'spike-test-%'")
