@@ -34,3 +34,43 @@ def test_no_yaml_describes_a_model_that_is_not_beside_it():
             assert (path.parent / f"{model['name']}.sql").is_file(), (
                 f"{path.relative_to(MODELS)} describes {model['name']}, which is not beside it"
             )
+
+
+STAGED_RAW = sorted(p for p in (MODELS / "staging").glob("stg_*.yml") if "reference" not in p.stem)
+CHECKS = MODELS.parents[1] / "expectations" / "checks.yml"
+
+
+@pytest.mark.parametrize("path", STAGED_RAW, ids=lambda p: p.stem)
+def test_raw_nights_are_checked_by_the_gate_not_again_by_dbt(path):
+    """A data test on a staging view of raw runs before the night's models may start (dbt
+    build waits for a parent's tests: ~2 s of a national night, 1 M lines a test) and
+    repeats the loader's contract and the gate's raw suite, which checks every pending
+    night. The raw nights have one owner: the gate."""
+    (model,) = _yaml(path)["models"]
+    tested = [c["name"] for c in model.get("columns", []) if c.get("data_tests")]
+    assert not model.get("data_tests") and not tested, (
+        f"{path.name}: move these checks to the gate's raw suite in checks.yml: {tested}"
+    )
+
+
+def test_the_gate_checks_what_the_allowance_contract_promises():
+    """What the staging tests used to check, each night: now the gate's, on every pending
+    night."""
+    suite = yaml.safe_load(CHECKS.read_text(encoding="utf-8"))["raw_allowance_night"]
+    kinds = {
+        (name, (kwargs or {}).get("column"))
+        for item in suite["expectations"]
+        for name, kwargs in item.items()
+        if isinstance(kwargs, dict)
+    }
+    for column in ("person_key", "lao_code", "amount"):
+        assert ("expect_column_values_to_not_be_null", column) in kinds
+    for column in ("status", "channel", "birth_date_precision"):
+        assert ("expect_column_values_to_be_in_set", column) in kinds
+    assert ("expect_column_values_to_be_between", "amount") in kinds
+    queries = " ".join(
+        item["unexpected_rows_expectation"]["unexpected_rows_query"]
+        for item in suite["expectations"]
+        if "unexpected_rows_expectation" in item
+    )
+    assert "staging.dla_lao_registry" in queries  # every LAO in the registry
