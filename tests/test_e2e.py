@@ -159,22 +159,20 @@ def test_an_lao_far_above_its_usual_level_warns_from_the_ledger(
     published_night, warehouse_db, owner_conn
 ):
     """The spike checks read tonight and its history from the ledger (ops.files, which
-    agrees with raw): an LAO whose earlier nights were small is named; LAOs without history
-    are not; the province check sees its province."""
+    agrees with raw): the LAO whose earlier nights were small warns, alone (the others have
+    no history), and so does its province."""
     from datetime import timedelta
 
     from dla_pipeline.quality import run_gate
 
-    picks = {}
     for source in ("allowance", "tax"):
-        lao, n, amt, load_id = owner_conn.execute(
-            "select lao_code, rows_loaded, amount_loaded, load_id from ops.files"
+        lao, amt, load_id = owner_conn.execute(
+            "select lao_code, amount_loaded, load_id from ops.files"
             " where source = %s and extract_date = %s and rows_loaded > 0"
             " order by rows_loaded desc, lao_code limit 1",
             (source, NIGHT),
         ).fetchone()
-        picks[source] = lao
-        # earlier nights: 20 rows, a third of tonight's baht at most
+        # three earlier nights of 20 rows and a quarter of tonight's baht each
         history = [(NIGHT - timedelta(days=d), lao, load_id, amt / 4) for d in (1, 5, 30)]
         owner_conn.cursor().executemany(
             "insert into ops.files (source, extract_date, file_name, lao_code, load_id, status,"
