@@ -16,7 +16,7 @@ from dla_pipeline.contract import ALLOWANCE
 from dla_pipeline.encoding import SNIFF_BYTES, sniff_encoding
 from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.ingest import load_night
-from dla_pipeline.night import run_night
+from dla_pipeline.night import run_night, summarize
 from dla_pipeline.quality import QualityGateFailed
 
 NIGHT = date(2026, 11, 5)
@@ -159,38 +159,60 @@ def test_an_lao_far_above_its_usual_level_warns_from_the_ledger(
     published_night, warehouse_db, owner_conn
 ):
     """The spike checks read tonight and its history from the ledger (ops.files, which
-    agrees with raw): the LAO whose earlier nights were small warns, alone (the others have
-    no history), and so does its province."""
+    agrees with raw): an LAO whose earlier nights were far smaller warns, and its province;
+    an LAO whose earlier nights were comparable does not. The LAOs are taken from provinces
+    with no other history in the 62 days (other test modules share this database)."""
     from datetime import timedelta
 
     from dla_pipeline.quality import run_gate
 
-    for source in ("allowance", "tax"):
-        lao, amt, load_id = owner_conn.execute(
-            "select lao_code, amount_loaded, load_id from ops.files"
-            " where source = %s and extract_date = %s and rows_loaded > 0"
-            " order by rows_loaded desc, lao_code limit 1",
-            (source, NIGHT),
-        ).fetchone()
-        # three earlier nights of 20 rows and a quarter of tonight's baht each
-        history = [(NIGHT - timedelta(days=d), lao, load_id, amt / 4) for d in (1, 5, 30)]
-        owner_conn.cursor().executemany(
-            "insert into ops.files (source, extract_date, file_name, lao_code, load_id, status,"
-            " rows_in, rows_loaded, rows_quarantined, amount_loaded)"
-            " values (%s, %s, 'spike-test-' || %s || '.csv', %s, %s, 'loaded', 20, 20, 0, %s)",
-            [(source, night, lao, lao, load_id, baht) for night, lao, load_id, baht in history],
-        )
+    def fresh_laos(source: str) -> list[tuple[str, int, object, int]]:
+        """Tonight's LAOs of ``source`` in provinces without ledger history before it,
+        the largest first: (lao, rows, baht, load_id)."""
+        return owner_conn.execute(
+            "select f.lao_code, f.rows_loaded, f.amount_loaded, f.load_id from ops.files as f"
+            " where f.source = %s and f.extract_date = %s and f.rows_loaded > 0"
+            " and not exists (select 1 from ops.files as h where h.source = f.source"
+            "   and substr(h.lao_code, 2, 2) = substr(f.lao_code, 2, 2) and h.rows_loaded > 0"
+            "   and h.extract_date between %s::date - 62 and %s::date - 1)"
+            " order by f.rows_loaded desc, f.lao_code",
+            (source, NIGHT, NIGHT, NIGHT),
+        ).fetchall()
+
+    history = []  # (source, lao, load_id, rows, baht) on each of three earlier nights
+    allowance = fresh_laos("allowance")
+    spiking = allowance[0]
+    steady = next(r for r in allowance if r[0][1:3] != spiking[0][1:3])  # another province
+    history.append(("allowance", spiking[0], spiking[3], 20, spiking[2] / 4))  # far smaller
+    history.append(("allowance", steady[0], steady[3], steady[1], steady[2] / 2))  # comparable
+    tax = fresh_laos("tax")[0]
+    history.append(("tax", tax[0], tax[3], 20, tax[2] / 4))
+    owner_conn.cursor().executemany(
+        "insert into ops.files (source, extract_date, file_name, lao_code, load_id, status,"
+        " rows_in, rows_loaded, rows_quarantined, amount_loaded)"
+        " values (%s, %s, 'spike-test-' || %s || '.csv', %s, %s, 'loaded', %s, %s, 0, %s)",
+        [
+            (source, NIGHT - timedelta(days=d), lao, lao, load_id, rows, rows, baht)
+            for source, lao, load_id, rows, baht in history
+            for d in (1, 5, 30)
+        ],
+    )
     try:
         steps.transform(NIGHT)  # the marts the gate also checks (a publish moved them)
         result = run_gate(NIGHT, "test-spike")
-        warned = {o.description: o.observed for o in result.warnings}
-        lao_spike = "an LAO sends far more allowance rows or baht than its usual level"
-        tax_spike = "an LAO collects far more tax than its usual level"
+        warned = {
+            (o.suite.split("[")[0], o.description.split(" (3x")[0]): o.observed
+            for o in result.warnings
+        }
+        lao_spike = "an LAO sends far more rows or baht than its usual level"
+        assert warned.get(("allowance_files_night", lao_spike)) == "1", warned  # not `steady`
         province = "a province's baht tonight is far above its usual level"
-        by_start = {d.split(" (3x")[0]: observed for d, observed in warned.items()}
-        assert by_start.get(lao_spike) == "1", warned  # that LAO alone
-        assert by_start.get(tax_spike) == "1", warned  # that LAO alone
-        assert by_start.get(province) == "1", warned  # its province alone
+        assert warned.get(("allowance_files_night", province)) == "1", warned
+        tax_spike = "an LAO collects far more than its usual level"
+        assert warned.get(("tax_files_night", tax_spike)) == "1", warned
         assert result.passed  # warnings only
+        # the night's summary counts the ledger suites' checks for their source
+        gate = summarize(NIGHT)["sources"]["allowance"]["quality_gate"]
+        assert gate["checks"] == 12 + 2 + 2, gate  # raw_, _files_ and _reporting_night
     finally:
         owner_conn.execute("delete from ops.files where file_name like 'spike-test-%'")

@@ -136,3 +136,17 @@ def test_outcomes_follow_checks_yml_a_missing_table_in_its_place(monkeypatch):
         ("c", "x"),
     ]
     assert [o.suite for o in result.blocking_failures] == ["b"]
+
+
+def test_every_night_suite_belongs_to_one_source():
+    """A night's summary counts each night suite's results for its source
+    (``night._night_suite_of``): a suite named otherwise would drop out of it silently."""
+    from dla_pipeline.contract import SOURCES
+    from dla_pipeline.night import _night_suite_of
+
+    for check in load_checks():
+        owners = [s for s in SOURCES if _night_suite_of(f"{check.suite}[2026-11-05]", s)]
+        if check.per_night:
+            assert len(owners) == 1, (check.suite, owners)
+        else:
+            assert owners == [], (check.suite, owners)

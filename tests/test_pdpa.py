@@ -81,6 +81,16 @@ def test_an_erased_citizen_is_gone_everywhere_and_stays_out(with_x):
         assert who == "dpo-test" and removed["raw.allowance_payments"] == 2
         # finishing the erasure keeps the watermarks: the next build stays incremental
         assert conn.execute("select count(*) from core.model_watermarks").fetchone()[0] > 0
+        # the ledger still says what raw holds, per file and per night (the gate reads it)
+        raw, files, night_total = conn.execute(
+            "select (select count(*) from raw.allowance_payments where extract_date = %s),"
+            " (select sum(rows_loaded) from ops.files where source = 'allowance'"
+            "  and extract_date = %s),"
+            " (select rows_loaded from ops.nights where source = 'allowance'"
+            "  and extract_date = %s)",
+            (NIGHT, NIGHT, NIGHT),
+        ).fetchone()
+        assert raw == files == night_total, (raw, files, night_total)
     # every night that held X is loaded again from its files: X stays out, counted
     forget_night("allowance", NIGHT)
     summary = run_night(NIGHT, runner="direct")

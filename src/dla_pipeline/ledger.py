@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -435,7 +436,8 @@ def forget_night(conn, source: str, table: str, night: date) -> None:
 
 def count_as_erased(conn, source: str, field: str, rows, reason: str) -> None:
     """Loaded rows an erasure removed: each becomes a quarantined row (reason ``erased``,
-    no content) and leaves its file's loaded counts, so a night still reconciles.
+    no content) and leaves its file's and its night's loaded counts, so a night still
+    reconciles and the gate's ledger checks see what raw holds.
     ``rows``: (night, lao_code, file_name, file_sha256, row_no, load_id, amount)."""
     rows = list(rows)
     if not rows:
@@ -455,6 +457,13 @@ def count_as_erased(conn, source: str, field: str, rows, reason: str) -> None:
             " rows_quarantined = rows_quarantined + 1, amount_loaded = amount_loaded - %s"
             " where source = %s and extract_date = %s and file_name = %s",
             [(amount, source, night, name) for night, _l, name, _s, _r, _i, amount in rows],
+        )
+        # and the night's totals (not its checked_at: an erasure re-publishes nothing)
+        per_night = Counter(r[0] for r in rows)
+        cur.executemany(
+            "update ops.nights set rows_loaded = rows_loaded - %s,"
+            " rows_quarantined = rows_quarantined + %s where source = %s and extract_date = %s",
+            [(n, n, source, night) for night, n in per_night.items()],
         )
 
 

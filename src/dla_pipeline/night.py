@@ -110,6 +110,14 @@ def summarize(night: date, since: datetime | None = None) -> dict:
     }
 
 
+def _night_suite_of(label: str, source: str) -> bool:
+    """Whether a result's suite (``raw_allowance_night[2026-11-05]``) checks ``source``'s
+    nights: ``raw_<source>_night`` and the ledger's ``<source>_<table>_night``
+    (checks.yml); the marts' suites are not a source's."""
+    suite = label.split("[", 1)[0]
+    return suite.endswith("_night") and suite.startswith((f"raw_{source}_", f"{source}_"))
+
+
 def _gate_summary(pub, checks: list, per_source: dict) -> dict:
     """The gate's verdict for the summary, and each source's share of it (in per_source)."""
     outcomes = [Outcome(s, e, c, sev, ok, o, d) for s, e, sev, c, ok, o, d in checks]
@@ -127,7 +135,7 @@ def _gate_summary(pub, checks: list, per_source: dict) -> dict:
         "warnings": warned,
     }
     for source in SOURCES:
-        mine = [c for c in checks if f"raw_{source}" in c[0]]
+        mine = [c for c in checks if _night_suite_of(c[0], source)]
         per_source[source]["quality_gate"] = {
             "checks": len(mine),
             "passed": sum(1 for c in mine if c[4]),
