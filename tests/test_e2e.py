@@ -213,6 +213,30 @@ def test_an_lao_far_above_its_usual_level_warns_from_the_ledger(
         assert result.passed  # warnings only
         # the night's summary counts the ledger suites' checks for their source
         gate = summarize(NIGHT)["sources"]["allowance"]["quality_gate"]
-        assert gate["checks"] == 12 + 2 + 2, gate  # raw_, _files_ and _reporting_night
+        assert gate["checks"] == 12 + 2 + 3, gate  # raw_, _files_ and _reporting_night
     finally:
         owner_conn.execute("delete from ops.files where file_name like 'spike-test-%'")
+
+
+@pytest.mark.e2e
+def test_a_night_out_of_balance_is_not_published_by_a_later_night(
+    published_night, warehouse_db, owner_conn
+):
+    """A night whose close found raw, the quarantine and its files out of balance (its
+    load raised ConservationError) stays pending; the gate of any night that would publish
+    it blocks and names it, whichever source it was."""
+    owner_conn.execute(
+        "update ops.nights set conservation_ok = false, checked_at = now()"
+        " where source = 'vaccination' and extract_date = %s",
+        (NIGHT,),
+    )
+    try:
+        steps.transform(NIGHT)
+        with pytest.raises(QualityGateFailed) as err:
+            steps.quality_gate(NIGHT, "test-unbalanced")
+        assert f"vaccination_reporting_night[{NIGHT}]" in str(err.value)
+        assert "re-run the night's load" in str(err.value)
+    finally:
+        owner_conn.execute(
+            "update ops.nights set conservation_ok = true where extract_date = %s", (NIGHT,)
+        )
