@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dla_pipeline import parsing as p
@@ -181,3 +181,20 @@ def test_ids_read_as_a_column_equal_ids_read_one_by_one(cells):
 
     got = [r if isinstance(r, str) else (r.code, r.detail) for r in p.parse_thai_ids(cells)]
     assert got == [one(c) for c in cells]
+
+
+@settings(max_examples=200)
+@given(
+    st.binary(min_size=0, max_size=130),
+    st.lists(st.text(max_size=20) | st.from_regex(r"[0-9]{13}", fullmatch=True), max_size=8),
+)
+def test_bulk_pseudonyms_are_hmac_sha256_of_each_id(key, ids):
+    """pseudonyms() prepares HMAC's inner and outer states once: each value is exactly
+    hmac.digest's (keys shorter and longer than SHA-256's block, any text)."""
+    import hmac
+
+    from dla_pipeline.pseudonyms import pseudonym, pseudonyms
+
+    got = pseudonyms(key, ids)
+    assert got == {i: hmac.digest(key, i.encode(), "sha256").hex() for i in ids}
+    assert all(got[i] == pseudonym(key, i) for i in ids)

@@ -10,7 +10,6 @@ is rejected at its first failing check, in the order the checks are written.
 from __future__ import annotations
 
 import csv
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +22,7 @@ import yaml
 from . import parsing as p
 from .encoding import INVISIBLE
 from .parsing import CellError
+from .pseudonyms import pseudonyms
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Context:
     @staticmethod
     def pseudonymise(key: bytes, ids: Iterable[str]) -> dict[str, str]:
         """HMAC-SHA256 of each distinct ID, once (pseudonyms.py derives the keys)."""
-        return {i: hmac.digest(key, i.encode(), "sha256").hex() for i in set(ids)}
+        return pseudonyms(key, ids)
 
 
 MEMO_CELLS = 1 << 16  # distinct cells remembered per column (dates, amounts, codes repeat)

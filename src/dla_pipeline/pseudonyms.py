@@ -66,6 +66,28 @@ def pseudonym(key: bytes, clear_id: str) -> str:
     return hmac.digest(key, clear_id.encode(), "sha256").hex()
 
 
+# HMAC's pads (RFC 2104): the key, zero-filled to SHA-256's 64-byte block, XOR 0x36 / 0x5c
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+def pseudonyms(key: bytes, clear_ids: Iterable[str]) -> dict[str, str]:
+    """``pseudonym`` of each distinct ID, the same HMAC-SHA256, made from the key's inner
+    and outer SHA-256 states prepared once and copied for each ID: ``hmac.digest``
+    prepares them anew on every call, about half its cost (a national allowance night
+    hashes a million distinct IDs)."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    inner, outer = hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
+    out = {}
+    for clear_id in set(clear_ids):
+        h = inner.copy()
+        h.update(clear_id.encode())
+        o = outer.copy()
+        o.update(h.digest())
+        out[clear_id] = o.hexdigest()
+    return out
+
+
 # -- erasure tokens and masking ---------------------------------------------------------
 
 _THAI = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
