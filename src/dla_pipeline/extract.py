@@ -23,10 +23,6 @@ from .encoding import INVISIBLE, Unreadable
 
 CHUNK_ROWS = 2048
 CHUNK_CHARS = 4 << 20
-# a chunk of at most this many rows may be converted together with other files' chunks
-# (``ExtractReader(defer=True)``): most files of a night hold a handful of rows, and
-# converting a column costs a fixed part per call besides its part per row
-DEFER_ROWS = 256
 
 
 @dataclass(slots=True)
@@ -36,17 +32,6 @@ class Rejection:
     code: str  # reason code (seed reason_codes)
     detail: str
     raw: str | None
-
-
-@dataclass(slots=True)
-class Deferred:
-    """A small chunk for the caller to convert together with other files' chunks
-    (``ExtractReader(defer=True)``): the caller runs ``source.convert`` over them, puts
-    each row's problems in ``chunk.errors`` and sends the chunk's typed columns back
-    (``convert_together`` does both). The reader then goes on exactly as if it had
-    converted the chunk itself: every row's outcome depends on its own cells only."""
-
-    chunk: Chunk
 
 
 @dataclass
@@ -268,10 +253,8 @@ class ExtractReader:
         reject_all: tuple[str, str, str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
         bulk: bool = True,
-        defer: bool = False,
     ):
         self.bulk = bulk  # runs of plain lines at once (False: line by line, the reference)
-        self.defer = defer  # small chunks yielded as ``Deferred``, converted by the caller
         self.stream = stream
         self.source = source
         self.ctx = ctx
@@ -281,7 +264,7 @@ class ExtractReader:
         # a file whose first header is unusable stays rejected, whatever header follows
         self.file_problem: tuple[str | None, str, str] | None = None
 
-    def __iter__(self) -> Iterator[Accepted | list[Rejection] | Deferred]:
+    def __iter__(self) -> Iterator[Accepted | list[Rejection]]:
         v = self.verdict
         # whether a row may be a repeated header (the reference path checks every row)
         self.names_repeat = not self.bulk or _names_after_first_line(self.stream, self.source)
@@ -435,7 +418,7 @@ class ExtractReader:
     def _flush(self, pending, layout, rejected, seen, seen_key):
         v = self.verdict
         if pending:
-            accepted, more = yield from self._convert(pending, layout, seen, seen_key)
+            accepted, more = self._convert(pending, layout, seen, seen_key)
             rejected.extend(more)
             if accepted.line_nos:
                 v.rows_accepted += len(accepted)
@@ -449,10 +432,7 @@ class ExtractReader:
         source, ctx = self.source, self.ctx
         cols = {name: pending.cols[i] for name, i in layout.positions.items()}
         chunk = Chunk(pending.line_nos, cols, ctx.memo.setdefault(source.name, {}))
-        if self.defer and len(pending) <= DEFER_ROWS:
-            typed = yield Deferred(chunk)  # converted with other files' chunks
-        else:
-            typed = source.convert(chunk, ctx)
+        typed = source.convert(chunk, ctx)
         if layout.kept:
             _check_extras(chunk, pending, layout, ctx.bounds(source.name).max_text_length)
         _mark_duplicates(chunk, typed, source, seen, seen_key)
@@ -535,35 +515,9 @@ def read_extract(
     source: Source,
     ctx: Context,
     reject_all: tuple[str, str, str] | None = None,
-    defer: bool = False,
 ) -> ExtractReader:
-    """The contract applied to one file (see the module docstring; ``defer``: see
-    ``Deferred``)."""
-    return ExtractReader(stream, source, ctx, reject_all, defer=defer)
-
-
-def convert_together(source: Source, ctx: Context, chunks: list[Chunk]) -> list[dict[str, list]]:
-    """``source.convert`` over several files' chunks at once: one call per column for
-    all of them, each chunk's ``errors`` filled and its typed columns returned, in order,
-    as converting each chunk alone would give them."""
-    if len(chunks) == 1:
-        return [source.convert(chunks[0], ctx)]
-    names = {name for ch in chunks for name in ch.cols}
-    cols: dict[str, list[str]] = {name: [] for name in names}
-    line_nos: list[int] = []
-    for ch in chunks:
-        line_nos += ch.line_nos
-        for name, col in cols.items():
-            col += ch.cols.get(name) or [""] * ch.n  # as ``Chunk.parse_many`` reads a gap
-    whole = Chunk(line_nos, cols, chunks[0].memo)
-    typed = source.convert(whole, ctx)
-    out, start = [], 0
-    for ch in chunks:
-        end = start + ch.n
-        ch.errors[:] = whole.errors[start:end]
-        out.append({name: values[start:end] for name, values in typed.items()})
-        start = end
-    return out
+    """The contract applied to one file (see the module docstring)."""
+    return ExtractReader(stream, source, ctx, reject_all)
 
 
 def storable_raw(raw: str | None) -> str | None:

@@ -24,7 +24,6 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -37,7 +36,6 @@ from .config import Settings, get_settings
 from .contract import (
     LINEAGE_COLUMNS,
     SOURCES,
-    Chunk,
     Context,
     Rules,
     Source,
@@ -46,7 +44,7 @@ from .contract import (
 )
 from .copytext import accepted_copy_text, quarantine_copy_text
 from .db import connect, forked_pool, migrate
-from .extract import Deferred, Rejection, convert_together, read_extract
+from .extract import Rejection, read_extract
 from .landing import Entry, NightScan, landing_for
 from .pseudonyms import mask_ids
 
@@ -56,10 +54,6 @@ PROGRESS_EVERY = 500  # files
 SPOOL_BYTES = 4 << 20  # a batch's COPY text kept in memory before it goes to a temp file
 FILE_SPOOL_BYTES = 64 << 10  # one file's, until the file is read through
 SMALL_FILE_BYTES = 8 << 20  # files up to this size are read into memory in one read
-# small files' chunks converted together (``extract.Deferred``): at most this many rows,
-# or this many LAO-nights (each file holds its COPY text until its group is done)
-GROUP_ROWS = 2048
-GROUP_FILES = 256
 
 
 class ConservationError(RuntimeError):
@@ -152,33 +146,6 @@ class _Unit:
     rows_after: int = 0
 
 
-class _FileRead:
-    """One file being read: its ledger record, its reader (parked on a small chunk while
-    the group's are converted together) and its own COPY text, appended to the batch's
-    only once the file is read through."""
-
-    __slots__ = ("entry", "rec", "raw", "q", "reader", "verdict", "parked", "seconds")
-
-    def __init__(self, entry: Entry, spools: tuple):
-        self.entry = entry
-        self.rec = ledger.FileRecord(
-            entry.name,
-            entry.lao_code,
-            entry_kind=entry.kind,
-            size_bytes=entry.size,
-            stat_signature=entry.signature,
-            started_at=datetime.now(UTC),
-        )
-        self.raw, self.q = spools
-        self.reader: Iterator | None = None
-        self.verdict = None
-        self.parked: Chunk | None = None
-        self.seconds = 0.0
-
-    def done(self, seconds: float) -> None:
-        self.rec.duration_ms = int((self.seconds + seconds) * 1000)
-
-
 def _spool(size: int = SPOOL_BYTES):
     """Bytes kept in memory up to ``size``, then in a private temp file (umask 077)."""
     return tempfile.SpooledTemporaryFile(size, mode="w+b")  # noqa: SIM115
@@ -238,130 +205,93 @@ class _Batch:
         self.q_out.close()
 
     def read_unit(self, unit: _Unit) -> None:
-        self.read_units([unit])
+        self.raw_out.seek(0, 2)
+        self.q_out.seek(0, 2)
+        raw_start, q_start = self.raw_out.tell(), self.q_out.tell()
+        self._read_entries(unit)
+        unit.raw_span = (raw_start, self.raw_out.tell())
+        unit.q_span = (q_start, self.q_out.tell())
 
-    def read_units(self, units: list[_Unit], progress: Callable[[int], None] | None = None):
-        """Read the units' files into the batch's spools, each unit's COPY text in one
-        span. Small files are read a group at a time: their chunks are converted together
-        (``extract.Deferred``: a tax night's files hold ~12 rows each, and converting a
-        column costs a fixed part per call), then each file's reader goes on."""
-        group: list[tuple[_Unit, list[_FileRead]]] = []
-        parked = 0
-        for i, unit in enumerate(units, 1):
-            files = [self._start(entry) for entry in unit.entries]
-            group.append((unit, files))
-            parked += sum(f.parked.n for f in files if f.parked is not None)
-            if parked >= GROUP_ROWS or len(group) >= GROUP_FILES:
-                self._finish(group)
-                group, parked = [], 0
-            if progress is not None:
-                progress(i)
-        self._finish(group)
+    def _read_entries(self, unit: _Unit) -> None:
+        for entry in unit.entries:
+            started = datetime.now(UTC)
+            t0 = time.monotonic()
+            rec = ledger.FileRecord(
+                entry.name,
+                entry.lao_code,
+                entry_kind=entry.kind,
+                size_bytes=entry.size,
+                stat_signature=entry.signature,
+                started_at=started,
+            )
+            too_big = self._reject_all(entry)
+            if too_big and too_big[0] == "file_too_large":
+                entry.read, entry.reject = False, too_big
+            if entry.read:
+                self._read_entry(unit, entry, rec)
+            else:
+                self._refuse_entry(unit, entry, rec)
+            rec.duration_ms = int((time.monotonic() - t0) * 1000)
+            unit.records.append(rec)
 
-    def _start(self, entry: Entry) -> _FileRead:
-        """A file read up to its first small chunk (parked, converted with the group's)
-        or through; a refused file's one quarantine row."""
-        f = _FileRead(entry, self._spool_pair())
-        rec = f.rec
-        too_big = self._reject_all(entry)
-        if too_big and too_big[0] == "file_too_large":
-            entry.read, entry.reject = False, too_big
-        if not entry.read:
-            code, detail, status = entry.reject or ("unreadable_file", "not read", "rejected")
-            rec.status, rec.reason_code, rec.error = status, code, detail
-            rec.rows_in = rec.rows_quarantined = 1
-            self._one_row(f, code, detail)
-            f.done(0.0)
-            return f
-        t0 = time.monotonic()
+    def _refuse_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
+        code, detail, status = entry.reject or ("unreadable_file", "not read", "rejected")
+        rec.status, rec.reason_code, rec.error = status, code, detail
+        rec.rows_in = rec.rows_quarantined = 1
+        self._one_row(unit, entry, rec.sha256, code, detail)
+
+    def _one_row(self, unit: _Unit, entry: Entry, sha: str | None, code: str, detail: str) -> None:
+        """The quarantine row that stands for an entry with no record to show."""
+        self.q_out.write(
+            quarantine_copy_text(
+                self._q_prefix(entry.name, entry.lao_code, sha),
+                [Rejection(None, None, code, detail, None)],
+                self.mask,
+            ).encode()
+        )
+
+    def _reject_all(self, entry: Entry) -> tuple[str, str, str] | None:
+        return refusal(entry, self.registry, self.ctx.bounds(self.source.name).max_file_bytes)
+
+    def _read_entry(self, unit: _Unit, entry: Entry, rec: ledger.FileRecord) -> None:
+        # the file's own spools: appended to the batch's only once it is read through
+        raw, quarantine = _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
         try:
             with self.landing.open(self.source.name, self.night, entry) as fh:
                 stream, rec.sha256 = _contents(fh)
-                small = isinstance(stream, io.BytesIO)
-                reader = read_extract(stream, self.source, self.ctx, self._reject_all(entry), small)
-                f.reader, f.verdict = iter(reader), reader.verdict
-                if not small:  # read through while the file is open
-                    self._advance(f, t0)
-                    return f
+                reader = read_extract(stream, self.source, self.ctx, self._reject_all(entry))
+                self._consume(reader, entry, rec, raw, quarantine)
         except OSError as exc:  # PermissionError included: replaced by a link, vanished
-            self._unreadable(f, exc, t0)
-            return f
+            raw.close()
+            quarantine.close()
+            self._unreadable(unit, entry, rec, exc)
+            return
         except Exception as exc:  # a bug must not stop the night: the file is rejected
             log.exception("reading %s failed", entry.name)
-            self._unreadable(f, exc, t0, code="unreadable_file")
-            return f
-        self._advance(f, t0)
-        return f
-
-    def _finish(self, group: list[tuple[_Unit, list[_FileRead]]]) -> None:
-        """Convert the group's parked chunks together until every file is read through;
-        then each unit's files' COPY text goes to the batch's spools, in order."""
-        files = [f for _, fs in group for f in fs]
-        while waiting := [f for f in files if f.parked is not None]:
-            t0 = time.monotonic()
-            chunks = [f.parked for f in waiting]
-            try:
-                typed: list = convert_together(self.source, self.ctx, chunks)
-            except Exception:  # a parser's bug: each chunk alone, so it stays its file's
-                typed = [None] * len(chunks)
-            share = (time.monotonic() - t0) / sum(ch.n for ch in chunks)
-            for f, values in zip(waiting, typed, strict=True):
-                f.seconds += share * f.parked.n
-                self._advance(f, time.monotonic(), values)
-        for unit, fs in group:
-            self.raw_out.seek(0, 2)
-            self.q_out.seek(0, 2)
-            raw_start, q_start = self.raw_out.tell(), self.q_out.tell()
-            for f in fs:
-                for spool, out in ((f.raw, self.raw_out), (f.q, self.q_out)):
-                    for block in _blocks(spool):
-                        out.write(block)
-                    spool.close()
-                unit.rows_after += f.rec.rows_loaded
-                unit.records.append(f.rec)
-            unit.raw_span = (raw_start, self.raw_out.tell())
-            unit.q_span = (q_start, self.q_out.tell())
-
-    def _advance(self, f: _FileRead, t0: float, typed: dict | None = None) -> None:
-        """Run a file's reader on (``typed``: its parked chunk's columns, None to convert
-        it alone) until it parks a small chunk or ends."""
-        try:
-            if f.parked is not None:
-                chunk, f.parked = f.parked, None
-                item = f.reader.send(
-                    self.source.convert(chunk, self.ctx) if typed is None else typed
-                )
-            else:
-                item = next(f.reader)
-            while True:
-                if item.__class__ is Deferred:
-                    f.parked = item.chunk
-                    f.seconds += time.monotonic() - t0
-                    return
-                self._consume(f, item)
-                item = next(f.reader)
-        except StopIteration:
-            self._verdict(f)
-            f.done(time.monotonic() - t0)
-        except OSError as exc:  # a big file streamed from the landing zone
-            self._unreadable(f, exc, t0)
-        except Exception as exc:  # a bug must not stop the night: the file is rejected
-            log.exception("reading %s failed", f.entry.name)
-            self._unreadable(f, exc, t0, code="unreadable_file")
-
-    def _consume(self, f: _FileRead, item) -> None:
-        rec = f.rec
-        if isinstance(item, list):
-            q_prefix = self._q_prefix(f.entry.name, f.entry.lao_code, rec.sha256)
-            f.q.write(quarantine_copy_text(q_prefix, item, self.mask).encode())
+            raw.close()
+            quarantine.close()
+            self._unreadable(unit, entry, rec, exc, code="unreadable_file")
             return
-        prefix = self._lineage(f.entry, rec.sha256)
-        f.raw.write(accepted_copy_text(item, self.source, prefix, self.ctx.key_version).encode())
-        if "amount" in self.source.db_columns:  # the ledger keeps each file's baht
-            rec.amount_loaded = sum(item.columns["amount"], rec.amount_loaded or 0)
+        for spool, out in ((raw, self.raw_out), (quarantine, self.q_out)):
+            for block in _blocks(spool):
+                out.write(block)
+            spool.close()
+        unit.rows_after += rec.rows_loaded
 
-    def _verdict(self, f: _FileRead) -> None:
-        v, rec = f.verdict, f.rec
+    def _consume(self, reader, entry: Entry, rec, raw, quarantine) -> None:
+        prefix = self._lineage(entry, rec.sha256)
+        q_prefix = self._q_prefix(entry.name, entry.lao_code, rec.sha256)
+        with_amounts = "amount" in self.source.db_columns
+        for item in reader:
+            if isinstance(item, list):
+                quarantine.write(quarantine_copy_text(q_prefix, item, self.mask).encode())
+            else:
+                raw.write(
+                    accepted_copy_text(item, self.source, prefix, self.ctx.key_version).encode()
+                )
+                if with_amounts:  # the ledger keeps each file's baht (the gate's history)
+                    rec.amount_loaded = sum(item.columns["amount"], rec.amount_loaded or 0)
+        v = reader.verdict
         rec.status, rec.reason_code, rec.error = v.status, v.code, v.detail
         rec.encoding = v.encoding
         rec.rows_in, rec.rows_loaded, rec.rows_quarantined = (
@@ -371,38 +301,15 @@ class _Batch:
         )
         rec.extra_columns = v.extra_columns or None
 
-    def _spool_pair(self) -> tuple:
-        return _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
-
-    def _one_row(self, f: _FileRead, code: str, detail: str) -> None:
-        """The quarantine row that stands for an entry with no record to show."""
-        f.q.write(
-            quarantine_copy_text(
-                self._q_prefix(f.entry.name, f.entry.lao_code, f.rec.sha256),
-                [Rejection(None, None, code, detail, None)],
-                self.mask,
-            ).encode()
-        )
-
-    def _reject_all(self, entry: Entry) -> tuple[str, str, str] | None:
-        return refusal(entry, self.registry, self.ctx.bounds(self.source.name).max_file_bytes)
-
-    def _unreadable(self, f: _FileRead, exc: BaseException, t0: float, code: str | None = None):
-        """The file is rejected as a whole: what it had written is dropped."""
+    def _unreadable(self, unit, entry, rec, exc, code: str | None = None) -> None:
         code = code or (
             "not_regular_file" if isinstance(exc, PermissionError) else "unreadable_file"
         )
-        detail = f"{f.entry.name} could not be read: {exc}"[:500]
-        rec = f.rec
+        detail = f"{entry.name} could not be read: {exc}"[:500]
         rec.status, rec.reason_code, rec.error = "rejected", code, detail
         rec.rows_in = rec.rows_quarantined = 1
         rec.rows_loaded, rec.amount_loaded = 0, None
-        f.parked = None
-        f.raw.close()
-        f.q.close()
-        f.raw, f.q = self._spool_pair()
-        self._one_row(f, code, detail)
-        f.done(time.monotonic() - t0)
+        self._one_row(unit, entry, rec.sha256, code, detail)
 
     def _lineage(self, entry: Entry, sha: str | None) -> tuple:
         return (self.load_id, entry.lao_code, self.night, entry.name, sha)
@@ -510,17 +417,14 @@ def _load_units(batch: _Batch, units: list[_Unit], isolate: bool) -> dict:
         # changes those of this batch's LAOs before it commits (``_replace`` uses them too)
         known = batch.known = ledger.known_files(conn, source.name, night)
         changed: list[_Unit] = []
-        for unit in units:
+        for i, unit in enumerate(units, 1):
             if _unchanged(unit, known) or batch.same_content(unit, known):
                 batch.audit.extend(_unchanged_records(unit, known))
-            else:
-                changed.append(unit)
-
-        def progress(i: int) -> None:
+                continue
+            batch.read_unit(unit)
+            changed.append(unit)
             if i % PROGRESS_EVERY == 0:
-                log.info("%s %s: %d/%d LAO-nights read", source.name, night, i, len(changed))
-
-        batch.read_units(changed, progress)
+                log.info("%s %s: %d/%d LAO-nights read", source.name, night, i, len(units))
         _write_units(conn, batch, changed, isolate)
         ledger.touch_signatures(conn, source.name, night, batch.touched)
         ledger.audit_file_loads(conn, batch.run_id, source.name, night, batch.load_id, batch.audit)
