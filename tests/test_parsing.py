@@ -189,12 +189,12 @@ def test_ids_read_as_a_column_equal_ids_read_one_by_one(cells):
     st.lists(st.text(max_size=20) | st.from_regex(r"[0-9]{13}", fullmatch=True), max_size=8),
 )
 def test_bulk_pseudonyms_are_hmac_sha256_of_each_id(key, ids):
-    """pseudonyms() prepares HMAC's inner and outer states once: each value is exactly
+    """A Pseudonymiser prepares HMAC's inner and outer states once: each value is exactly
     hmac.digest's (keys shorter and longer than SHA-256's block, any text)."""
     import hmac
 
-    from dla_pipeline.pseudonyms import pseudonym, pseudonyms
+    from dla_pipeline.pseudonyms import Pseudonymiser, pseudonym
 
-    got = pseudonyms(key, ids)
+    got = Pseudonymiser(key).many(ids)
     assert got == {i: hmac.digest(key, i.encode(), "sha256").hex() for i in ids}
     assert all(got[i] == pseudonym(key, i) for i in ids)

@@ -22,7 +22,7 @@ import yaml
 from . import parsing as p
 from .encoding import INVISIBLE
 from .parsing import CellError
-from .pseudonyms import pseudonyms
+from .pseudonyms import Pseudonymiser
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Context:
     @staticmethod
     def pseudonymise(key: bytes, ids: Iterable[str]) -> dict[str, str]:
         """HMAC-SHA256 of each distinct ID, once (pseudonyms.py derives the keys)."""
-        return pseudonyms(key, ids)
+        return Pseudonymiser(key).many(ids)
 
 
 MEMO_CELLS = 1 << 16  # distinct cells remembered per column (dates, amounts, codes repeat)

@@ -30,7 +30,7 @@ import yaml
 
 from . import ledger
 from .config import Settings, get_settings, read_env_file
-from .pseudonyms import Keys, erasure_token, line_token, pseudonym
+from .pseudonyms import Keys, Pseudonymiser, erasure_token, line_token, pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +233,9 @@ def _rekey(
         with conn.cursor(name=f"ids_{table}") as cur:
             cur.itersize = 50_000
             cur.execute(f"select distinct {id_col} from raw.{table} as t where {where}")
+            pseudonymise = Pseudonymiser(key)
             for (clear_id,) in cur:
-                spool.write(f"{clear_id}\t{pseudonym(key, clear_id)}\n")
+                spool.write(f"{clear_id}\t{pseudonymise(clear_id)}\n")
         spool.seek(0)
         with conn.cursor().copy("copy rekey (clear_id, new_key) from stdin") as copy:
             while block := spool.read(1 << 20):
