@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dla_pipeline import parsing as p
@@ -188,6 +188,9 @@ def test_ids_read_as_a_column_equal_ids_read_one_by_one(cells):
     st.binary(min_size=0, max_size=130),
     st.lists(st.text(max_size=20) | st.from_regex(r"[0-9]{13}", fullmatch=True), max_size=8),
 )
+@example(b"", ["1"])
+@example(b"k" * 64, ["1", ""])  # exactly SHA-256's block
+@example(b"k" * 65, ["1"])  # longer: the key is hashed first
 def test_bulk_pseudonyms_are_hmac_sha256_of_each_id(key, ids):
     """A Pseudonymiser prepares HMAC's inner and outer states once: each value is exactly
     hmac.digest's (keys shorter and longer than SHA-256's block, any text)."""

@@ -229,11 +229,11 @@ def _rekey(
     )
     # the IDs are read first (a cursor and a COPY cannot share the connection), spooled
     # to a private temp file as COPY text, then copied in: memory stays flat
+    pseudonymise = Pseudonymiser(key)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         with conn.cursor(name=f"ids_{table}") as cur:
             cur.itersize = 50_000
             cur.execute(f"select distinct {id_col} from raw.{table} as t where {where}")
-            pseudonymise = Pseudonymiser(key)
             for (clear_id,) in cur:
                 spool.write(f"{clear_id}\t{pseudonymise(clear_id)}\n")
         spool.seek(0)

@@ -63,7 +63,8 @@ class Keys:
         return hashlib.sha256(b"dla-key-fingerprint" + key).hexdigest()[:12]
 
 
-# HMAC's pads (RFC 2104): the key, zero-filled to SHA-256's 64-byte block, XOR 0x36 / 0x5c
+# HMAC's pads (RFC 2104): the key, zero-filled to SHA-256's block, XOR 0x36 / 0x5c
+_BLOCK = hashlib.sha256().block_size  # 64 bytes
 _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 
@@ -77,7 +78,8 @@ class Pseudonymiser:
     __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: bytes):
-        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        key = bytes(key)
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(block.translate(_IPAD))
         self._outer = hashlib.sha256(block.translate(_OPAD))
 
@@ -90,8 +92,7 @@ class Pseudonymiser:
 
     def many(self, clear_ids: Iterable[str]) -> dict[str, str]:
         """The pseudonym of each distinct ID."""
-        distinct = set(clear_ids)
-        return dict(zip(distinct, map(self, distinct), strict=True))
+        return {clear_id: self(clear_id) for clear_id in set(clear_ids)}
 
 
 def pseudonym(key: bytes, clear_id: str) -> str:
