@@ -201,3 +201,71 @@ def test_bulk_pseudonyms_are_hmac_sha256_of_each_id(key, ids):
     got = Pseudonymiser(key).many(ids)
     assert got == {i: hmac.digest(key, i.encode(), "sha256").hex() for i in ids}
     assert all(got[i] == pseudonym(key, i) for i in ids)
+
+
+_birth_cells = st.one_of(
+    st.builds(
+        lambda d, m, y, style: {
+            "dmy": f"{d:02d}/{m:02d}/{y:04d}",
+            "iso": f"{y:04d}-{m:02d}-{d:02d}",
+            "thai": f"{d} {THAI_MONTH_ABBR[(m - 1) % 12]} {y}",
+            "thai2": f"{d:02d} {THAI_MONTH_ABBR[(m - 1) % 12].replace('.', '')} {y}",
+        }[style],
+        st.integers(0, 32),
+        st.integers(0, 13),
+        st.integers(0, 9999),
+        st.sampled_from(["dmy", "iso", "thai", "thai2"]),
+    ),
+    st.text(alphabet="0123456789/- .๐๑๒๕๙พยมค\u0e4d\u0e32\u00a0－", max_size=14),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(_birth_cells, _birth_cells.map(_thai)), max_size=30))
+@example(["29/02/2567", "29/02/2566", "31/04/2500", "00/00/2490", "15/00/2490", "01/01/0000"])
+@example(["0000-01-01", "2401-02-29", "2400-02-29", "1 พ.ย. 2510", "๑๕ พ.ย. ๒๕๑๐"])
+@example(["15 พ.ย 2510", "15 พย. 2510", "15  พ.ย. 2510", "15 พ.ย. 25100", " 15 พ.ย. 2510"])
+@example(["15 \u0e4d\u0e32 2510", "15 " + "." * 70 + "พย 2510", "15 มี.ค. 2569", "01/01/2400"])
+@example(["+1/02/2510", " 1/02/2510", "1 /02/2510", "０１/02/2510", "+9 พ.ย. 2510", "2510-+2-01"])
+def test_birth_dates_read_as_arrays_equal_the_rule_cell_by_cell(cells):
+    """``contract._births`` (plain dates read as arrays) gives each cell exactly what the
+    cell-by-cell rule gives: the same date and precision, or the same reason and detail."""
+    from dla_pipeline import contract
+
+    ctx = contract.Context(extract_date=date(2026, 11, 6), citizen_key=b"k", taxpayer_key=b"k")
+
+    def shown(r):
+        return (r.code, r.detail) if isinstance(r, p.CellError) else r
+
+    one = contract._each("birth_date", contract._birth(ctx), optional=False)
+    assert list(map(shown, contract._births(ctx)(cells))) == list(map(shown, one(cells)))
+    for cell, fast in zip(cells, p.birth_dates_read_fast(cells), strict=True):
+        assert fast is None or fast == p.parse_birth_date(cell)
+
+
+def test_the_memo_of_parsed_cells_is_bounded_and_keeps_no_long_cell(monkeypatch):
+    """``Chunk.parse_many`` looks each distinct cell up once: a cell longer than any date,
+    amount or code is parsed but not remembered, and the memo never holds more than
+    ``MEMO_CELLS`` cells; what each row parses to is the same either way."""
+    from dla_pipeline import contract
+
+    monkeypatch.setattr(contract, "MEMO_CELLS", 8)
+    calls: list[list[str]] = []
+
+    def parse(cells):
+        calls.append(list(cells))
+        return [
+            p.parse_count(c) if len(c) < 30 else p.CellError("bad_number", "long") for c in cells
+        ]
+
+    memo: dict = {}
+    long = "1" * (p.MAX_CELL + 1)
+    first = contract.Chunk([1, 2, 3, 4], {"n": ["1", "2", long, "1"]}, memo)
+    assert first.parse_many("n", parse, remember=True)[:2] == [1, 2]
+    assert first.errors[2][:2] == ("n", "bad_number") and set(memo["n"]) == {"1", "2"}
+    cells = [str(i) for i in range(20)] + [long]
+    second = contract.Chunk(list(range(len(cells))), {"n": cells}, memo)
+    assert second.parse_many("n", parse, remember=True)[:20] == list(range(20))
+    assert sorted(calls[1]) == sorted(set(cells) - {"1", "2"})  # what the memo knew: not again
+    assert len(memo["n"]) <= 8 and long not in memo["n"]

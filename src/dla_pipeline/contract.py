@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from itertools import islice, repeat
 from pathlib import Path
 
 import yaml
@@ -100,7 +101,11 @@ class Context:
         return Pseudonymiser(key).many(ids)
 
 
-MEMO_CELLS = 1 << 16  # distinct cells remembered per column (dates, amounts, codes repeat)
+# distinct cells remembered per column (dates, amounts, codes repeat): enough for a
+# national night's birth dates (~76,000 written forms), of at most ``parsing.MAX_CELL``
+# characters each (a longer cell is not a date, amount or code: parsed, not remembered)
+MEMO_CELLS = 1 << 17
+_UNKNOWN = object()  # not in the memo (None is a parsed value: an empty optional cell)
 
 
 class Chunk:
@@ -136,15 +141,23 @@ class Chunk:
         parses to (a value or a ``CellError``), in order. ``remember``: keep the results
         for later chunks (columns of few distinct values; never personal IDs)."""
         col = self.cols.get(name) or [""] * self.n
-        memo = self.memo.setdefault(name, {}) if remember and self.memo is not None else {}
-        distinct = set(col)
-        todo = [v for v in distinct if v not in memo]
-        if len(memo) + len(todo) > MEMO_CELLS:
-            memo.clear()
-            todo = list(distinct)
-        if todo:
-            memo.update(zip(todo, fn(todo), strict=True))
-        out = list(map(memo.__getitem__, col))
+        distinct = list(set(col))
+        memo = self.memo.setdefault(name, {}) if remember and self.memo is not None else None
+        if memo is None:
+            results = dict(zip(distinct, fn(distinct), strict=True))
+        else:  # each distinct cell looked up once in the (large) memo, the rows in ``results``
+            known = list(map(memo.get, distinct, repeat(_UNKNOWN)))
+            todo = [v for v, k in zip(distinct, known, strict=True) if k is _UNKNOWN]
+            results = dict(zip(distinct, known, strict=True))
+            if todo:
+                fresh = dict(zip(todo, fn(todo), strict=True))
+                results.update(fresh)
+                if max(map(len, todo)) > p.MAX_CELL:
+                    fresh = {v: r for v, r in fresh.items() if len(v) <= p.MAX_CELL}
+                if len(memo) + len(fresh) > MEMO_CELLS:
+                    memo.clear()
+                memo.update(islice(fresh.items(), MEMO_CELLS))
+        out = list(map(results.__getitem__, col))
         if CellError in set(map(type, out)):
             errors = self.errors
             for i, v in enumerate(out):
@@ -367,9 +380,14 @@ ALLOWANCE_STATUS = {
 }
 
 
+def _oldest_birth_year(ctx: Context) -> int:
+    """A birth in an earlier year is implausible (``max_age_years`` at the extract date)."""
+    return ctx.extract_date.year - ctx.bounds("allowance").max_age_years - 1
+
+
 def _birth(ctx: Context):
     b = ctx.bounds("allowance")
-    oldest_year = ctx.extract_date.year - b.max_age_years - 1
+    oldest_year = _oldest_birth_year(ctx)
 
     def parse(text: str) -> tuple[date, str]:
         birth, precision = p.parse_birth_date(text)
@@ -385,6 +403,24 @@ def _birth(ctx: Context):
                 f"implausible birth date {birth.isoformat()} (older than {b.max_age_years})",
             )
         return birth, precision
+
+    return parse
+
+
+def _births(ctx: Context):
+    """``_birth`` over distinct cells: the plain dates read as arrays
+    (``parsing.birth_dates_read_fast``) and kept when inside the bounds; any other cell,
+    or one out of bounds, through ``_birth`` itself, for the same value or error."""
+    one = _each("birth_date", _birth(ctx), optional=False)
+    lo, hi = date(_oldest_birth_year(ctx), 1, 1), ctx.extract_date
+
+    def parse(values: list[str]) -> list:
+        fast = [
+            r if r is not None and lo <= r[0] <= hi else None
+            for r in p.birth_dates_read_fast(values)
+        ]
+        rest = iter(one([v for v, r in zip(values, fast, strict=True) if r is None]))
+        return [next(rest) if r is None else r for r in fast]
 
     return parse
 
@@ -423,7 +459,7 @@ def oldest_plausible_birth(period: date, max_age: int) -> date:
 def _convert_allowance(ch: Chunk, ctx: Context) -> dict[str, list]:
     max_age = ctx.bounds("allowance").max_age_years
     cid = ch.parse_many("citizen_id", _person_ids(ctx, "citizen"))
-    birth = ch.parse("birth_date", _birth(ctx))
+    birth = ch.parse_many("birth_date", _births(ctx), remember=True)
     period = ch.parse("payment_period", _period(ctx))
 
     def too_old(i: int):

@@ -6,7 +6,6 @@ chunk becomes one string, so writing costs a few joins per row, not Python per c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -30,14 +29,16 @@ def fmt(value) -> str:
     return str(value).translate(_ESCAPES)
 
 
-_SPECIAL = re.compile(r"[\\\t\n\r]")
+_SPECIAL = ("\\", "\t", "\n", "\r")  # what COPY text escapes (``_ESCAPES``)
 _FORMATTED: dict = {}  # dates, amounts and numbers as text, across chunks (bounded)
 
 
 def _column(values: list) -> list[str]:
     distinct = set(values)
-    if all(v.__class__ is str for v in distinct) and not _SPECIAL.search("".join(distinct)):
-        return values  # text with nothing to escape is its own COPY text
+    if set(map(type, distinct)) == {str}:
+        text = "".join(distinct)  # a substring test is a memchr, many times a regex's speed
+        if not any(c in text for c in _SPECIAL):
+            return values  # text with nothing to escape is its own COPY text
     if len(_FORMATTED) > 1 << 16:
         _FORMATTED.clear()
     formatted = {}
