@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
+from operator import not_
 from pathlib import Path
 
 import yaml
@@ -158,7 +159,7 @@ class Chunk:
                     memo.clear()
                 memo.update(islice(fresh.items(), MEMO_CELLS))
         out = list(map(results.__getitem__, col))
-        if CellError in set(map(type, out)):
+        if CellError in set(map(type, results.values())):  # distinct cells, not rows
             errors = self.errors
             for i, v in enumerate(out):
                 if v.__class__ is CellError and errors[i] is None:
@@ -181,7 +182,10 @@ class Chunk:
                     errors[i] = (name, *problem)
 
     def ok(self) -> list[int]:
-        return [i for i, e in enumerate(self.errors) if e is None]
+        """The rows without a problem, in order."""
+        if self.errors.count(None) == self.n:
+            return list(range(self.n))
+        return list(compress(range(self.n), map(not_, self.errors)))
 
 
 # -- cell rules shared by the sources ---------------------------------------------

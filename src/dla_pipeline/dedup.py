@@ -34,13 +34,10 @@ class FirstSeen:
         return self._on_disk(keys, lines)
 
     def _in_memory(self, keys: list[int], lines: list[int]) -> list[int | None]:
-        mem = self._mem
-        out: list[int | None] = []
-        append = out.append
-        for k, line in zip(keys, lines, strict=True):
-            first = mem.setdefault(k, line)
-            append(None if first == line else first)
-        return out
+        firsts = list(map(self._mem.setdefault, keys, lines))
+        if firsts == lines:  # nothing seen before (nearly always): no loop in Python
+            return [None] * len(lines)
+        return [None if first == line else first for first, line in zip(firsts, lines, strict=True)]
 
     def _spill(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="dla-dedup-")

@@ -473,23 +473,25 @@ def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) 
     if not ok:
         return
     keys = _row_hashes(typed, source.value_columns or source.db_columns, ok)
-    lines = [chunk.line_nos[i] for i in ok]
-    for i, first in zip(ok, seen.first_lines(keys, lines), strict=True):
-        if first is not None:
-            chunk.errors[i] = (None, "duplicate_row", f"duplicate row (same as line {first})")
+    firsts = seen.first_lines(keys, _picker(ok)(chunk.line_nos))
+    if firsts.count(None) < len(firsts):
+        for i, first in zip(ok, firsts, strict=True):
+            if first is not None:
+                chunk.errors[i] = (None, "duplicate_row", f"duplicate row (same as line {first})")
     if not source.business_key:
         return
     cols, label = source.business_key
     ok = chunk.ok()
     keys = _row_hashes(typed, cols, ok)
-    lines = [chunk.line_nos[i] for i in ok]
-    for i, first in zip(ok, seen_key.first_lines(keys, lines), strict=True):
-        if first is not None:
-            chunk.errors[i] = (
-                cols[0],
-                "duplicate_key",
-                f"duplicate {label} (same as line {first})",
-            )
+    firsts = seen_key.first_lines(keys, _picker(ok)(chunk.line_nos))
+    if firsts.count(None) < len(firsts):
+        for i, first in zip(ok, firsts, strict=True):
+            if first is not None:
+                chunk.errors[i] = (
+                    cols[0],
+                    "duplicate_key",
+                    f"duplicate {label} (same as line {first})",
+                )
 
 
 def _picker(rows: list[int]):
