@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from itertools import compress, islice, repeat
+from itertools import compress, islice
 from operator import not_
 from pathlib import Path
 
@@ -106,7 +106,6 @@ class Context:
 # national night's birth dates (~76,000 written forms), of at most ``parsing.MAX_CELL``
 # characters each (a longer cell is not a date, amount or code: parsed, not remembered)
 MEMO_CELLS = 1 << 17
-_UNKNOWN = object()  # not in the memo (None is a parsed value: an empty optional cell)
 
 
 class Chunk:
@@ -142,29 +141,41 @@ class Chunk:
         parses to (a value or a ``CellError``), in order. ``remember``: keep the results
         for later chunks (columns of few distinct values; never personal IDs)."""
         col = self.cols.get(name) or [""] * self.n
-        distinct = list(set(col))
+        distinct = set(col)
         memo = self.memo.setdefault(name, {}) if remember and self.memo is not None else None
         if memo is None:
-            results = dict(zip(distinct, fn(distinct), strict=True))
-        else:  # each distinct cell looked up once in the (large) memo, the rows in ``results``
-            known = list(map(memo.get, distinct, repeat(_UNKNOWN)))
-            todo = [v for v, k in zip(distinct, known, strict=True) if k is _UNKNOWN]
-            results = dict(zip(distinct, known, strict=True))
-            if todo:
-                fresh = dict(zip(todo, fn(todo), strict=True))
-                results.update(fresh)
-                if max(map(len, todo)) > p.MAX_CELL:
-                    fresh = {v: r for v, r in fresh.items() if len(v) <= p.MAX_CELL}
-                if len(memo) + len(fresh) > MEMO_CELLS:
-                    memo.clear()
-                memo.update(islice(fresh.items(), MEMO_CELLS))
+            cells = list(distinct)
+            results = dict(zip(cells, fn(cells), strict=True))
+        elif distinct <= memo.keys():  # every cell seen before (small files, few values)
+            results = memo
+        else:
+            results = self._parse_new(distinct, memo, fn)
         out = list(map(results.__getitem__, col))
-        if CellError in set(map(type, results.values())):  # distinct cells, not rows
+        found = map(results.__getitem__, distinct) if results is memo else results.values()
+        if CellError in set(map(type, found)):  # distinct cells, not rows
             errors = self.errors
             for i, v in enumerate(out):
                 if v.__class__ is CellError and errors[i] is None:
                     errors[i] = (name, v.code, v.detail)
         return out
+
+    @staticmethod
+    def _parse_new(distinct: set[str], memo: dict, fn: Callable[[list[str]], list]) -> dict:
+        """What each distinct cell parses to: the memo, once ``fn`` has parsed the cells it
+        did not hold and it remembers them (not past ``MEMO_CELLS``, no long cell)."""
+        todo = [v for v in distinct if v not in memo]
+        fresh = dict(zip(todo, fn(todo), strict=True))
+        keep = fresh
+        if max(map(len, todo)) > p.MAX_CELL:
+            keep = {v: r for v, r in fresh.items() if len(v) <= p.MAX_CELL}
+        if len(keep) == len(fresh) and len(memo) + len(keep) <= MEMO_CELLS:
+            memo.update(fresh)
+            return memo
+        results = {v: memo[v] for v in distinct if v not in fresh} | fresh
+        if len(memo) + len(keep) > MEMO_CELLS:
+            memo.clear()
+        memo.update(islice(keep.items(), MEMO_CELLS))
+        return results
 
     def check(
         self,
