@@ -240,6 +240,11 @@ def test_birth_dates_read_as_arrays_equal_the_rule_cell_by_cell(cells):
 
     one = contract._each("birth_date", contract._birth(ctx), optional=False)
     assert list(map(shown, contract._births(ctx)(cells))) == list(map(shown, one(cells)))
+    for max_age in (0, 2026, 3000):  # bounds beyond any date's years read the same way
+        rules = contract.Rules({"allowance": contract.Bounds(max_age_years=max_age)}, frozenset())
+        wide = contract.Context(date(2026, 11, 6), b"k", b"k", rules=rules)
+        one = contract._each("birth_date", contract._birth(wide), optional=False)
+        assert list(map(shown, contract._births(wide)(cells))) == list(map(shown, one(cells)))
     for cell, fast in zip(cells, p.birth_dates_read_fast(cells), strict=True):
         assert fast is None or fast == p.parse_birth_date(cell)
 

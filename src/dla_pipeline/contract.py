@@ -427,11 +427,11 @@ def _births(ctx: Context):
     (``parsing.birth_dates_read_fast``) and kept when inside the bounds; any other cell,
     or one out of bounds, through ``_birth`` itself, for the same value or error."""
     one = _each("birth_date", _birth(ctx), optional=False)
-    lo, hi = date(_oldest_birth_year(ctx), 1, 1), ctx.extract_date
+    oldest, newest = _oldest_birth_year(ctx), ctx.extract_date  # a year: any bound is valid
 
     def parse(values: list[str]) -> list:
         fast = [
-            r if r is not None and lo <= r[0] <= hi else None
+            r if r is not None and r[0].year >= oldest and r[0] <= newest else None
             for r in p.birth_dates_read_fast(values)
         ]
         rest = iter(one([v for v, r in zip(values, fast, strict=True) if r is None]))
