@@ -423,7 +423,7 @@ def _birth(ctx: Context):
 
 
 def _births(ctx: Context):
-    """``_birth`` over distinct cells: the plain dates read as arrays
+    """``_birth`` over distinct cells: the plain dates read by slicing
     (``parsing.birth_dates_read_fast``) and kept when inside the bounds; any other cell,
     or one out of bounds, through ``_birth`` itself, for the same value or error."""
     one = _each("birth_date", _birth(ctx), optional=False)
