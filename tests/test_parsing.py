@@ -228,8 +228,8 @@ _birth_cells = st.one_of(
 @example(["15 พ.ย 2510", "15 พย. 2510", "15  พ.ย. 2510", "15 พ.ย. 25100", " 15 พ.ย. 2510"])
 @example(["15 \u0e4d\u0e32 2510", "15 " + "." * 70 + "พย 2510", "15 มี.ค. 2569", "01/01/2400"])
 @example(["+1/02/2510", " 1/02/2510", "1 /02/2510", "０１/02/2510", "+9 พ.ย. 2510", "2510-+2-01"])
-def test_birth_dates_read_as_arrays_equal_the_rule_cell_by_cell(cells):
-    """``contract._births`` (plain dates read as arrays) gives each cell exactly what the
+def test_birth_dates_read_by_slicing_equal_the_rule_cell_by_cell(cells):
+    """``contract._births`` (plain dates read by slicing) gives each cell exactly what the
     cell-by-cell rule gives: the same date and precision, or the same reason and detail."""
     from dla_pipeline import contract
 
@@ -250,9 +250,9 @@ def test_birth_dates_read_as_arrays_equal_the_rule_cell_by_cell(cells):
 
 
 def test_the_memo_of_parsed_cells_is_bounded_and_keeps_no_long_cell(monkeypatch):
-    """``Chunk.parse_many`` looks each distinct cell up once: a cell longer than any date,
-    amount or code is parsed but not remembered, and the memo never holds more than
-    ``MEMO_CELLS`` cells; what each row parses to is the same either way."""
+    """``Chunk.parse_many`` parses only the cells its memo does not hold: a cell longer
+    than any date, amount or code is parsed but not remembered, and the memo never holds
+    more than ``MEMO_CELLS`` cells; what each row parses to is the same either way."""
     from dla_pipeline import contract
 
     monkeypatch.setattr(contract, "MEMO_CELLS", 8)
