@@ -231,7 +231,8 @@ def test_duplicates_are_judged_after_normalisation():
     dashed = f"{CID[0]}-{CID[1:5]}-{CID[5:10]}-{CID[10:12]}-{CID[12]}"
     same = f"{dashed},๑๒/๐๓/๒๔๙๐,๑๑/๒๕๖๙,800.00,2026-11-05,โอนเข้าบัญชี,จ่ายแล้ว"
     acc, rej, _ = read("\n".join([HEADER, GOOD, same]) + "\n")
-    assert len(acc) == 1 and rej[0].code == "duplicate_row" and "line 2" in rej[0].detail
+    assert len(acc) == 1 and rej[0].code == "duplicate_row" and rej[0].field is None
+    assert rej[0].detail == "duplicate row (same as line 2)"
 
 
 def test_business_keys_are_read_the_same_way():
@@ -242,6 +243,8 @@ def test_business_keys_are_read_the_same_way():
     ]
     acc, rej, _ = read("\n".join([TAX_HEADER, *rows]) + "\n", "tax")
     assert [a[0] for a in acc] == [2, 4] and lines_of(rej) == {3: "duplicate_key"}
+    assert rej[0].field == "receipt_no"
+    assert rej[0].detail == "duplicate receipt_no, fiscal year and status (same as line 2)"
 
 
 @pytest.mark.parametrize(

@@ -469,29 +469,26 @@ def _extra_json(pending: Pending, i: int, layout: Layout) -> str | None:
 
 def _mark_duplicates(chunk: Chunk, typed: dict, source: Source, seen, seen_key) -> None:
     """Rows equal to an earlier row once read; then rows repeating a business key."""
+    _mark_repeats(chunk, typed, source.value_columns or source.db_columns, seen, None, "row")
+    if source.business_key:
+        cols, label = source.business_key
+        _mark_repeats(chunk, typed, cols, seen_key, cols[0], label)
+
+
+def _mark_repeats(chunk: Chunk, typed: dict, names, seen, field: str | None, what: str) -> None:
+    """Rows still valid whose values in ``names`` were seen on an earlier line (``seen``:
+    the file's ``dedup.FirstSeen``): ``duplicate_row``, or ``duplicate_key`` naming
+    ``what`` on ``field``."""
     ok = chunk.ok()
     if not ok:
         return
-    keys = _row_hashes(typed, source.value_columns or source.db_columns, ok)
-    firsts = seen.first_lines(keys, _picker(ok)(chunk.line_nos))
-    if firsts.count(None) < len(firsts):
-        for i, first in zip(ok, firsts, strict=True):
-            if first is not None:
-                chunk.errors[i] = (None, "duplicate_row", f"duplicate row (same as line {first})")
-    if not source.business_key:
+    firsts = seen.first_lines(_row_hashes(typed, names, ok), _picker(ok)(chunk.line_nos))
+    if firsts.count(None) == len(firsts):
         return
-    cols, label = source.business_key
-    ok = chunk.ok()
-    keys = _row_hashes(typed, cols, ok)
-    firsts = seen_key.first_lines(keys, _picker(ok)(chunk.line_nos))
-    if firsts.count(None) < len(firsts):
-        for i, first in zip(ok, firsts, strict=True):
-            if first is not None:
-                chunk.errors[i] = (
-                    cols[0],
-                    "duplicate_key",
-                    f"duplicate {label} (same as line {first})",
-                )
+    code = "duplicate_row" if field is None else "duplicate_key"
+    for i, first in zip(ok, firsts, strict=True):
+        if first is not None:
+            chunk.errors[i] = (field, code, f"duplicate {what} (same as line {first})")
 
 
 def _picker(rows: list[int]):
