@@ -237,6 +237,67 @@ def test_reading_a_regular_file_swapped_for_a_link_after_the_scan_is_refused(lan
         zone.open("allowance", D, entry)
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_files_of_a_folder_are_read_through_one_held_folder_and_small_ones_whole(landing, tmp_path):
+    """The loader's way in: the night folder is opened once and held (not once per file),
+    a small file comes as its bytes (exactly the file's), a bigger one as a stream, and
+    ``close`` gives every descriptor back."""
+    import gc
+    import io
+
+    from dla_pipeline.landing import landing_for
+
+    gc.collect()  # no descriptor of an earlier test closes behind the counts below
+    texts = {f"61101{i:02d}.csv": f"{HEADER}\n{GOOD}\n" * (i + 1) for i in range(12)}
+    for name, text in texts.items():
+        write_extract(landing, "allowance", NIGHT, name, text)
+    before = _open_fds()
+    zone = landing_for(Path(landing))
+    entries = zone.scan("allowance", D).entries
+    assert len(entries) == 12 and _open_fds() == before
+    limit = len(texts["6110105.csv"].encode())
+    for entry in entries:
+        with zone.open("allowance", D, entry, in_memory_up_to=limit) as fh:
+            small = len(texts[entry.name].encode()) <= limit
+            assert isinstance(fh, io.BytesIO) is small
+            assert fh.read() == texts[entry.name].encode()
+        assert _open_fds() == before + 1  # the night folder, held; no file left open
+    zone.close()
+    assert _open_fds() == before
+    # a context manager too; no limit: a stream
+    with landing_for(Path(landing)) as again, again.open("allowance", D, entries[0]) as fh:
+        assert not isinstance(fh, io.BytesIO) and fh.read().startswith(b"citizen_id")
+    assert _open_fds() == before
+
+
+def test_a_night_folder_swapped_for_a_link_while_it_is_read_is_never_followed(landing, tmp_path):
+    """The folder is held from the first file on: swapping it for a link to a look-alike
+    folder outside the root afterwards neither reads the look-alike nor breaks the reads."""
+    from dla_pipeline.landing import landing_for
+
+    for name in ("6110111.csv", "6110112.csv"):
+        write_extract(landing, "allowance", NIGHT, name, f"{HEADER}\n{GOOD}\n")
+    zone = landing_for(Path(landing))
+    first, second = zone.scan("allowance", D).entries
+    with zone.open("allowance", D, first, in_memory_up_to=1 << 20) as fh:
+        assert fh.read().startswith(b"citizen_id")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "6110112.csv").write_text(SECRET)
+    folder = landing / "allowance" / NIGHT
+    folder.rename(landing / "allowance" / "moved-away")
+    folder.symlink_to(decoy)
+    with zone.open("allowance", D, second, in_memory_up_to=1 << 20) as fh:
+        data = fh.read()
+    assert SECRET.encode() not in data and data.startswith(b"citizen_id")
+    zone.close()
+    with pytest.raises(OSError):  # a new reader opens the folder again: the link is refused
+        landing_for(Path(landing)).open("allowance", D, second, in_memory_up_to=1 << 20)
+
+
 # -- cases an attack on the loader found (each failed before its fix) ----------------------
 
 

@@ -131,6 +131,48 @@ def test_a_repeated_header_in_another_order_switches_the_layout():
     assert not rej and [a[0] for a in acc] == [2, 4] and acc[1][1] == CID2
 
 
+def _read_with(context: Context, data: bytes, source: str = "allowance"):
+    reader = ExtractReader(io.BytesIO(data), SOURCES[source], context)
+    items = [
+        list(item.rows(SOURCES[source])) if isinstance(item, Accepted) else item for item in reader
+    ]
+    return items, reader.verdict
+
+
+def test_headers_remembered_across_a_loads_files_read_as_if_each_were_first():
+    """A load remembers the layout each header read to (``Context.layouts``): files read
+    one after another with one context give what each gives with a context of its own,
+    whatever headers came before, and the memory stays bounded."""
+    from dla_pipeline.extract import LAYOUTS_KEPT
+
+    other = "status,channel,paid_on,amount,payment_period,birth_date,citizen_id"
+    row = f"paid,cash,05/11/2569,700,11/2569,00/00/2495,{CID2}"
+    headers = [
+        HEADER,
+        HEADER + ",remark",
+        HEADER + ",Remarks,note,note",
+        other,
+        HEADER.replace("amount,", ""),  # a required column missing
+        HEADER + ",amount",  # named twice
+        "ชื่อ,นามสกุล",  # names no column
+        HEADER.upper(),
+    ]
+    files = [
+        "\n".join([h, GOOD + ",x,y,z" * ("remark" in h.lower()), other, row, GOOD2]).encode()
+        for h in headers
+    ]
+    files += [files[3], files[1], files[0]]  # the same headers again, after others
+    shared = ctx()
+    assert [_read_with(shared, f) for f in files] == [_read_with(ctx(), f) for f in files]
+    assert 0 < len(shared.layouts) <= len(headers) + 1
+    for i in range(LAYOUTS_KEPT + 20):  # distinct headers: the memory is bounded
+        _read_with(shared, f"{HEADER},extra_{i}\n{GOOD},1\n".encode())
+    assert len(shared.layouts) <= LAYOUTS_KEPT
+    kept = len(shared.layouts)  # a header padded with empty cells is read, not kept
+    padded = [_read_with(shared, f"{HEADER}{',' * (99 + i)}\n{GOOD}\n".encode()) for i in range(3)]
+    assert len(shared.layouts) == kept and padded[0][1].rows_accepted == 1
+
+
 def test_trailing_empty_columns_and_rows_of_commas_carry_nothing():
     text = HEADER + ",,\n" + GOOD + ",,\n" + ",,,,,,,,\n" + " , ,\n" + GOOD2 + "\n"
     acc, rej, v = read(text)
@@ -410,6 +452,61 @@ def test_runs_of_plain_lines_read_at_once_equal_the_line_by_line_reader(
     data = text.encode(encoding, errors="replace")
     fast, reference = read_both_ways(data, "allowance", chunk_rows)
     assert fast == reference
+
+
+def _lines_both_ways(data: bytes):
+    """A file's encoding and physical lines when it comes whole in memory (``io.BytesIO``,
+    decoded at once) and when it is streamed (any other binary stream)."""
+    from dla_pipeline.csvread import open_lines
+    from dla_pipeline.encoding import Unreadable
+
+    out = []
+    for stream in (io.BytesIO(data), io.BufferedReader(io.BytesIO(data), buffer_size=4096)):
+        try:
+            encoding, lines = open_lines(stream)
+            out.append((encoding, [(ln.no, ln.text, ln.too_long) for ln in lines]))
+        except Unreadable as exc:
+            out.append(("refused", exc.code, exc.detail))
+    return out
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.lists(st.sampled_from(LINE_KINDS), max_size=12).map(lambda ls: "\r\n".join(ls)),
+    ),
+    st.sampled_from(["utf-8", "utf-8-sig", "cp874"]),
+    st.sampled_from([0, 1, SNIFF_BYTES - 1, SNIFF_BYTES, SNIFF_BYTES + 1]),
+)
+def test_a_file_decoded_at_once_has_the_lines_of_the_streamed_file(body, encoding, size):
+    """A small file (the head holds it whole) is decoded in one piece; a bigger one streams
+    through the incremental decoder: the same encoding, line numbers, texts (escaped bytes
+    included), wherever a line end, a multi-byte character or a bad byte falls, and on
+    both sides of the head's size."""
+    data = body.encode(encoding, errors="replace") if isinstance(body, str) else body
+    filler = (HEADER + "\r\n" + "x," * SNIFF_BYTES).encode()
+    padded = filler[: max(0, size - len(data))] + data
+    for case in (data, padded, HEADER.encode() + b"\r\n" + data, data + b"\xe0\xb8"):
+        whole, streamed = _lines_both_ways(case)
+        assert whole == streamed
+
+
+def test_only_a_file_the_head_holds_whole_is_decoded_at_once():
+    """Thai text, damaged bytes, every line end and a cut character just under the head's
+    size: the same lines decoded at once; a file past the head streams (its text is
+    never held whole)."""
+    from dla_pipeline.csvread import open_lines
+
+    thai = "\u0e01\u0e32\u0e23" * 2000  # three bytes each in UTF-8
+    body = "\r\n".join([HEADER, GOOD, thai, GOOD2 + "\r", "\x00" + GOOD, thai]).encode()
+    body += b"\xff\r\n" + (GOOD + "\r").encode() * 300 + b"\n"
+    data = body + b"x" * (SNIFF_BYTES - 3 - len(body)) + b"\n\xe0"
+    assert len(data) == SNIFF_BYTES - 1
+    whole, streamed = _lines_both_ways(data)
+    assert whole == streamed and len(whole[1]) > 300
+    assert isinstance(open_lines(io.BytesIO(data))[1]._text, io.StringIO)
+    assert isinstance(open_lines(io.BytesIO(data + b"\n"))[1]._text, io.TextIOWrapper)
 
 
 def _varied_rows(rng, n: int) -> list[str]:

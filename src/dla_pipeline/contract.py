@@ -92,6 +92,9 @@ class Context:
     # what each distinct cell of a column parsed to, kept across the chunks and files of
     # one load: source -> column -> {cell: value or CellError}; see ``Chunk.parse``
     memo: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False)
+    # the layout each header read to, kept across the files of one load (nearly every file
+    # of a source has the same header): (source, header cells) -> Layout or None
+    layouts: dict[tuple, object] = field(default_factory=dict, repr=False)
 
     def bounds(self, source: str) -> Bounds:
         return self.rules.bounds.get(source) or Bounds()

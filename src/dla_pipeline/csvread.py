@@ -377,9 +377,15 @@ def _parse_one(text: str) -> tuple[list[str] | None, str | None]:
 
 
 def open_lines(stream: BinaryIO) -> tuple[str, Lines]:
-    """Sniff the encoding from the head of ``stream``; physical lines of the whole file."""
+    """Sniff the encoding from the head of ``stream``; physical lines of the whole file.
+    A file in memory (``io.BytesIO``: the loader's small files) that the head holds whole
+    is decoded in one piece, any other incrementally, a block at a time: the same lines
+    either way, and at most the head's text is held at once."""
     head = stream.read(SNIFF_BYTES)
     encoding = sniff_encoding(head, stream)
+    if len(head) < SNIFF_BYTES and isinstance(stream, io.BytesIO):  # the whole file
+        text = head.decode(encoding, errors="surrogateescape")
+        return encoding, Lines(io.StringIO(text, newline=""))
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     return encoding, Lines(text)

@@ -64,7 +64,7 @@ class Verdict:
     rows_rejected: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layout:
     positions: dict[str, int]  # canonical column -> position
     width: int  # header cells, trailing empty ones dropped
@@ -74,8 +74,28 @@ class Layout:
     problem: tuple[str | None, str, str] | None = None  # (field, code, detail)
 
 
+LAYOUTS_KEPT = 256  # distinct headers remembered per load (``Context.layouts``)
+# a header of more cells or characters is read again each time it comes (a repeated header
+# padded with thousands of empty cells must not be kept 256 times)
+LAYOUT_KEPT_CELLS = 64
+LAYOUT_KEPT_CHARS = 4096
+
+
 def header_layout(cells: list[str], source: Source, ctx: Context) -> Layout | None:
-    """The columns a header names; None when it names none of this source's columns."""
+    """The columns a header names; None when it names none of this source's columns.
+    Remembered per load by the header's cells (a ``Layout`` is never changed once made)."""
+    if len(cells) > LAYOUT_KEPT_CELLS or sum(map(len, cells)) > LAYOUT_KEPT_CHARS:
+        return _header_layout(cells, source, ctx)
+    key = (source.name, *cells)
+    kept = ctx.layouts.get(key, False)
+    if kept is False:
+        if len(ctx.layouts) >= LAYOUTS_KEPT:
+            ctx.layouts.clear()
+        kept = ctx.layouts[key] = _header_layout(cells, source, ctx)
+    return kept
+
+
+def _header_layout(cells: list[str], source: Source, ctx: Context) -> Layout | None:
     width = len(cells)
     while width and not cells[width - 1].strip(INVISIBLE):
         width -= 1
@@ -104,21 +124,21 @@ def header_layout(cells: list[str], source: Source, ctx: Context) -> Layout | No
             positions[name] = i
     if not positions:
         return None
-    layout = Layout(positions, width, kept, extras, dropped)
     missing = [c for c in source.required if c not in positions]
+    problem = None
     if twice:
-        layout.problem = (
+        problem = (
             twice[0],
             "ambiguous_header",
             f"column {twice[0]!r} is named twice in the header: the file is ambiguous",
         )
     elif missing:
-        layout.problem = (
+        problem = (
             missing[0],
             "missing_column",
             f"missing required column(s): {', '.join(missing)}",
         )
-    return layout
+    return Layout(positions, width, kept, extras, dropped, problem)
 
 
 _DIGIT = re.compile(r"\d")
@@ -148,8 +168,9 @@ _NAME_BYTES: dict[str, tuple | None] = {}
 
 def _name_bytes(source: Source) -> tuple | None:
     """The source's column names as bytes in every contract encoding, lower-cased, with
-    the byte forms of a decomposed and a composed sara am; None when a name could come
-    from a cell through non-ASCII case folding (the Kelvin sign lowers to 'k')."""
+    the byte forms of a decomposed and a composed sara am, and the bytes a block carries to
+    the next; None when a name could come from a cell through non-ASCII case folding (the
+    Kelvin sign lowers to 'k')."""
     if source.name not in _NAME_BYTES:
         names = source.header_map
         needles = {name.encode(enc) for name in names for enc in ("utf-8", "cp874")}
@@ -160,6 +181,7 @@ def _name_bytes(source: Source) -> tuple | None:
                 tuple(needles),
                 *(s.encode("utf-8") for s in _SARA_AM),
                 *(s.encode("cp874") for s in _SARA_AM),
+                2 * max(map(len, needles)),  # bytes carried from one block to the next
             )
         )
     return _NAME_BYTES[source.name]
@@ -175,8 +197,7 @@ def _names_after_first_line(stream: BinaryIO, source: Source) -> bool:
     found = _name_bytes(source)
     if found is None or not stream.seekable():
         return True
-    needles, utf8_two, utf8_one, cp874_two, cp874_one = found
-    keep = 2 * max(map(len, needles))
+    needles, utf8_two, utf8_one, cp874_two, cp874_one, keep = found
     start = stream.tell()
     try:
         head = stream.read(1 << 20)
@@ -186,7 +207,7 @@ def _names_after_first_line(stream: BinaryIO, source: Source) -> bool:
         window = head[min(ends) :]
         while True:
             text = window.lower().replace(utf8_two, utf8_one).replace(cp874_two, cp874_one)
-            if any(n in text for n in needles):
+            if any(map(text.__contains__, needles)):
                 return True
             block = stream.read(1 << 20)
             if not block:

@@ -203,6 +203,7 @@ class _Batch:
     def close(self) -> None:
         self.raw_out.close()
         self.q_out.close()
+        self.landing.close()
 
     def read_unit(self, unit: _Unit) -> None:
         self.raw_out.seek(0, 2)
@@ -257,7 +258,7 @@ class _Batch:
         # the file's own spools: appended to the batch's only once it is read through
         raw, quarantine = _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
         try:
-            with self.landing.open(self.source.name, self.night, entry) as fh:
+            with self.landing.open(self.source.name, self.night, entry, SMALL_FILE_BYTES) as fh:
                 stream, rec.sha256 = _contents(fh)
                 reader = read_extract(stream, self.source, self.ctx, self._reject_all(entry))
                 self._consume(reader, entry, rec, raw, quarantine)
@@ -319,6 +320,8 @@ class _Batch:
 
 
 def _sha256(fh) -> str:
+    if isinstance(fh, io.BytesIO):  # a small file, read whole by the landing: no copy
+        return hashlib.sha256(fh.getvalue()).hexdigest()
     if hasattr(fh, "readinto"):  # one reused buffer
         return hashlib.file_digest(fh, "sha256").hexdigest()
     h = hashlib.sha256()  # a file object without readinto (some fsspec files)
@@ -328,16 +331,10 @@ def _sha256(fh) -> str:
 
 
 def _contents(fh) -> tuple:
-    """(stream for the reader, SHA-256) of an opened file. A small file (nearly all) is
-    read once into memory, so hashing, the reader's pre-scans and its passes cost no
-    further reads; a big one is hashed, then read again from the start."""
-    try:
-        size = os.fstat(fh.fileno()).st_size
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        size = None  # not a local file (fsspec): stream it
-    if size is not None and size <= SMALL_FILE_BYTES:
-        data = fh.read()
-        return io.BytesIO(data), hashlib.sha256(data).hexdigest()
+    """(stream for the reader, SHA-256) of an opened file. A small file (nearly all) comes
+    read whole from the landing (``SMALL_FILE_BYTES``), so hashing, the reader's pre-scans
+    and its passes cost no further reads; a big one is hashed, then read again from the
+    start."""
     sha = _sha256(fh)
     fh.seek(0)
     return fh, sha
@@ -387,7 +384,6 @@ def load_batch(
     t0 = time.monotonic()
     try:
         totals = _load_units(batch, units, isolate=False)
-        batch.close()
     except (
         psycopg.errors.DataError,
         psycopg.errors.IntegrityError,
@@ -397,7 +393,8 @@ def load_batch(
         batch.close()
         batch = _Batch(SOURCES[source_name], night, settings, run_id)
         totals = _load_units(batch, _units(scan, set(unit_keys)), isolate=True)
-        batch.close()
+    finally:
+        batch.close()  # its spools and the folders its landing holds, whatever happened
     secs = time.monotonic() - t0
     totals["seconds"] = round(secs, 3)
     totals["rows_per_second"] = round(totals["rows_in"] / secs) if secs else None

@@ -18,14 +18,18 @@ nothing under the root is trusted:
 * Two names for the same LAO and night (``5510104.csv``, ``5510104.CSV``): the most
   recently modified is the LAO's file, the other is superseded.
 
-``scan`` returns a value (``NightScan``); ``open`` gives a binary stream of one entry.
-A root given as an fsspec URL (``s3://...``) has no symlinks or devices: it is
-listed with fsspec and only its files are entries.
+``scan`` returns a value (``NightScan``); ``open`` gives a binary stream of one entry (a
+small file's bytes already read, when the caller asks). A loader reads thousands of files
+of one folder: the folder is opened once and held until ``close`` (the landing is a
+context manager), each file then opened relative to it. A root given as an fsspec URL
+(``s3://...``) has no symlinks or devices: it is listed with fsspec and only its files
+are entries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import stat
@@ -47,6 +51,7 @@ MAX_DEPTH = 3  # subfolders of a night folder that are listed
 MAX_ENTRIES = 50_000  # entries listed per scan (LAO files first); more are summarised in one issue
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+HELD_FOLDERS = 8  # folders a landing keeps open for the files it reads next
 
 
 class LandingError(RuntimeError):
@@ -181,9 +186,11 @@ def _refuse(kind: str, name: str) -> tuple[str, str, str]:
 
 
 class LocalLanding:
-    """A landing zone on the local file system."""
+    """A landing zone on the local file system. It holds the folders it reads open: one
+    instance per reader (a batch, a reconciliation), not shared between threads."""
 
     def __init__(self, root: Path):
+        self._held: dict[tuple[str, ...], int] = {}  # folder -> its open descriptor
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise LandingError(
@@ -191,6 +198,21 @@ class LocalLanding:
                 " LANDING_DIR to the landing zone (nothing was loaded or published)"
             )
         self.root = real
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the folders held open for reading (``open`` holds them)."""
+        held, self._held = self._held, {}
+        for fd in held.values():
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
 
     # -- scanning -----------------------------------------------------------------
     def scan(self, source: str, night: date) -> NightScan:
@@ -412,15 +434,16 @@ class LocalLanding:
             os.close(fd)
 
     # -- reading --------------------------------------------------------------------
-    def open(self, source: str, night: date, entry: Entry) -> BinaryIO:
-        """A regular file of the night, opened without following any link."""
+    def open(self, source: str, night: date, entry: Entry, in_memory_up_to: int = 0) -> BinaryIO:
+        """A regular file of the night, opened without following any link. A file of at
+        most ``in_memory_up_to`` bytes comes as its bytes, read at once (``io.BytesIO``)."""
         if not entry.read or entry.kind != "file":
             raise PermissionError(f"{entry.name} is not a regular file")
-        dir_fd = self._open_dir((source, night.isoformat(), *entry.parts[:-1]))
-        try:
-            fd = os.open(entry.parts[-1], _FILE_FLAGS, dir_fd=dir_fd)
-        finally:
-            os.close(dir_fd)
+        fd = os.open(
+            entry.parts[-1],
+            _FILE_FLAGS,
+            dir_fd=self._folder((source, night.isoformat(), *entry.parts[:-1])),
+        )
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -433,11 +456,34 @@ class LocalLanding:
                 real = os.readlink(f"/proc/self/fd/{fd}")
                 if not real.startswith(self.root + os.sep):
                     raise PermissionError(f"{entry.name} resolves outside the landing root")
-            os.set_blocking(fd, True)
-            return os.fdopen(fd, "rb", buffering=1 << 16)
+            if not (in_memory_up_to and st.st_size <= in_memory_up_to):
+                os.set_blocking(fd, True)
+                return os.fdopen(fd, "rb", buffering=1 << 16)
+            data = _read_all(fd, st.st_size)  # a regular file: O_NONBLOCK changes nothing
         except BaseException:
             os.close(fd)
             raise
+        os.close(fd)
+        return io.BytesIO(data)
+
+    def _folder(self, parts: tuple[str, ...]) -> int:
+        """A folder's descriptor, opened link by link the first time and held after."""
+        fd = self._held.get(parts)
+        if fd is None:
+            if len(self._held) >= HELD_FOLDERS:
+                self.close()
+            fd = self._held[parts] = self._open_dir(parts)
+        return fd
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Every byte of an open file, up to its end (``size``: its length a moment ago)."""
+    blocks = []
+    block = os.read(fd, size + 1)
+    while block:
+        blocks.append(block)
+        block = os.read(fd, 1 << 20)
+    return b"".join(blocks)
 
 
 _PROC_FD = os.path.isdir("/proc/self/fd")
@@ -558,7 +604,16 @@ class FsspecLanding:
         _mark_superseded(scan.entries)
         return scan
 
-    def open(self, source: str, night: date, entry: Entry) -> BinaryIO:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing held: fsspec opens each file by its URL."""
+
+    def open(self, source: str, night: date, entry: Entry, in_memory_up_to: int = 0) -> BinaryIO:
         if not entry.read:
             raise PermissionError(f"{entry.name} is not a regular file")
         return self.fs.open(f"{self.root}/{source}/{night.isoformat()}/{entry.name}", "rb")

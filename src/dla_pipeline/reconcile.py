@@ -20,27 +20,32 @@ from .config import Settings, get_settings
 from .contract import SOURCES, load_lao_codes
 from .db import connect
 from .extract import Accepted, read_extract
-from .ingest import make_context, refusal
+from .ingest import SMALL_FILE_BYTES, make_context, refusal
 from .landing import landing_for
 
 
 def accepted_rows(source: str, night: date, settings: Settings) -> Iterator[dict]:
     """Rows of the night's current files that the contract accepts, as dicts."""
-    landing = landing_for(settings.landing_dir)
     spec = SOURCES[source]
     with connect(settings, role="loader") as conn:
         ctx = make_context(settings, night, ledger.erased_tokens(conn))
     registry = load_lao_codes(settings.reference_dir)
-    for entry in landing.scan(source, night).entries:
-        reject = refusal(entry, registry)
-        if not entry.read or reject:
-            continue
-        with landing.open(source, night, entry) as fh:
-            for item in read_extract(fh, spec, ctx):
-                if isinstance(item, Accepted):
-                    for row in item.rows(spec):
-                        values = dict(zip(("row_no", *spec.db_columns, "extra"), row, strict=True))
-                        yield {**values, "lao_code": entry.lao_code, "extract_date": night}
+    with landing_for(settings.landing_dir) as landing:
+        for entry in landing.scan(source, night).entries:
+            reject = refusal(entry, registry)
+            if not entry.read or reject:
+                continue
+            # the loader's way in (small files whole), so the same bytes reach the reader
+            with landing.open(source, night, entry, SMALL_FILE_BYTES) as fh:
+                for item in read_extract(fh, spec, ctx):
+                    if isinstance(item, Accepted):
+                        yield from _rows(item, spec, entry.lao_code, night)
+
+
+def _rows(item: Accepted, spec, lao_code: str | None, night: date) -> Iterator[dict]:
+    for row in item.rows(spec):
+        values = dict(zip(("row_no", *spec.db_columns, "extra"), row, strict=True))
+        yield {**values, "lao_code": lao_code, "extract_date": night}
 
 
 def expected_from_files(nights: list[date], settings: Settings | None = None) -> dict:
