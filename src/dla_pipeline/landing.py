@@ -614,6 +614,7 @@ class FsspecLanding:
         """Nothing held: fsspec opens each file by its URL."""
 
     def open(self, source: str, night: date, entry: Entry, in_memory_up_to: int = 0) -> BinaryIO:
+        """A file of the landing as fsspec streams it (``in_memory_up_to`` is not used)."""
         if not entry.read:
             raise PermissionError(f"{entry.name} is not a regular file")
         return self.fs.open(f"{self.root}/{source}/{night.isoformat()}/{entry.name}", "rb")
