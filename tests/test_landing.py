@@ -237,8 +237,17 @@ def test_reading_a_regular_file_swapped_for_a_link_after_the_scan_is_refused(lan
         zone.open("allowance", D, entry)
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _open_under(root: Path) -> list[str]:
+    """What this process holds open under ``root`` (other descriptors do not count)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed while listed
+            continue
+        if target == str(root) or target.startswith(f"{root}{os.sep}"):
+            held.append(target)
+    return held
 
 
 def test_files_of_a_folder_are_read_through_one_held_folder_and_small_ones_whole(landing, tmp_path):
@@ -250,27 +259,29 @@ def test_files_of_a_folder_are_read_through_one_held_folder_and_small_ones_whole
 
     from dla_pipeline.landing import landing_for
 
-    gc.collect()  # no descriptor of an earlier test closes behind the counts below
+    gc.collect()  # no landing of an earlier test is left to close its folders
     texts = {f"61101{i:02d}.csv": f"{HEADER}\n{GOOD}\n" * (i + 1) for i in range(12)}
     for name, text in texts.items():
         write_extract(landing, "allowance", NIGHT, name, text)
-    before = _open_fds()
+    root = Path(os.path.realpath(landing))
+    assert _open_under(root) == []
     zone = landing_for(Path(landing))
     entries = zone.scan("allowance", D).entries
-    assert len(entries) == 12 and _open_fds() == before
+    assert len(entries) == 12 and _open_under(root) == []
     limit = len(texts["6110105.csv"].encode())
     for entry in entries:
         with zone.open("allowance", D, entry, in_memory_up_to=limit) as fh:
             small = len(texts[entry.name].encode()) <= limit
             assert isinstance(fh, io.BytesIO) is small
             assert fh.read() == texts[entry.name].encode()
-        assert _open_fds() == before + 1  # the night folder, held; no file left open
+        # the night folder, held; no file left open
+        assert _open_under(root) == [str(root / "allowance" / NIGHT)]
     zone.close()
-    assert _open_fds() == before
+    assert _open_under(root) == []
     # a context manager too; no limit: a stream
     with landing_for(Path(landing)) as again, again.open("allowance", D, entries[0]) as fh:
         assert not isinstance(fh, io.BytesIO) and fh.read().startswith(b"citizen_id")
-    assert _open_fds() == before
+    assert _open_under(root) == []
 
 
 def test_a_night_folder_swapped_for_a_link_while_it_is_read_is_never_followed(landing, tmp_path):
