@@ -250,7 +250,7 @@ def _open_under(root: Path) -> list[str]:
     return held
 
 
-def test_files_of_a_folder_are_read_through_one_held_folder_and_small_ones_whole(landing, tmp_path):
+def test_files_of_a_folder_are_read_through_one_held_folder_and_small_ones_whole(landing):
     """The loader's way in: the night folder is opened once and held (not once per file),
     a small file comes as its bytes (exactly the file's), a bigger one as a stream, and
     ``close`` gives every descriptor back."""

@@ -42,10 +42,12 @@ def ctx() -> Context:
     return Context(NIGHT, b"c" * 32, b"t" * 32, account_codes=accounts, rules=rules)
 
 
-def read(data: bytes | str, source: str = "allowance", bulk: bool = True):
+def read(
+    data: bytes | str, source: str = "allowance", bulk: bool = True, context: Context | None = None
+):
     if isinstance(data, str):
         data = data.encode()
-    reader = ExtractReader(io.BytesIO(data), SOURCES[source], ctx(), bulk=bulk)
+    reader = ExtractReader(io.BytesIO(data), SOURCES[source], context or ctx(), bulk=bulk)
     accepted, rejected = [], []
     for item in reader:
         if isinstance(item, Accepted):
@@ -131,14 +133,6 @@ def test_a_repeated_header_in_another_order_switches_the_layout():
     assert not rej and [a[0] for a in acc] == [2, 4] and acc[1][1] == CID2
 
 
-def _read_with(context: Context, data: bytes, source: str = "allowance"):
-    reader = ExtractReader(io.BytesIO(data), SOURCES[source], context)
-    items = [
-        list(item.rows(SOURCES[source])) if isinstance(item, Accepted) else item for item in reader
-    ]
-    return items, reader.verdict
-
-
 def test_headers_remembered_across_a_loads_files_read_as_if_each_were_first():
     """A load remembers the layout each header read to (``Context.layouts``): files read
     one after another with one context give what each gives with a context of its own,
@@ -163,14 +157,14 @@ def test_headers_remembered_across_a_loads_files_read_as_if_each_were_first():
     ]
     files += [files[3], files[1], files[0]]  # the same headers again, after others
     shared = ctx()
-    assert [_read_with(shared, f) for f in files] == [_read_with(ctx(), f) for f in files]
+    assert [read(f, context=shared) for f in files] == [read(f) for f in files]
     assert 0 < len(shared.layouts) <= len(headers) + 1
     for i in range(LAYOUTS_KEPT + 20):  # distinct headers: the memory is bounded
-        _read_with(shared, f"{HEADER},extra_{i}\n{GOOD},1\n".encode())
+        read(f"{HEADER},extra_{i}\n{GOOD},1\n", context=shared)
     assert len(shared.layouts) <= LAYOUTS_KEPT
     kept = len(shared.layouts)  # a header padded with empty cells is read, not kept
-    padded = [_read_with(shared, f"{HEADER}{',' * (99 + i)}\n{GOOD}\n".encode()) for i in range(3)]
-    assert len(shared.layouts) == kept and padded[0][1].rows_accepted == 1
+    padded = [read(f"{HEADER}{',' * (99 + i)}\n{GOOD}\n", context=shared) for i in range(3)]
+    assert len(shared.layouts) == kept and padded[0][2].rows_accepted == 1
 
 
 def test_trailing_empty_columns_and_rows_of_commas_carry_nothing():
