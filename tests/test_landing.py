@@ -217,12 +217,12 @@ def test_fsspec_roots_are_listed_without_the_local_checks(tmp_path):
     # the loader's way in: the file's bytes once, and their checksum, whatever the file object
     import hashlib
 
-    from dla_pipeline.ingest import _contents
+    from dla_pipeline.ingest import _hashed
 
     data = f"{HEADER}\n{GOOD}\n".encode()
     with landing_for("memory:///land").open("allowance", D, scan.entries[0]) as fh:
-        stream, sha = _contents(fh)
-        assert sha == hashlib.sha256(data).hexdigest() and stream.read() == data
+        sha = _hashed(fh)
+        assert sha == hashlib.sha256(data).hexdigest() and fh.read() == data
 
 
 def test_reading_a_regular_file_swapped_for_a_link_after_the_scan_is_refused(landing, tmp_path):

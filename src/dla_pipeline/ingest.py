@@ -259,8 +259,8 @@ class _Batch:
         raw, quarantine = _spool(FILE_SPOOL_BYTES), _spool(FILE_SPOOL_BYTES)
         try:
             with self.landing.open(self.source.name, self.night, entry, SMALL_FILE_BYTES) as fh:
-                stream, rec.sha256 = _contents(fh)
-                reader = read_extract(stream, self.source, self.ctx, self._reject_all(entry))
+                rec.sha256 = _hashed(fh)
+                reader = read_extract(fh, self.source, self.ctx, self._reject_all(entry))
                 self._consume(reader, entry, rec, raw, quarantine)
         except OSError as exc:  # PermissionError included: replaced by a link, vanished
             raw.close()
@@ -330,14 +330,13 @@ def _sha256(fh) -> str:
     return h.hexdigest()
 
 
-def _contents(fh) -> tuple:
-    """(stream for the reader, SHA-256) of an opened file. A small file (nearly all) comes
-    read whole from the landing (``SMALL_FILE_BYTES``), so hashing, the reader's pre-scans
-    and its passes cost no further reads; a big one is hashed, then read again from the
-    start."""
+def _hashed(fh) -> str:
+    """The SHA-256 of an opened file, which is then rewound for the reader. A small file
+    (nearly all) comes read whole from the landing (``SMALL_FILE_BYTES``), so hashing, the
+    reader's pre-scans and its passes cost no further reads; a big one is read twice."""
     sha = _sha256(fh)
     fh.seek(0)
-    return fh, sha
+    return sha
 
 
 def _units(scan: NightScan, keys: set[str]) -> list[_Unit]:
