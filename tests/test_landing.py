@@ -312,6 +312,106 @@ def test_a_night_folder_swapped_for_a_link_while_it_is_read_is_never_followed(la
 # -- cases an attack on the loader found (each failed before its fix) ----------------------
 
 
+def test_a_file_that_changes_while_it_is_read_is_refused_and_never_held_past_its_bound(
+    landing, monkeypatch
+):
+    """A file still being written: one that grows after it was measured is not read on
+    into memory past the bound the caller set, and one rewritten in place while streamed
+    is refused when it has been read (its checksum would not be of the rows loaded)."""
+    from dla_pipeline import landing as landing_mod
+    from dla_pipeline.landing import landing_for
+
+    path = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    zone = landing_for(Path(landing))
+    (entry,) = zone.scan("allowance", D).entries
+    limit = path.stat().st_size + 100
+    read, real_fstat, real_read = [], os.fstat, landing_mod._read_upto
+
+    def measured_then_grows(fd):
+        st = real_fstat(fd)
+        if not read:  # the writer appends a megabyte right after the size was taken
+            with path.open("ab") as fh:
+                fh.write(f"{GOOD}\n".encode() * 20_000)
+        return st
+
+    def spy(fd, bound):
+        read.append(real_read(fd, bound))
+        return read[-1]
+
+    monkeypatch.setattr(os, "fstat", measured_then_grows)
+    monkeypatch.setattr(landing_mod, "_read_upto", spy)
+    with pytest.raises(OSError, match="changed while it was read"):
+        zone.open("allowance", D, entry, in_memory_up_to=limit)
+    assert len(read) == 1 and len(read[0]) == limit + 1
+    monkeypatch.undo()
+
+    (entry,) = zone.scan("allowance", D).entries  # streamed: rewritten in place, same size
+    with zone.open("allowance", D, entry) as fh:
+        fh.read()
+        zone.check_unchanged(fh)  # nothing changed: nothing to say
+        with path.open("r+b") as w:
+            w.write(b"C")
+        with pytest.raises(OSError, match="changed while it was read"):
+            zone.check_unchanged(fh)
+    zone.close()
+
+
+def test_a_streamed_file_rewritten_between_its_checksum_and_its_rows_loads_nothing(
+    owner_conn, landing, monkeypatch
+):
+    """The loader hashes a large file, then reads its rows: an in-place rewrite between
+    the two (same size, its mtime put back) rejects the file instead of recording the
+    checksum of bytes it did not load; the next load reads the settled file."""
+    from dla_pipeline import ingest
+
+    path = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    st = path.stat()
+    real_hashed = ingest._hashed
+
+    def hashed_then_rewritten(fh):
+        sha = real_hashed(fh)
+        with path.open("r+") as w:
+            w.write(f"{HEADER}\n{GOOD.replace(',800,', ',900,')}\n")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return sha
+
+    monkeypatch.setattr(ingest, "SMALL_FILE_BYTES", 0)  # streamed, as a large file is
+    monkeypatch.setattr(ingest, "_hashed", hashed_then_rewritten)
+    s = load_night("allowance", D)
+    assert s["conservation_ok"] and s["files_rejected"] == 1 and s["rows_loaded"] == 0
+    code, error = owner_conn.execute("select reason_code, error from ops.files").fetchone()
+    assert code == "unreadable_file" and "changed while it was read" in error
+    assert owner_conn.execute("select count(*) from raw.allowance_payments").fetchone()[0] == 0
+    monkeypatch.undo()
+    load_night("allowance", D)
+    assert owner_conn.execute("select amount::int from raw.allowance_payments").fetchall() == [
+        (900,)
+    ]
+
+
+def test_the_reconciliation_skips_what_the_loader_refuses_as_too_large(
+    owner_conn, landing, monkeypatch
+):
+    """Both ask ``refusal`` with the contract's size bound: a file over it counts in
+    neither the rows loaded nor the rows the files say should be there."""
+    from dataclasses import replace
+
+    from dla_pipeline.config import get_settings
+    from dla_pipeline.contract import Context
+    from dla_pipeline.reconcile import accepted_rows
+
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    write_extract(landing, "allowance", NIGHT, "6110112.csv", f"{HEADER}\n{GOOD}\n" * 5)
+    bounds = Context.bounds
+    monkeypatch.setattr(
+        Context, "bounds", lambda self, source: replace(bounds(self, source), max_file_bytes=200)
+    )
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 1 and s["files_rejected"] == 1
+    rows = list(accepted_rows("allowance", D, get_settings()))
+    assert [r["lao_code"] for r in rows] == ["6110111"]
+
+
 def test_names_that_print_alike_stay_apart_and_conservation_holds(owner_conn, landing):
     folder = landing / "allowance" / NIGHT
     write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")

@@ -97,10 +97,9 @@ def plan_batches(scan: NightScan, batches: int) -> list[list[str]]:
     return [sorted(b) for b in bins if b]
 
 
-def refusal(
-    entry: Entry, registry: frozenset[str], max_bytes: int = 0
-) -> tuple[str, str, str] | None:
-    """Why an entry is refused as a whole (its path, its size, its LAO code), or None."""
+def refusal(entry: Entry, registry: frozenset[str], max_bytes: int) -> tuple[str, str, str] | None:
+    """Why an entry is refused as a whole (its path, its size over ``max_bytes``, its LAO
+    code), or None. The loader and the reconciliation both ask it, with the same bound."""
     if entry.reject:
         return entry.reject
     if max_bytes and (entry.size or 0) > max_bytes:
@@ -262,6 +261,7 @@ class _Batch:
                 rec.sha256 = _hashed(fh)
                 reader = read_extract(fh, self.source, self.ctx, self._reject_all(entry))
                 self._consume(reader, entry, rec, raw, quarantine)
+                self.landing.check_unchanged(fh)  # the checksum is of the bytes loaded
         except OSError as exc:  # PermissionError included: replaced by a link, vanished
             raw.close()
             quarantine.close()

@@ -458,13 +458,24 @@ class LocalLanding:
                     raise PermissionError(f"{entry.name} resolves outside the landing root")
             if not (in_memory_up_to and st.st_size <= in_memory_up_to):
                 os.set_blocking(fd, True)
-                return os.fdopen(fd, "rb", buffering=1 << 16)
-            data = _read_all(fd, st.st_size)  # a regular file: O_NONBLOCK changes nothing
+                return _Streamed(fd, entry.name, st)
+            # a regular file: O_NONBLOCK changes nothing; never more than the bound held
+            data = _read_upto(fd, in_memory_up_to)
+            if len(data) != st.st_size:
+                raise _changed(entry.name, st, os.fstat(fd), len(data))
+            _check_steady(entry.name, st, os.fstat(fd))
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
         return io.BytesIO(data)
+
+    def check_unchanged(self, fh: BinaryIO) -> None:
+        """Raise ``OSError`` when a file ``open`` streamed changed since it was opened (a
+        small file read at once was checked then): its checksum and its rows would not
+        be of the same bytes. Call it once the file is read."""
+        if isinstance(fh, _Streamed):
+            _check_steady(fh.entry_name, fh.opened, os.fstat(fh.fileno()))
 
     def _folder(self, parts: tuple[str, ...]) -> int:
         """A folder's descriptor, opened link by link the first time and held after."""
@@ -476,14 +487,40 @@ class LocalLanding:
         return fd
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    """Every byte of an open file, up to its end (``size``: its length a moment ago)."""
-    blocks = []
-    block = os.read(fd, size + 1)
-    while block:
+def _read_upto(fd: int, limit: int) -> bytes:
+    """The bytes of an open file up to its end, or the first ``limit + 1`` of them when
+    it is longer (it grew since it was measured): never more in memory than that."""
+    blocks, left = [], limit + 1
+    while left > 0 and (block := os.read(fd, left)):
         blocks.append(block)
-        block = os.read(fd, 1 << 20)
+        left -= len(block)
     return b"".join(blocks)
+
+
+class _Streamed(io.BufferedReader):
+    """A landing file read as a stream, with the status it was opened with."""
+
+    def __init__(self, fd: int, entry_name: str, opened: os.stat_result):
+        super().__init__(io.FileIO(fd, "rb", closefd=True), buffer_size=1 << 16)
+        self.entry_name, self.opened = entry_name, opened
+
+
+def _check_steady(name: str, before: os.stat_result, after: os.stat_result) -> None:
+    if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ctime_ns,
+    ):
+        raise _changed(name, before, after, after.st_size)
+
+
+def _changed(name: str, before: os.stat_result, after: os.stat_result, read: int) -> OSError:
+    return OSError(
+        f"{name} changed while it was read ({before.st_size:,} bytes when opened, {read:,}"
+        f" read, {after.st_size:,} now): it is still being written or was replaced in"
+        " place; nothing of it was loaded, and it is read again at the next load once it"
+        " stops changing"
+    )
 
 
 _PROC_FD = os.path.isdir("/proc/self/fd")
@@ -618,6 +655,9 @@ class FsspecLanding:
         if not entry.read:
             raise PermissionError(f"{entry.name} is not a regular file")
         return self.fs.open(f"{self.root}/{source}/{night.isoformat()}/{entry.name}", "rb")
+
+    def check_unchanged(self, fh: BinaryIO) -> None:
+        """Nothing to compare: an object store replaces a file whole, never in place."""
 
 
 def landing_for(root: Path | str):

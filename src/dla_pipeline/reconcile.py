@@ -32,7 +32,7 @@ def accepted_rows(source: str, night: date, settings: Settings) -> Iterator[dict
     registry = load_lao_codes(settings.reference_dir)
     with landing_for(settings.landing_dir) as landing:
         for entry in landing.scan(source, night).entries:
-            reject = refusal(entry, registry)
+            reject = refusal(entry, registry, ctx.bounds(source).max_file_bytes)
             if not entry.read or reject:
                 continue
             # the loader's way in (small files whole), so the same bytes reach the reader
