@@ -77,3 +77,27 @@ def test_the_gate_checks_what_the_allowance_contract_promises():
         if "unexpected_rows_expectation" in item and item.get("severity") != "warning"
     )
     assert "staging.dla_lao_registry" in queries  # every LAO in the registry
+
+
+def test_the_profile_builds_as_many_models_at_once_as_the_settings_say():
+    """DBT_THREADS (settings) reaches dbt's profile through ``transform.dbt_env``; unset,
+    dbt builds two models at once, as before the setting existed."""
+    from jinja2 import Environment
+
+    from dla_pipeline.config import Settings
+    from dla_pipeline.transform import dbt_env
+
+    text = (MODELS.parent / "profiles.yml").read_text(encoding="utf-8")
+
+    def threads(env: dict) -> int:
+        rendered = Environment().from_string(text).render(env_var=lambda k, d=None: env.get(k, d))
+        return int(yaml.safe_load(rendered)["dla_warehouse"]["outputs"]["warehouse"]["threads"])
+
+    settings = Settings(
+        warehouse_url="postgresql://dla_owner:x@127.0.0.1:55432/dla",
+        pseudonym_key="k" * 32,
+        dla_transformer_password="x",
+        dbt_threads=5,
+    )
+    assert threads(dbt_env(settings)) == 5
+    assert threads({}) == 2 == Settings.model_fields["dbt_threads"].default

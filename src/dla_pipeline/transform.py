@@ -33,6 +33,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "DBT_PG_DBNAME": pg.dbname,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_LOG_PATH": str(settings.root / "data" / "dbt-logs"),
+        "DBT_THREADS": str(settings.dbt_threads),
     }
 
 
