@@ -312,6 +312,28 @@ def test_a_night_folder_swapped_for_a_link_while_it_is_read_is_never_followed(la
 # -- cases an attack on the loader found (each failed before its fix) ----------------------
 
 
+def test_a_night_folder_replaced_between_two_scans_is_read_as_the_second_scan_saw_it(landing):
+    """A landing scanned again after its night folder was replaced (an upload tool that
+    writes a fresh folder and renames it into place) reads the new folder's files, not
+    the old folder it still held."""
+    from dla_pipeline.landing import landing_for
+
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    zone = landing_for(Path(landing))
+    (entry,) = zone.scan("allowance", D).entries
+    with zone.open("allowance", D, entry, in_memory_up_to=1 << 20) as fh:
+        assert b",800," in fh.read()
+    folder = landing / "allowance" / NIGHT
+    folder.rename(landing / "allowance" / "old-upload")
+    write_extract(
+        landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n".replace(",800,", ",900,")
+    )
+    (entry,) = zone.scan("allowance", D).entries
+    with zone.open("allowance", D, entry, in_memory_up_to=1 << 20) as fh:
+        assert b",900," in fh.read()
+    zone.close()
+
+
 def test_a_file_that_changes_while_it_is_read_is_refused_and_never_held_past_its_bound(
     landing, monkeypatch
 ):

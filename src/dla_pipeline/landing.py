@@ -216,6 +216,7 @@ class LocalLanding:
 
     # -- scanning -----------------------------------------------------------------
     def scan(self, source: str, night: date) -> NightScan:
+        self.close()  # a file read after this scan is read from the folder it listed
         scan = NightScan(source, night)
         self._scan_root(scan)
         self._scan_source(scan)
