@@ -356,8 +356,8 @@ def test_a_file_that_changes_while_it_is_read_is_refused_and_never_held_past_its
                 fh.write(f"{GOOD}\n".encode() * 20_000)
         return st
 
-    def spy(fd, bound):
-        read.append(real_read(fd, bound))
+    def spy(fd, bound, first):
+        read.append(real_read(fd, bound, first))
         return read[-1]
 
     monkeypatch.setattr(os, "fstat", measured_then_grows)

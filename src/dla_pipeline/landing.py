@@ -461,7 +461,7 @@ class LocalLanding:
                 os.set_blocking(fd, True)
                 return _Streamed(fd, entry.name, st)
             # a regular file: O_NONBLOCK changes nothing; never more than the bound held
-            data = _read_upto(fd, in_memory_up_to)
+            data = _read_upto(fd, in_memory_up_to, st.st_size + 1)
             if len(data) != st.st_size:
                 raise _changed(entry.name, st, os.fstat(fd), len(data))
             _check_steady(entry.name, st, os.fstat(fd))
@@ -488,13 +488,16 @@ class LocalLanding:
         return fd
 
 
-def _read_upto(fd: int, limit: int) -> bytes:
+def _read_upto(fd: int, limit: int, first: int) -> bytes:
     """The bytes of an open file up to its end, or the first ``limit + 1`` of them when
-    it is longer (it grew since it was measured): never more in memory than that."""
+    it is longer (it grew since it was measured): never more in memory than that.
+    ``first``: the size of the first read (the file's size + 1: one system call)."""
     blocks, left = [], limit + 1
-    while left > 0 and (block := os.read(fd, left)):
+    size = min(first, left)
+    while left > 0 and (block := os.read(fd, size)):
         blocks.append(block)
         left -= len(block)
+        size = min(left, 1 << 20)
     return b"".join(blocks)
 
 
