@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     # loader processes on this machine (0 = one per core)
     load_workers: int = Field(default=0, ge=0, le=64)
     # models dbt builds at once: about the warehouse server's cores (on this 2-core
-    # machine 3 made a national night's build 8% slower than 2: make bench, 2026-12-07)
+    # machine 3 made a national night's build 8% slower than 2: README, Performance)
     dbt_threads: int = Field(default=2, ge=1, le=64)
 
     @property
