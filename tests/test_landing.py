@@ -375,7 +375,84 @@ def test_a_file_that_changes_while_it_is_read_is_refused_and_never_held_past_its
             w.write(b"C")
         with pytest.raises(OSError, match="changed while it was read"):
             zone.check_unchanged(fh)
+
+    (entry,) = zone.scan("allowance", D).entries  # streamed, growing: read to its size
+    size = path.stat().st_size
+    with zone.open("allowance", D, entry) as fh:
+        with path.open("ab") as w:
+            w.write(f"{GOOD}\n".encode() * 1_000)
+        assert len(fh.read()) == size and fh.read() == b""
+        fh.seek(0)
+        assert len(fh.read(size + 100)) == size
+        with pytest.raises(OSError, match="changed while it was read"):
+            zone.check_unchanged(fh)
+
+    (entry,) = zone.scan("allowance", D).entries  # changed between the scan and the read
+    path.write_text(f"{HEADER}\n{GOOD}\n" * 3)
+    for bound in (0, 1 << 20):
+        with pytest.raises(OSError, match="changed while it was read"):
+            zone.open("allowance", D, entry, in_memory_up_to=bound)
     zone.close()
+
+
+def test_a_stream_that_cannot_be_made_closes_its_descriptor_once(landing, monkeypatch, tmp_path):
+    """A failure after the file was opened closes it once: a descriptor the process opens
+    next (the same number) is not closed under it when the failed object is collected."""
+    import gc
+
+    from dla_pipeline import landing as landing_mod
+    from dla_pipeline.landing import landing_for
+
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    zone = landing_for(Path(landing))
+    (entry,) = zone.scan("allowance", D).entries
+
+    class Failing(landing_mod._Streamed):
+        def __init__(self, *args):
+            super().__init__(*args)
+            raise MemoryError("no buffer")
+
+    monkeypatch.setattr(landing_mod, "_Streamed", Failing)
+    other = tmp_path / "other"
+    other.write_text("x")
+    with pytest.raises(MemoryError) as failed:  # its traceback keeps the object alive
+        zone.open("allowance", D, entry)
+    victim = os.open(other, os.O_RDONLY)  # the lowest free number: the one just closed
+    del failed
+    gc.collect()
+    try:
+        os.fstat(victim)  # still open
+    finally:
+        os.close(victim)
+    zone.close()
+
+
+def test_a_file_rejected_while_it_changed_is_read_again_once_it_settles(
+    owner_conn, landing, monkeypatch
+):
+    """Its mode changed while it was streamed (a backup tool, an antivirus tag): rejected,
+    without a checksum, so the next load reads it although its bytes are the same."""
+    from dla_pipeline import ingest
+
+    path = write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    real_hashed = ingest._hashed
+
+    def hashed_then_touched(fh):
+        sha = real_hashed(fh)
+        path.chmod(0o640)
+        return sha
+
+    monkeypatch.setattr(ingest, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setattr(ingest, "_hashed", hashed_then_touched)
+    s = load_night("allowance", D)
+    assert s["files_rejected"] == 1 and s["rows_loaded"] == 0
+    assert owner_conn.execute("select sha256 from ops.files").fetchone()[0] is None
+    monkeypatch.undo()
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 1
+    assert owner_conn.execute("select amount::int from raw.allowance_payments").fetchall() == [
+        (800,)
+    ]
 
 
 def test_a_streamed_file_rewritten_between_its_checksum_and_its_rows_loads_nothing(

@@ -308,6 +308,9 @@ class _Batch:
         )
         detail = f"{entry.name} could not be read: {exc}"[:500]
         rec.status, rec.reason_code, rec.error = "rejected", code, detail
+        # no checksum: bytes that were not loaded must not let the next load take the
+        # same bytes for a file already read (same_content) and skip it
+        rec.sha256 = None
         rec.rows_in = rec.rows_quarantined = 1
         rec.rows_loaded, rec.amount_loaded = 0, None
         self._one_row(unit, entry, rec.sha256, code, detail)

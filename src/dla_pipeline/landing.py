@@ -133,7 +133,7 @@ class Entry:
     lao_code: str | None = None  # from a name <lao_code>.csv
     size: int | None = None
     mtime_ns: int | None = None
-    signature: str | None = None  # dev:ino:size:mtime_ns of a regular file
+    signature: str | None = None  # dev:ino:size:mtime_ns:ctime_ns (``signature``)
     read: bool = True  # a regular file the loader may open
     # (code, detail, status) when the entry is refused as a whole; its rows, if it is
     # read, are all quarantined with this reason
@@ -302,10 +302,7 @@ class LocalLanding:
                 entry.lao_code = m[1]
             if kind == "file":
                 entry.ident = (st.st_dev, st.st_ino)
-                # ctime too: a re-send written in place with its old mtime still changes it
-                entry.signature = (
-                    f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-                )
+                entry.signature = signature(st)
                 entry.reject = _file_problem(name, label, prefix, st)
                 entry.read = entry.reject is None or entry.reject[0] == "bad_layout"
             else:
@@ -446,37 +443,49 @@ class LocalLanding:
             dir_fd=self._folder((source, night.isoformat(), *entry.parts[:-1])),
         )
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise PermissionError(f"{entry.name} is no longer a regular file")
-            if entry.ident and (st.st_dev, st.st_ino) != entry.ident:
-                raise PermissionError(f"{entry.name} was replaced while the night was read")
-            if st.st_nlink > 1:
-                raise PermissionError(f"{entry.name} is a hard link (the file has other names)")
-            if _PROC_FD:  # where the kernel says the open file is (no link left to follow)
-                real = os.readlink(f"/proc/self/fd/{fd}")
-                if not real.startswith(self.root + os.sep):
-                    raise PermissionError(f"{entry.name} resolves outside the landing root")
-            if not (in_memory_up_to and st.st_size <= in_memory_up_to):
+            st = self._as_scanned(fd, entry)
+            streamed = not (in_memory_up_to and st.st_size <= in_memory_up_to)
+            if streamed:
                 os.set_blocking(fd, True)
-                return _Streamed(fd, entry.name, st)
-            # a regular file: O_NONBLOCK changes nothing; never more than the bound held
-            data = _read_upto(fd, in_memory_up_to, st.st_size + 1)
-            if len(data) != st.st_size:
-                raise _changed(entry.name, st, os.fstat(fd), len(data))
-            _check_steady(entry.name, st, os.fstat(fd))
+                raw = _UpTo(fd, st.st_size)  # it owns the descriptor from here on
+            else:  # a regular file: O_NONBLOCK changes nothing
+                data = _read_steady(fd, entry.name, st, in_memory_up_to)
         except BaseException:
             os.close(fd)
             raise
+        if streamed:
+            try:
+                return _Streamed(raw, entry.name, st)
+            except BaseException:
+                raw.close()
+                raise
         os.close(fd)
         return io.BytesIO(data)
+
+    def _as_scanned(self, fd: int, entry: Entry) -> os.stat_result:
+        """The open file's status, once it is shown to be the regular file the scan listed,
+        unchanged since, under the root."""
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PermissionError(f"{entry.name} is no longer a regular file")
+        if entry.ident and (st.st_dev, st.st_ino) != entry.ident:
+            raise PermissionError(f"{entry.name} was replaced while the night was read")
+        if st.st_nlink > 1:
+            raise PermissionError(f"{entry.name} is a hard link (the file has other names)")
+        if _PROC_FD:  # where the kernel says the open file is (no link left to follow)
+            real = os.readlink(f"/proc/self/fd/{fd}")
+            if not real.startswith(self.root + os.sep):
+                raise PermissionError(f"{entry.name} resolves outside the landing root")
+        if entry.signature and signature(st) != entry.signature:  # its size bound too
+            raise _changed(entry.name, entry.size or 0, st.st_size)
+        return st
 
     def check_unchanged(self, fh: BinaryIO) -> None:
         """Raise ``OSError`` when a file ``open`` streamed changed since it was opened (a
         small file read at once was checked then): its checksum and its rows would not
         be of the same bytes. Call it once the file is read."""
         if isinstance(fh, _Streamed):
-            _check_steady(fh.entry_name, fh.opened, os.fstat(fh.fileno()))
+            _check_steady(fh.entry_name, fh.opened, os.fstat(fh.fileno()), fh.opened.st_size)
 
     def _folder(self, parts: tuple[str, ...]) -> int:
         """A folder's descriptor, opened link by link the first time and held after."""
@@ -486,6 +495,14 @@ class LocalLanding:
                 self.close()
             fd = self._held[parts] = self._open_dir(parts)
         return fd
+
+
+def _read_steady(fd: int, name: str, st: os.stat_result, limit: int) -> bytes:
+    """The bytes of an open file of ``st.st_size`` bytes, read at once, refused when it
+    changed while read; never more than ``limit + 1`` bytes in memory."""
+    data = _read_upto(fd, limit, st.st_size + 1)
+    _check_steady(name, st, os.fstat(fd), len(data))
+    return data
 
 
 def _read_upto(fd: int, limit: int, first: int) -> bytes:
@@ -501,29 +518,54 @@ def _read_upto(fd: int, limit: int, first: int) -> bytes:
     return b"".join(blocks)
 
 
+class _UpTo(io.FileIO):
+    """A file read no further than ``limit`` bytes (its size when opened): one that grows
+    while it is streamed is not read on, and ``check_unchanged`` then refuses it."""
+
+    def __init__(self, fd: int, limit: int):
+        self.limit = limit
+        super().__init__(fd, "rb", closefd=True)
+
+    def readinto(self, buffer) -> int:
+        left = self.limit - self.tell()
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)
+        return super().readinto(view[:left] if len(view) > left else view)
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = max(self.limit - self.tell(), 0)
+        return super().read(left if size is None or size < 0 or size > left else size)
+
+    def readall(self) -> bytes:
+        return self.read()
+
+
 class _Streamed(io.BufferedReader):
     """A landing file read as a stream, with the status it was opened with."""
 
-    def __init__(self, fd: int, entry_name: str, opened: os.stat_result):
-        super().__init__(io.FileIO(fd, "rb", closefd=True), buffer_size=1 << 16)
+    def __init__(self, raw: _UpTo, entry_name: str, opened: os.stat_result):
+        super().__init__(raw, buffer_size=1 << 16)
         self.entry_name, self.opened = entry_name, opened
 
 
-def _check_steady(name: str, before: os.stat_result, after: os.stat_result) -> None:
-    if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
-        after.st_size,
-        after.st_mtime_ns,
-        after.st_ctime_ns,
-    ):
-        raise _changed(name, before, after, after.st_size)
+def signature(st: os.stat_result) -> str:
+    """What says a local file is unchanged: device, inode, size, mtime and ctime (a
+    re-send written in place with its old mtime still changes its ctime)."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _changed(name: str, before: os.stat_result, after: os.stat_result, read: int) -> OSError:
+def _check_steady(name: str, before: os.stat_result, after: os.stat_result, read: int) -> None:
+    if read != before.st_size or signature(before) != signature(after):
+        raise _changed(name, before.st_size, after.st_size)
+
+
+def _changed(name: str, was: int, now: int) -> OSError:
     return OSError(
-        f"{name} changed while it was read ({before.st_size:,} bytes when opened, {read:,}"
-        f" read, {after.st_size:,} now): it is still being written or was replaced in"
-        " place; nothing of it was loaded, and it is read again at the next load once it"
-        " stops changing"
+        f"{name} changed while it was read ({was:,} bytes when the night was listed or the"
+        f" file opened, {now:,} now; or its owner, mode or times changed): nothing of it was"
+        " loaded; it is read again at the next load. An LAO uploads a file under a .part"
+        " name and renames it when it is complete"
     )
 
 

@@ -35,8 +35,13 @@ def accepted_rows(source: str, night: date, settings: Settings) -> Iterator[dict
             reject = refusal(entry, registry, ctx.bounds(source).max_file_bytes)
             if not entry.read or reject:
                 continue
-            # the loader's way in (small files whole), so the same bytes reach the reader
-            with landing.open(source, night, entry, SMALL_FILE_BYTES) as fh:
+            # the loader's way in (small files whole), so the same bytes reach the reader;
+            # a file it cannot open as listed (changed, replaced) the loader rejects whole
+            try:
+                fh = landing.open(source, night, entry, SMALL_FILE_BYTES)
+            except OSError:
+                continue
+            with fh:
                 for item in read_extract(fh, spec, ctx):
                     if isinstance(item, Accepted):
                         yield from _rows(item, spec, entry.lao_code, night)
