@@ -511,6 +511,35 @@ def test_the_reconciliation_skips_what_the_loader_refuses_as_too_large(
     assert [r["lao_code"] for r in rows] == ["6110111"]
 
 
+def test_the_reconciliation_skips_a_file_that_changed_since_it_was_listed(
+    owner_conn, landing, monkeypatch
+):
+    """A file whose mode changes between the listing and the read: the loader rejects
+    it, and the reconciliation leaves it out instead of failing on it."""
+    from dla_pipeline.config import get_settings
+    from dla_pipeline.landing import LocalLanding
+    from dla_pipeline.reconcile import accepted_rows
+
+    write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")
+    touched = write_extract(landing, "allowance", NIGHT, "6110112.csv", f"{HEADER}\n{GOOD}\n")
+    as_scanned = LocalLanding._as_scanned
+
+    def touched_after_the_listing(self, fd, entry):
+        if entry.name == touched.name:
+            touched.chmod(touched.stat().st_mode ^ 0o040)  # its ctime moves
+        return as_scanned(self, fd, entry)
+
+    monkeypatch.setattr(LocalLanding, "_as_scanned", touched_after_the_listing)
+    s = load_night("allowance", D)
+    assert s["rows_loaded"] == 1 and s["files_rejected"] == 1
+    error = owner_conn.execute(
+        "select error from ops.files where file_name = %s", (touched.name,)
+    ).fetchone()[0]
+    assert "changed while it was read" in error
+    rows = list(accepted_rows("allowance", D, get_settings()))
+    assert [r["lao_code"] for r in rows] == ["6110111"]
+
+
 def test_names_that_print_alike_stay_apart_and_conservation_holds(owner_conn, landing):
     folder = landing / "allowance" / NIGHT
     write_extract(landing, "allowance", NIGHT, "6110111.csv", f"{HEADER}\n{GOOD}\n")

@@ -485,7 +485,7 @@ class LocalLanding:
         small file read at once was checked then): its checksum and its rows would not
         be of the same bytes. Call it once the file is read."""
         if isinstance(fh, _Streamed):
-            _check_steady(fh.entry_name, fh.opened, os.fstat(fh.fileno()), fh.opened.st_size)
+            _check_steady(fh.entry_name, fh.opened, os.fstat(fh.fileno()))
 
     def _folder(self, parts: tuple[str, ...]) -> int:
         """A folder's descriptor, opened link by link the first time and held after."""
@@ -501,7 +501,9 @@ def _read_steady(fd: int, name: str, st: os.stat_result, limit: int) -> bytes:
     """The bytes of an open file of ``st.st_size`` bytes, read at once, refused when it
     changed while read; never more than ``limit + 1`` bytes in memory."""
     data = _read_upto(fd, limit, st.st_size + 1)
-    _check_steady(name, st, os.fstat(fd), len(data))
+    if len(data) != st.st_size:  # it grew past the bound or shrank
+        raise _changed(name, st.st_size, len(data))
+    _check_steady(name, st, os.fstat(fd))
     return data
 
 
@@ -555,8 +557,8 @@ def signature(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _check_steady(name: str, before: os.stat_result, after: os.stat_result, read: int) -> None:
-    if read != before.st_size or signature(before) != signature(after):
+def _check_steady(name: str, before: os.stat_result, after: os.stat_result) -> None:
+    if signature(before) != signature(after):
         raise _changed(name, before.st_size, after.st_size)
 
 
