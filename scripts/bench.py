@@ -21,6 +21,8 @@ Everything happens in a database of its own (``dla_bench``, or ``--db`` / $DLA_B
 dropped and recreated at the start (``--keep`` reuses it), with its landing zone, run
 folder and dbt target under data/bench/work/. Extracts are generated deterministically by
 seed and kept there (``gen-*`` folders), so the next run does not pay for them again.
+Before generating or loading anything, the run's disk needs are checked against the free
+space (``disk_plan``, ``check_disk``): a history the disk cannot hold stops at once.
 
 Output: progress while it runs, a table of every figure with its goal and PASS/MISS, and
 data/bench/<date>.json (``--quick``: <date>-quick.json) with the git commit and the machine.
@@ -64,6 +66,16 @@ GOAL_BACKFILL_S = 150.0
 GOAL_BACKFILL_NIGHTS = 31
 GOAL_INCREMENTAL_RATIO = 0.05
 GOAL_MEMORY_RATIO = 1.10  # "flat": within 10% from 20 k to 2 M rows
+
+# disk: what a run adds, measured on this machine (2026-12-07, PostgreSQL 18.6): the bench
+# database held 14 GB for 14.8 M rows (raw rows, the ledger, the facts, the kept marts and
+# every index: ~950 bytes a row); a national night averages ~410,000 rows (12.6 M a month)
+# and ~115 MB of extracts (3.8 GB for 33 nights). A year of national history is ~190 GB.
+DB_BYTES_PER_ROW = 1_000
+NATIONAL_LAOS = 7_849
+NATIONAL_NIGHT_ROWS = 410_000
+NATIONAL_NIGHT_EXTRACT_BYTES = 120_000_000
+DISK_RESERVE_BYTES = 5 * 2**30  # the server's WAL (max_wal_size 4 GB) and some room
 
 T0 = time.monotonic()
 _phase = "bench"
@@ -437,6 +449,54 @@ def _generate_one(job: tuple) -> tuple[str, dict, float]:
     return night, out, time.monotonic() - t0
 
 
+def disk_plan(nights, loaded, generated: dict, laos: int, extra_rows: int = 0) -> dict:
+    """What a run adds on disk: the rows of the ``nights`` not ``loaded`` yet in the bench
+    database (their generated rows where known, else a national night's share) plus
+    ``extra_rows``, and the extracts of the nights not ``generated`` yet ({night: rows})."""
+    share = (laos or NATIONAL_LAOS) / NATIONAL_LAOS
+    guess = round(NATIONAL_NIGHT_ROWS * share)
+    todo = set(nights)
+    rows = extra_rows + sum(generated.get(n, guess) for n in todo - set(loaded))
+    to_generate = len(todo - set(generated))
+    return {
+        "rows_to_load": rows,
+        "nights_to_generate": to_generate,
+        "db_bytes": rows * DB_BYTES_PER_ROW,
+        "extract_bytes": round(to_generate * NATIONAL_NIGHT_EXTRACT_BYTES * share),
+    }
+
+
+def check_disk(plan: dict, db_dir: Path | None, work_dir: Path, usage=shutil.disk_usage) -> str:
+    """Refuse a run the free space cannot hold (``BenchError`` saying what to change), so
+    that hours of loading do not end in a full disk under the warehouse; return a line on
+    what it needs. ``db_dir``: the embedded server's data folder (None: a server elsewhere,
+    whose disk is not checked here)."""
+    needs: dict[int, list] = {}
+    parts = [(work_dir, plan["extract_bytes"], "extracts")]
+    if db_dir is not None:
+        parts.append((db_dir, plan["db_bytes"] + DISK_RESERVE_BYTES, "warehouse"))
+    for path, need, what in parts:
+        path = next((p for p in (path, *path.parents) if p.exists()), path)
+        entry = needs.setdefault(os.stat(path).st_dev, [path, 0, []])
+        entry[1] += need
+        entry[2].append(what)
+    lines = []
+    for path, need, whats in needs.values():
+        free = usage(path).free
+        gb = f"{need / 1e9:,.1f} GB needed, {free / 1e9:,.1f} GB free on {path} ({' and '.join(whats)})"
+        if need > free:
+            raise BenchError(
+                f"not enough disk: {gb}. {plan['rows_to_load']:,} rows to load at about"
+                f" {DB_BYTES_PER_ROW:,} bytes a row in the warehouse (raw, ledger, facts, kept"
+                f" marts, indexes), {plan['nights_to_generate']} night(s) of extracts to generate,"
+                f" {DISK_RESERVE_BYTES / 2**30:.0f} GiB kept for the server's WAL. Ask for less"
+                " history (--history-months) or fewer LAOs (--laos N), free space, or run"
+                " with --no-disk-check if the estimate is wrong for your data."
+            )
+        lines.append(gb)
+    return "disk: " + "; ".join(lines)
+
+
 class Extracts:
     """Nights of extracts for one set of generator parameters, generated once and kept."""
 
@@ -456,6 +516,10 @@ class Extracts:
 
     def rows(self, nights: list[date]) -> int:
         return sum((self.info(n) or {}).get("rows", 0) for n in nights)
+
+    def generated(self, nights) -> dict:
+        """{night: rows} of the ``nights`` already generated with these parameters."""
+        return {n: info["rows"] for n in set(nights) if (info := self.info(n)) is not None}
 
     def ensure(self, nights: list[date], jobs: int) -> dict:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -1052,8 +1116,11 @@ class Bench:
         self.extracts = Extracts(self.work, args.laos, args.seed, args.bad_fraction, args.send_rate)
         os.environ["LANDING_DIR"] = str(self.extracts.landing)
         self.runner = Runner(self.work, ServerCpu(self.db["pgdata"]), args.heartbeat)
+        nights = self.nights_needed(phases)
+        if args.disk_check:
+            say(self.check_disk(nights, phases))
         _phase = "generate"
-        gen = self.extracts.ensure(self.nights_needed(phases), args.jobs)
+        gen = self.extracts.ensure(nights, args.jobs)
         if not warehouse.admin_configured():
             raise BenchError("no warehouse")
         results = {name: self._run_phase(name) for name in phases}
@@ -1087,6 +1154,18 @@ class Bench:
             "phases": results,
         }
         return self.save(report)
+
+    def check_disk(self, nights: list[date], phases: list[str]) -> str:
+        """Before anything is generated or loaded: the run fits on the disk."""
+        memory = sum(self.args.memory_rows) if "memory" in phases else 0
+        plan = disk_plan(
+            nights,
+            loaded_nights(self.db["admin_db"]),
+            self.extracts.generated(nights),
+            self.args.laos,
+            extra_rows=memory,
+        )
+        return check_disk(plan, self.db["pgdata"], self.work)
 
     def _run_phase(self, name: str) -> dict:
         """One phase, timed, with the commit it measured (the code may change under a run)."""
@@ -1394,6 +1473,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(PHASES), help=f"phases, comma-separated: {','.join(PHASES)}"
     )
     ap.add_argument("--keep", action="store_true", help="reuse the bench database (no drop)")
+    ap.add_argument(
+        "--no-disk-check",
+        dest="disk_check",
+        action="store_false",
+        help="run even when the history asked for looks larger than the free disk",
+    )
     ap.add_argument(
         "--date", default=DEFAULT_NIGHT, help="the national night (a pay day, 1st-10th)"
     )

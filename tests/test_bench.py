@@ -82,3 +82,80 @@ def test_quick_loader_bench_writes_its_figures(bench_db, tmp_path):
     assert ratio["status"] in ("PASS", "MISS")
     assert ratio["value"] == loader["ratio"]
     assert ratio["note"].startswith("median of 3 rounds")
+
+
+def _bench_module():
+    """scripts/bench.py as a module (it is a script, not a package)."""
+    import importlib.util
+
+    path = project_root() / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("dla_bench_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_disk_plan_counts_only_what_the_run_adds():
+    from datetime import date
+
+    bench = _bench_module()
+    nights = [date(2026, 10, d) for d in (1, 2, 3)]
+    national = bench.disk_plan(nights, loaded={}, generated={}, laos=0)
+    assert national["rows_to_load"] == 3 * bench.NATIONAL_NIGHT_ROWS
+    assert national["nights_to_generate"] == 3
+    assert national["db_bytes"] == 3 * bench.NATIONAL_NIGHT_ROWS * bench.DB_BYTES_PER_ROW
+    # generated rows are used where known; a loaded night (--keep) adds nothing
+    plan = bench.disk_plan(
+        nights,
+        loaded={nights[0]: 10},
+        generated={nights[0]: 10, nights[1]: 1_000},
+        laos=785,
+        extra_rows=5,
+    )
+    assert plan["rows_to_load"] == 1_000 + round(bench.NATIONAL_NIGHT_ROWS * 785 / 7_849) + 5
+    assert plan["nights_to_generate"] == 1
+    assert plan["extract_bytes"] == round(bench.NATIONAL_NIGHT_EXTRACT_BYTES * 785 / 7_849)
+
+
+def test_a_run_larger_than_the_free_disk_is_refused_before_it_starts(tmp_path):
+    from collections import namedtuple
+
+    bench = _bench_module()
+    usage = namedtuple("usage", "total used free")
+    plan = {"rows_to_load": 190_000_000, "nights_to_generate": 365}
+    plan |= {"db_bytes": 190 * 10**9, "extract_bytes": 44 * 10**9}
+    (tmp_path / "pg").mkdir()
+    with pytest.raises(bench.BenchError, match=r"not enough disk: .*--history-months"):
+        bench.check_disk(plan, tmp_path / "pg", tmp_path / "work", lambda p: usage(0, 0, 58e9))
+    # the extracts and the warehouse on one disk: their needs add up
+    line = bench.check_disk(plan, tmp_path / "pg", tmp_path / "w", lambda p: usage(0, 0, 300e9))
+    assert "239.4 GB needed" in line and "(extracts and warehouse)" in line
+    # a server elsewhere: only the extracts are checked here
+    line = bench.check_disk(plan, None, tmp_path / "w", lambda p: usage(0, 0, 50e9))
+    assert "44.0 GB needed" in line
+
+
+def test_the_bench_refuses_a_history_the_disk_cannot_hold(bench_db, tmp_path):
+    """End to end: twenty thousand months of history are refused before any generation."""
+    root = project_root()
+    env = {
+        **os.environ,
+        "DLA_HOME": str(root),
+        "DLA_BENCH_DB": bench_db,
+        "DLA_BENCH_WORK": str(tmp_path / "work"),
+        "DLA_BENCH_OUT": str(tmp_path / "out"),
+        "DLA_BENCH_ARGS": "",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / "bench.py"), "--quick", "--only", "backfill"]
+        + ["--history-months", "20000", "--jobs", "1"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "not enough disk" in out and "--history-months" in out, out[-3000:]
+    assert not list((tmp_path / "work").glob("gen-*/landing/*/*")), "extracts were generated"
