@@ -27,7 +27,8 @@ def bench_db():
     warehouse.drop_database(warehouse.admin_conninfo(), BENCH_DB)
 
 
-def test_quick_loader_bench_writes_its_figures(bench_db, tmp_path):
+def _bench(bench_db, tmp_path, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    """scripts/bench.py with ``args`` in the bench database, its files under ``tmp_path``."""
     root = project_root()
     env = {
         **os.environ,
@@ -37,15 +38,19 @@ def test_quick_loader_bench_writes_its_figures(bench_db, tmp_path):
         "DLA_BENCH_OUT": str(tmp_path / "out"),
         "DLA_BENCH_ARGS": "",
     }
-    proc = subprocess.run(
-        [sys.executable, str(root / "scripts" / "bench.py"), "--quick", "--only", "loader"]
-        + ["--laos", "60", "--jobs", "1"],
+    return subprocess.run(
+        [sys.executable, str(root / "scripts" / "bench.py"), *args],
         cwd=root,
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
+
+
+def test_quick_loader_bench_writes_its_figures(bench_db, tmp_path):
+    args = ("--quick", "--only", "loader", "--laos", "60", "--jobs", "1")
+    proc = _bench(bench_db, tmp_path, *args, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "loader / COPY ceiling" in proc.stdout
 
@@ -137,24 +142,8 @@ def test_a_run_larger_than_the_free_disk_is_refused_before_it_starts(tmp_path):
 
 def test_the_bench_refuses_a_history_the_disk_cannot_hold(bench_db, tmp_path):
     """End to end: twenty thousand months of history are refused before any generation."""
-    root = project_root()
-    env = {
-        **os.environ,
-        "DLA_HOME": str(root),
-        "DLA_BENCH_DB": bench_db,
-        "DLA_BENCH_WORK": str(tmp_path / "work"),
-        "DLA_BENCH_OUT": str(tmp_path / "out"),
-        "DLA_BENCH_ARGS": "",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(root / "scripts" / "bench.py"), "--quick", "--only", "backfill"]
-        + ["--history-months", "20000", "--jobs", "1"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ("--quick", "--only", "backfill", "--history-months", "20000", "--jobs", "1")
+    proc = _bench(bench_db, tmp_path, *args, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     assert "not enough disk" in out and "--history-months" in out, out[-3000:]
