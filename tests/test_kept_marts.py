@@ -12,13 +12,22 @@ import psycopg
 import pytest
 from conftest import reset_loaded_data, write_extract
 
+from dla_pipeline import steps
 from dla_pipeline.generator import generate_night, make_thai_id
 from dla_pipeline.night import run_night
-from dla_pipeline.publish import publish
+from dla_pipeline.publish import publish as publish_gated
 from dla_pipeline.transform import build
 
 AH = "citizen_id,birth_date,payment_period,amount,paid_on,channel,status"
 NIGHTS = [date(2026, 7, 1), date(2026, 7, 2), date(2026, 7, 3)]
+
+
+def publish(night: date, run_id: str) -> list[str]:
+    """The gate, then the publish (which publishes only a build its run's gate passed)."""
+    steps.quality_gate(night, run_id)
+    return publish_gated(night, run_id)
+
+
 KEY = "finding, person_key, lao_code, payment_period"
 PUBLISHED_TABLE = (
     "select c.oid from pg_rewrite r join pg_depend d on d.objid = r.oid"

@@ -270,3 +270,62 @@ def test_a_forked_gate_worker_never_shares_the_parents_pooled_connection(first_p
     assert child != parent
     assert _backend_pid(engine) == parent
     engine.dispose()
+
+
+def test_a_night_loaded_after_the_build_is_not_published_with_it(first_published):
+    """A night loaded while another night is checked is not in that build's marts: it
+    stays waiting for the gate that checks it, instead of being marked published unchecked
+    (and then published by a later night whose gate no longer looks at it)."""
+    from dla_pipeline import ledger
+    from dla_pipeline.db import connect
+
+    db = first_published
+    d, e = date(2026, 5, 7), date(2026, 5, 8)
+    for n in (d, e):
+        generate_night(n, laos=60, seed=5, bad_fraction=0.01)
+    night(d)
+    build(d)
+    steps.quality_gate(d, "D")
+    night(e)  # loaded after D's build began
+    poison(db["WAREHOUSE_URL"], e)
+    steps.publish_marts(d, "D")
+    view = analyst_view(db["ANALYST_URL"])
+    published = {r[0] for r in view["published_nights"]}
+    assert d in published and e not in published
+    with connect(role="gate") as conn:
+        assert e in ledger.pending_nights(conn)
+    # e's own run checks it: its bad row blocks, as it would have without the race
+    build(e)
+    with pytest.raises(QualityGateFailed, match=r"raw_allowance_night\[2026-05-08\]"):
+        steps.quality_gate(e, "E")
+    assert analyst_view(db["ANALYST_URL"]) == view
+
+
+def test_a_build_after_the_gate_is_not_published_under_that_gate(first_published):
+    """Night F's gate passes its build; another run's build replaces marts_build before F
+    publishes: F's publish refuses (that build was never checked) and publishes nothing,
+    and after its own gate the same build is published."""
+    from dla_pipeline.publish import PublishRefused
+
+    db = first_published
+    f = date(2026, 5, 9)
+    generate_night(f, laos=60, seed=5, bad_fraction=0.01)
+    with psycopg.connect(db["WAREHOUSE_URL"], autocommit=True) as conn:  # e's re-send: clean
+        conn.execute(
+            "delete from ops.files where extract_date = '2026-05-08' and source = 'allowance'"
+        )
+    load_night("allowance", date(2026, 5, 8))
+    night(f)
+    build(f)
+    steps.quality_gate(f, "F")
+    build(f)  # another run's build, after F's gate
+    before = analyst_view(db["ANALYST_URL"])
+    with pytest.raises(PublishRefused, match="rebuilt .* after this run's gate passed"):
+        steps.publish_marts(f, "F")
+    assert analyst_view(db["ANALYST_URL"]) == before
+    with pytest.raises(PublishRefused, match="no quality gate recorded"):
+        steps.publish_marts(f, "never-gated")
+    steps.quality_gate(f, "F2")
+    steps.publish_marts(f, "F2")
+    published = {r[0] for r in analyst_view(db["ANALYST_URL"])["published_nights"]}
+    assert {date(2026, 5, 8), f} <= published

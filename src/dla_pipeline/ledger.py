@@ -588,6 +588,28 @@ def pending_nights(conn) -> list[date]:
     ]
 
 
+def nights_in_build(conn, nights: list[date], change_hi: int) -> list[date]:
+    """Those of ``nights`` wholly inside a build whose changes end at ``change_hi``: a night
+    loaded (again) after the build began is not in its marts, so not published with them."""
+    later = {
+        r[0]
+        for r in conn.execute(
+            "select distinct extract_date from ops.lao_night_changes"
+            " where change_id > %s and extract_date = any(%s)",
+            (change_hi, list(nights)),
+        ).fetchall()
+    }
+    return [n for n in nights if n not in later]
+
+
+def gate_recorded_at(conn, run_id: str, night: date):
+    """When a run's gate recorded its outcomes for a night (None: no gate ran)."""
+    return conn.execute(
+        "select max(checked_at) from ops.quality_results where run_id=%s and extract_date=%s",
+        (run_id, night),
+    ).fetchone()[0]
+
+
 def is_published(conn, night: date) -> bool:
     return bool(
         conn.execute(

@@ -65,6 +65,10 @@ PROVINCE_POLICY = (
 )
 
 
+class PublishRefused(RuntimeError):
+    """marts_build is not what this run's gate passed: nothing is published."""
+
+
 class PublishBlocked(RuntimeError):
     pass
 
@@ -184,6 +188,9 @@ def _move(conn, target: Target, name: str, version: int) -> str:
 
 def _publish_once(conn, night: date, run_id: str) -> list[str]:
     conn.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
+    # no build rewrites marts_build while it is published (one running now is waited for)
+    conn.execute("select pg_advisory_xact_lock_shared(%s)", (ledger.BUILD_LOCK,))
+    change_hi = _gated_build(conn, night, run_id)
     conn.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
     tables = _built_tables(conn)
     if not [t for t, name in tables if name not in t.kept]:
@@ -191,7 +198,11 @@ def _publish_once(conn, night: date, run_id: str) -> list[str]:
     for target, name in tables:
         if name in target.kept:
             _require_up_to_date(conn, target, name)
-    nights = sorted(set(ledger.pending_nights(conn)) | {night})
+    # the waiting nights this build holds: one loaded after it began stays waiting for the
+    # build and the gate that will hold and check it
+    nights = ledger.nights_in_build(
+        conn, sorted(set(ledger.pending_nights(conn)) | {night}), change_hi
+    )
     version = ledger.next_publish_version(conn)
     published = []
     for target, name in tables:
@@ -215,6 +226,28 @@ def _publish_once(conn, night: date, run_id: str) -> list[str]:
         )
     ledger.record_publish(conn, night, run_id, "published", published)
     return published
+
+
+def _gated_build(conn, night: date, run_id: str) -> int:
+    """The last change of the build in marts_build, if it is the build this run's gate
+    passed: a build that began after the gate recorded its outcomes (another run's, whose
+    own gate may block it) is not published under this run's gate."""
+    gated_at = ledger.gate_recorded_at(conn, run_id, night)
+    if gated_at is None:
+        raise PublishRefused(
+            f"no quality gate recorded for {night} in run {run_id}: nothing was published."
+            " The gate runs before every publish (dla night runs both)"
+        )
+    change_hi, built_at = conn.execute(
+        "select change_hi, started_at from core.build_state"
+    ).fetchone()
+    if built_at is not None and built_at > gated_at:
+        raise PublishRefused(
+            f"marts_build was rebuilt at {built_at:%Y-%m-%d %H:%M:%S %Z} by another run, after"
+            f" this run's gate passed {night} at {gated_at:%H:%M:%S}: nothing was published."
+            " The night stays waiting: the next run builds, checks and publishes it"
+        )
+    return change_hi
 
 
 def _retire(conn, current: set[tuple[str, str]]) -> None:

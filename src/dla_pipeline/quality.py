@@ -299,23 +299,25 @@ def run_gate(night: date, run_id: str = "cli", settings: Settings | None = None)
     ds = ctx.data_sources.get(DATASOURCE)
     result = GateResult(night)
     run = RunIdentifier(run_name=f"{night.isoformat()} {run_id}")
-    # every night loaded since its last publish is re-checked: a blocked night's rows are in
-    # the facts, so a later night must not carry them to analysts unchecked
-    with connect(settings, role="gate") as conn:
-        nights = sorted(set(ledger.pending_nights(conn)) | {night})
     gate_conn = connect(settings, role="gate", autocommit=True)
-    # one gate at a time: the gate views are shared
-    gate_conn.execute("select pg_advisory_lock(%s)", (ledger.GATE_LOCK,))
     try:
+        # one gate at a time (the gate views are shared), and no build from the moment it
+        # reads the waiting nights until its outcomes are recorded: what it passed is the
+        # build in marts_build, and a later build starts after the record (the publish
+        # compares the two, publish._gated_build)
+        gate_conn.execute("select pg_advisory_lock(%s)", (ledger.GATE_LOCK,))
+        gate_conn.execute("select pg_advisory_lock_shared(%s)", (ledger.BUILD_LOCK,))
+        # every night loaded since its last publish is re-checked: a blocked night's rows are
+        # in the facts, so a later night must not carry them to analysts unchecked
+        nights = sorted(set(ledger.pending_nights(gate_conn)) | {night})
         _validate_all(ctx, ds, result, nights, night, run, gate_conn, settings)
+        _record(result, run_id, settings)
     finally:
-        gate_conn.execute("select pg_advisory_unlock(%s)", (ledger.GATE_LOCK,))
-        gate_conn.close()
+        gate_conn.close()  # its session's advisory locks go with it
     try:
         quality_docs.build(ctx, settings, run=run)
     except Exception as exc:  # docs are a convenience; never fail the gate on them
         log.warning("GX data docs not built: %s", exc)
-    _record(result, run_id, settings)
     write_report(result, run_id, settings)
     for o in result.warnings:
         log.warning("quality warning: %s (observed %s)", o.label(), o.observed)

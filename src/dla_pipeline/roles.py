@@ -171,6 +171,7 @@ def grant_pipeline(conn) -> None:
     g("grant select on ops.nights, ops.publish_log to dla_gate, dla_publisher")
     g("grant select on ops.files to dla_gate")  # rows and baht per file: usual levels
     g("grant select, insert, delete on ops.quality_results to dla_gate")
+    g("grant select on ops.quality_results to dla_publisher")  # when the gate passed
     g("grant insert on ops.publish_log to dla_gate, dla_publisher")
     g("grant usage, select on sequence ops.publish_seq to dla_publisher")
     g("grant select, insert, update, delete on marts.published_nights to dla_publisher")

@@ -37,22 +37,32 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def set_build_state(settings: Settings, night: date | None = None) -> dict:
+def set_build_state(settings: Settings, night: date | None = None, rebuilds: bool = False) -> dict:
     """What every dbt invocation reads from core.build_state: the ledger's last change id
     (the incremental window's upper bound, read once per build) and the night being built.
-    A table rather than dbt vars, so dbt's partial parsing survives from build to build."""
+    A table rather than dbt vars, so dbt's partial parsing survives from build to build.
+    ``rebuilds`` (dbt build or run): the window ends at the ledger's last change and
+    ``started_at`` is now, so a publish can tell that marts_build changed after its gate
+    (publish._gated_build); any other command (seed, test, compile) keeps the last build's
+    window, which is what marts_build holds."""
     from .db import connect
 
     with connect(settings, role="transformer") as conn, conn.transaction():
-        state = {"change_hi": ledger.last_change_id(conn), "night": night}
+        state = {"change_hi": ledger.last_change_id(conn), "night": night, "rebuilds": rebuilds}
         conn.execute(
             "create table if not exists core.build_state (night date, change_hi bigint not null)"
         )
-        conn.execute("delete from core.build_state")
-        conn.execute(
-            "insert into core.build_state (night, change_hi) values (%(night)s, %(change_hi)s)",
+        conn.execute("alter table core.build_state add column if not exists started_at timestamptz")
+        state["change_hi"] = conn.execute(
+            "with old as (delete from core.build_state returning change_hi, started_at)"
+            " insert into core.build_state (night, change_hi, started_at)"
+            " select %(night)s,"
+            " case when %(rebuilds)s then %(change_hi)s"
+            "  else coalesce((select max(change_hi) from old), %(change_hi)s) end,"
+            " case when %(rebuilds)s then now() else (select max(started_at) from old) end"
+            " returning change_hi",
             state,
-        )
+        ).fetchone()[0]
     return state
 
 
@@ -72,7 +82,7 @@ def run_dbt(
     os.environ.update(dbt_env(settings))
     full = [*args, "--project-dir", str(settings.dbt_dir), "--profiles-dir", str(settings.dbt_dir)]
     if args and args[0] in ("build", "run", "test", "compile", "show", "snapshot", "seed", "docs"):
-        set_build_state(settings, night)
+        set_build_state(settings, night, rebuilds=args[0] in ("build", "run"))
     if extra_vars:
         full += ["--vars", json.dumps(extra_vars)]
     log.info("dbt %s", " ".join(full))
@@ -111,8 +121,6 @@ def build(
     from .db import connect
 
     settings = settings or get_settings()
-    refresh_seeds(settings)
-    analyze_loaded(settings)
     # dbt's unit tests check the models' code, not the night's data: they run in CI
     # (tests/test_marts.py), not before each model of every night (dbt Labs' advice)
     args = ["build", "--exclude", "resource_type:seed", "resource_type:unit_test"]
@@ -124,6 +132,9 @@ def build(
         hold.execute("select pg_advisory_lock_shared(%s)", (ledger.MAINTENANCE_LOCK,))
         # two builds at once would share core.build_state and marts_build: they queue
         hold.execute("select pg_advisory_lock(%s)", (ledger.BUILD_LOCK,))
+        # inside the lock: two runs at once would both replace the seeds' tables
+        refresh_seeds(settings)
+        analyze_loaded(settings)
         results = run_dbt(args, settings, night, on_running=on_running)
     _remember_code(settings, code)
     counts: dict[str, int] = {}
