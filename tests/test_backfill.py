@@ -56,6 +56,12 @@ def test_a_backfill_publishes_what_the_nights_one_by_one_publish(night_by_night,
         conn.execute("delete from marts.published_nights where extract_date = any(%s)", (NIGHTS,))
     result = backfill_direct(NIGHTS[0], NIGHTS[-1])
     assert result["rows_in"] > 0
+    with connect(role="loader") as conn:  # its run ends, it is not left running
+        status = conn.execute(
+            "select status, finished_at is not null from ops.runs where run_id = %s",
+            (result["run_id"],),
+        ).fetchone()
+    assert status == ("succeeded", True), status
     backfilled, nights_backfilled = _published()
     assert nights_backfilled == set(NIGHTS)
     for mart, rows in one_by_one.items():

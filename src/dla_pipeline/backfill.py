@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 
-from . import steps
+from . import ledger, steps
 from .config import SOURCES, get_settings
-from .db import migrate
+from .db import connect, migrate
 
 
 def nights(start: date, end: date) -> list[date]:
@@ -21,9 +21,26 @@ def nights(start: date, end: date) -> list[date]:
 
 
 def backfill_direct(start: date, end: date, say=print) -> dict:
+    """The range loaded, built, checked and published here; its run in ops.runs ends
+    succeeded or failed (with the error), not left running."""
     settings = get_settings()
     migrate(settings)
     run_id = f"backfill__{start}__{end}__{datetime.now():%Y%m%dT%H%M%S}"
+    try:
+        out = _backfill(start, end, run_id, say)
+    except BaseException as exc:
+        _finish(run_id, False, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        raise
+    _finish(run_id, True)
+    return out
+
+
+def _finish(run_id: str, ok: bool, message: str | None = None) -> None:
+    with connect(role="loader", autocommit=True) as conn:
+        ledger.finish_run(conn, run_id, ok, message)
+
+
+def _backfill(start: date, end: date, run_id: str, say) -> dict:
     t0 = time.monotonic()
     jobs = [(source, night) for night in nights(start, end) for source in SOURCES]
     say(f"  loading {len(jobs)} source-nights over the machine's cores", flush=True)
