@@ -29,7 +29,7 @@ def backfill_direct(start: date, end: date, say=print) -> dict:
     try:
         out = _backfill(start, end, run_id, say)
     except BaseException as exc:
-        _finish(run_id, False, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        _finish(run_id, False, steps.error_line(exc))
         raise
     _finish(run_id, True)
     return out

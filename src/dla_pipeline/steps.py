@@ -29,6 +29,11 @@ class NoFiles(RuntimeError):
     """No LAO sent anything for a source and night (after the cutoff)."""
 
 
+def error_line(exc: BaseException) -> str:
+    """An error as ops.runs records it: its first line, or its type when it has no text."""
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
 @contextmanager
 def step(
     run_id: str,
@@ -47,10 +52,7 @@ def step(
     try:
         yield out
     except BaseException as exc:
-        out |= {
-            "status": "failed",
-            "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-        }
+        out |= {"status": "failed", "error": error_line(exc)}
         raise
     else:
         out.setdefault("status", "ok")
