@@ -128,9 +128,9 @@ def git_facts(root: Path) -> dict:
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    changed = [
-        line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
-    ]
+    # (tracked files that differ from HEAD, staged or not; not status --porcelain, whose
+    # leading blank column the output's strip() would eat from the first line)
+    changed = git("diff", "--name-only", "HEAD").splitlines()
     return {
         "commit": git("rev-parse", "HEAD") or "unknown",
         "subject": git("log", "-1", "--format=%s")[:120],

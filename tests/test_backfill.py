@@ -3,9 +3,15 @@ publish) publishes exactly what running the same nights one by one publishes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import mart_snapshot, reset_loaded_data
 
@@ -66,3 +72,84 @@ def test_a_backfill_publishes_what_the_nights_one_by_one_publish(night_by_night,
     assert nights_backfilled == set(NIGHTS)
     for mart, rows in one_by_one.items():
         assert backfilled[mart] == rows, f"{mart}: the backfill differs from night-by-night runs"
+
+
+def _until(what, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, f"never happened: {what.__doc__}"
+        time.sleep(0.05)
+
+
+def test_a_night_waits_for_a_backfill_over_it_and_reports_it_killed(warehouse_db, tmp_path):
+    """A backfill holds each of its nights: a night run of one of them waits for it,
+    naming it; when the backfill is killed, that night's run says so, marks it
+    interrupted (not left running) and completes the night."""
+    _fresh_nights(warehouse_db)
+    env = {**os.environ, **warehouse_db}
+    dla = str(Path(sys.executable).with_name("dla"))
+    url = warehouse_db["WAREHOUSE_URL"]
+    span = ["--from", str(NIGHTS[0]), "--to", str(NIGHTS[-1]), "--runner", "direct"]
+    backfill = subprocess.Popen(
+        [dla, "backfill", *span],
+        env=env,
+        stdout=(tmp_path / "backfill.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group (dbt too), killed as a whole
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+
+        def building() -> bool:
+            """the backfill's dbt build running"""
+            return conn.execute(
+                "select count(*) from ops.runs where kind = 'backfill' and status = 'running'"
+                " and steps -> 'dbt' ->> 'status' = 'running'"
+            ).fetchone()[0]
+
+        _until(building)
+    log = tmp_path / "night.log"
+    night = subprocess.Popen(
+        [dla, "night", "--date", str(NIGHTS[-1]), "--runner", "direct"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def waiting() -> bool:
+        """the night run waiting for the backfill"""
+        return "is in progress: run backfill__" in log.read_text()
+
+    _until(waiting, 60)
+    os.killpg(backfill.pid, signal.SIGKILL)
+    backfill.wait(30)
+    assert night.wait(600) == 0, log.read_text()[-3000:]
+    out = log.read_text()
+    assert f"another run of {NIGHTS[-1]} is in progress: run backfill__{NIGHTS[0]}" in out
+    assert f"previous run backfill__{NIGHTS[0]}__{NIGHTS[-1]}" in out
+    assert "was interrupted during step dbt" in out
+    with connect(role="loader") as conn:
+        status = conn.execute(
+            "select status, finished_at is not null from ops.runs where kind = 'backfill'"
+            " order by started_at desc limit 1"
+        ).fetchone()
+    assert status == ("interrupted", True)
+
+
+def test_a_backfill_is_refused_before_it_starts_when_its_range_cannot_run(capsys):
+    """Refused with what to type instead: a range given backwards, and one longer than a
+    run can hold the nights' locks for (each night is locked for the whole backfill)."""
+    from dla_pipeline.backfill import MAX_NIGHTS
+    from dla_pipeline.cli import main
+
+    umask = os.umask(0o077)  # main() sets it for the process: restored for the other tests
+    try:
+        backwards = main(["backfill", "--from", "2026-06-03", "--to", "2026-06-01"])
+        said = capsys.readouterr().err
+        assert backwards == 2 and "FROM=2026-06-01 TO=2026-06-03" in said, said
+        too_long = main(["backfill", "--from", "2010-01-01", "--to", "2026-11-30"])
+        said = capsys.readouterr().err
+    finally:
+        os.umask(umask)
+    last = date(2010, 1, 1).toordinal() + MAX_NIGHTS - 1
+    assert too_long == 2 and f"FROM=2010-01-01 TO={date.fromordinal(last)}" in said, said

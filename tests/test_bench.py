@@ -122,6 +122,26 @@ def test_the_disk_plan_counts_only_what_the_run_adds():
     assert plan["extract_bytes"] == round(bench.NATIONAL_NIGHT_EXTRACT_BYTES * 785 / 7_849)
 
 
+def test_the_bench_names_the_edited_files_it_measured(tmp_path):
+    """The JSON records which tracked files differ from the commit, by their whole names."""
+    bench = _bench_module()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for name in ("README.md", "b.py", "c.py"):
+        (repo / name).write_text("x\n")
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    (repo / "README.md").write_text("y\n")  # edited, not staged
+    (repo / "c.py").write_text("y\n")
+    subprocess.run([*git, "add", "c.py"], check=True)  # staged
+    (repo / "new.py").write_text("untracked\n")
+    facts = bench.git_facts(repo)
+    assert facts["dirty"] and facts["subject"] == "one"
+    assert facts["changed_files"] == ["README.md", "c.py"]
+
+
 def test_a_run_larger_than_the_free_disk_is_refused_before_it_starts(tmp_path):
     from collections import namedtuple
 

@@ -553,6 +553,53 @@ def test_a_dead_worker_is_each_unfinished_source_nights_error(owner_conn, landin
     assert all(isinstance(o, dict) and o["conservation_ok"] for o in again.values()), again
 
 
+OTHER_PROVINCE = "2120101"  # (Nonthaburi PAO: a batch of its own beside Samut Prakan's)
+
+
+def _load_batch_dying_after_the_other(source, night, unit_keys, *args):
+    """``ingest.load_batch``, whose worker dies on Nonthaburi's batch once Samut
+    Prakan's batch has committed."""
+    if f"lao:{OTHER_PROVINCE}" in unit_keys:
+        import psycopg
+
+        with psycopg.connect(os.environ["WAREHOUSE_URL"], autocommit=True) as conn:
+            while not conn.execute("select count(*) from ops.files").fetchone()[0]:
+                time.sleep(0.05)
+        os._exit(3)
+    return _LOAD_BATCH(source, night, unit_keys, *args)
+
+
+def test_a_night_whose_load_died_shows_what_its_committed_batches_hold(
+    owner_conn, landing, monkeypatch
+):
+    """A load whose worker died after another batch committed: the night's summary shows
+    the rows that batch holds (not zero) and says the night is not closed; the build
+    counts the source as failed; a rerun closes it."""
+    from dla_pipeline import ingest, steps
+    from dla_pipeline.night import _conservation, summarize
+
+    write_extract(landing, "allowance", NIGHT, f"{LAO}.csv", f"{HEADER_EN}\n{GOOD}\n")
+    write_extract(landing, "allowance", NIGHT, f"{OTHER_PROVINCE}.csv", f"{HEADER_EN}\n{GOOD2}\n")
+    monkeypatch.setenv("INGEST_BATCHES", "2")
+    monkeypatch.setattr(ingest, "load_batch", _load_batch_dying_after_the_other)
+
+    outcomes = steps.load_nights([("allowance", D)], "dying", workers=2)
+
+    assert not isinstance(outcomes[("allowance", D)], dict)
+    got = summarize(D)["sources"]["allowance"]
+    assert (got["files"], got["rows_loaded"], got["closed"]) == (1, 1, False), got
+    assert got["conservation_ok"] is None
+    assert _conservation(got).startswith("not closed")
+    assert steps.source_status("allowance", D) == "failed"
+
+    monkeypatch.setattr(ingest, "load_batch", _LOAD_BATCH)
+    steps.load_nights([("allowance", D)], "after-dying", workers=2)
+    got = summarize(D)["sources"]["allowance"]
+    assert (got["files"], got["rows_loaded"], got["closed"]) == (2, 2, True), got
+    assert got["conservation_ok"] and _conservation(got) == "ok"
+    assert steps.source_status("allowance", D) == "closed"
+
+
 def _no_batch(*args) -> dict:
     return {}
 

@@ -296,6 +296,17 @@ def record_landing_issues(conn, scopes: Sequence[str], issues) -> None:
 # -- closing a night ------------------------------------------------------------------
 
 
+# a night's totals over its entries in ops.files: files, files_rejected, laos_reporting,
+# rows_in, rows_loaded, rows_quarantined (what a close records, and what a summary reads
+# of a night its load did not close)
+_FILE_TOTALS = (
+    "count(*), count(*) filter (where status <> 'loaded'),"
+    " count(distinct lao_code) filter (where status='loaded'),"
+    " coalesce(sum(rows_in),0), coalesce(sum(rows_loaded),0),"
+    " coalesce(sum(rows_quarantined),0)"
+)
+
+
 def close_night(conn, source: str, table: str, night: date, registry: Iterable[str]) -> dict:
     """Totals over the night's current entries, conservation, and who reported."""
     conn.execute(
@@ -303,10 +314,7 @@ def close_night(conn, source: str, table: str, night: date, registry: Iterable[s
         (f"close/{source}/{night.isoformat()}",),
     )
     f = conn.execute(
-        "select count(*), count(*) filter (where status <> 'loaded'),"
-        " count(distinct lao_code) filter (where status='loaded'),"
-        " coalesce(sum(rows_in),0), coalesce(sum(rows_loaded),0),"
-        " coalesce(sum(rows_quarantined),0),"
+        f"select {_FILE_TOTALS},"
         " count(*) filter (where rows_in <> rows_loaded + rows_quarantined)"
         " from ops.files where source=%s and extract_date=%s",
         (source, night),
@@ -375,22 +383,38 @@ def _record_submissions(conn, source: str, night: date, registry: Iterable[str])
 
 
 def night_totals(conn, night: date) -> dict[str, dict | None]:
-    keys = (
-        "files",
-        "files_rejected",
-        "laos_reporting",
-        "rows_in",
-        "rows_loaded",
-        "rows_quarantined",
-        "conservation_ok",
-    )
+    """Each source's totals of a night, from its entries in ops.files, and whether a
+    close has reconciled them since the last entry was written (``closed``; its
+    ``conservation_ok`` is None until then). A load that died after some batches
+    committed shows what they hold, not zero, and says the night is not closed.
+    None: nothing was loaded or closed for that source."""
+    keys = ("files", "files_rejected", "laos_reporting", "rows_in", "rows_loaded")
+    keys += ("rows_quarantined",)
+    files = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            f"select source, {_FILE_TOTALS}, max(loaded_at) from ops.files"
+            " where extract_date=%s group by source",
+            (night,),
+        )
+    }
+    closes = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            f"select source, {', '.join(keys)}, conservation_ok, checked_at from ops.nights"
+            " where extract_date=%s",
+            (night,),
+        )
+    }
     out: dict[str, dict | None] = {}
     for source in SOURCES:
-        row = conn.execute(
-            f"select {', '.join(keys)} from ops.nights where source=%s and extract_date=%s",
-            (source, night),
-        ).fetchone()
-        out[source] = dict(zip(keys, row, strict=True)) if row else None
+        f, n = files.get(source), closes.get(source)
+        if f is None and n is None:
+            out[source] = None
+            continue
+        closed = n is not None and (f is None or n[-1] >= f[-1])
+        totals = dict(zip(keys, (f or n)[: len(keys)], strict=True))
+        out[source] = totals | {"conservation_ok": n[-2] if closed else None, "closed": closed}
     return out
 
 
@@ -676,24 +700,31 @@ def wait_run_lock(conn, night: date) -> None:
     conn.execute("select pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, night.toordinal()))
 
 
+# a run's range covers a night: a night run's own night, or any night of a backfill's
+_COVERS = "extract_date <= %s and coalesce(date_to, extract_date) >= %s"
+
+
 def running_holder(conn, night: date) -> tuple | None:
-    """The run that says it is running for this night (while another process holds the lock)."""
+    """The run that says it is running for this night, a night run or a backfill over it
+    (while another process holds the night's lock)."""
     return conn.execute(
-        "select run_id, pid, host, started_at, step from ops.runs where extract_date=%s"
-        " and status='running' and kind = 'night' order by started_at desc limit 1",
-        (night,),
+        "select run_id, pid, host, started_at, step from ops.runs where status='running'"
+        f" and kind in ('night', 'backfill') and {_COVERS} order by started_at desc limit 1",
+        (night, night),
     ).fetchone()
 
 
-def mark_interrupted(conn, night: date) -> list[Interrupted]:
-    """Runs of this night that still say 'running' but hold no lock (we hold it): they
-    were killed. Returns them, marked interrupted."""
+def mark_interrupted(conn, first: date, last: date | None = None) -> list[Interrupted]:
+    """Runs (night runs and backfills) over any night of first..last that still say
+    'running' although we hold the locks of those nights: they were killed (a run takes
+    its nights' locks before its row says it runs). Returns them, marked interrupted."""
     rows = conn.execute(
         "update ops.runs set status='interrupted', finished_at=now(),"
         " message=coalesce(message, 'interrupted: the process stopped without finishing')"
-        " where extract_date=%s and status='running' and kind = 'night'"
+        " where status='running' and kind in ('night', 'backfill')"
+        " and extract_date <= %s and coalesce(date_to, extract_date) >= %s"
         " returning run_id, step, started_at, heartbeat_at, pid, host",
-        (night,),
+        (last or first, first),
     ).fetchall()
     return [Interrupted(*r) for r in rows]
 
@@ -709,12 +740,13 @@ def ensure_run(conn, run_id: str, night: date, kind: str, runner: str, triggered
 
 
 def runs_of_night(conn, night: date, since=None) -> list[tuple]:
-    """The latest run of each kind for a night: (kind, run_id, status, steps, triggered_by)."""
+    """The latest run of each kind over a night (a backfill's range covers it):
+    (kind, run_id, status, steps, triggered_by)."""
     return conn.execute(
         "select distinct on (kind) kind, run_id, status, steps, triggered_by from ops.runs"
-        " where extract_date = %s and started_at >= coalesce(%s, '-infinity'::timestamptz)"
+        f" where {_COVERS} and started_at >= coalesce(%s, '-infinity'::timestamptz)"
         " order by kind, started_at desc",
-        (night, since),
+        (night, night, since),
     ).fetchall()
 
 

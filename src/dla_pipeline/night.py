@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from . import ledger
 from .config import SOURCES, get_settings
@@ -91,7 +91,8 @@ def summarize(night: date, since: datetime | None = None) -> dict:
         "rows_quarantined",
     )
     per_source = {
-        s: v if v else {k: 0 for k in keys} | {"conservation_ok": None} for s, v in totals.items()
+        s: v if v else {k: 0 for k in keys} | {"conservation_ok": None, "closed": False}
+        for s, v in totals.items()
     }
     gate = _gate_summary(pub, checks, per_source)
     published = pub is not None and pub[1] == "published"
@@ -156,7 +157,7 @@ def print_summary(s: dict) -> None:
         print(
             f"{name:<12}{v['files']:>7}{v['files_rejected']:>9}{v['rows_in']:>11,}"
             f"{v['rows_loaded']:>11,}{v['rows_quarantined']:>10,}  "
-            f"{'ok' if v['conservation_ok'] else v['conservation_ok']}"
+            f"{_conservation(v)}"
         )
     if s.get("landing_issues"):
         what = ", ".join(f"{n} {code}" for code, n in s["landing_issues"].items())
@@ -187,34 +188,50 @@ def print_summary(s: dict) -> None:
         print("NOT published: analysts still see the last good night")
 
 
-class NightLock:
-    """One run per night: a session advisory lock held for the whole run."""
+def _conservation(totals: dict) -> str:
+    if totals["conservation_ok"]:
+        return "ok"
+    if totals["conservation_ok"] is False:
+        return "FAILED: raw, the quarantine and the files disagree (re-run the night's load)"
+    if totals["files"]:
+        return "not closed: the load stopped before this night was reconciled (re-run the night)"
+    return "nothing loaded"
 
-    def __init__(self, night: date):
-        self.night = night
+
+class RunLock:
+    """One run at a time per night: a session advisory lock on each night of the run (a
+    night, or a backfill's range), held for the whole run. Taken in ascending order, so
+    two ranges never wait on each other in a cycle."""
+
+    def __init__(self, first: date, last: date | None = None):
+        self.first, self.last = first, last or first
         self.conn = connect(role="loader", autocommit=True)
 
     def acquire(self) -> list[ledger.Interrupted]:
-        if not ledger.try_run_lock(self.conn, self.night):
-            holder = ledger.running_holder(self.conn, self.night)
+        """Waits for the runs over these nights; returns the killed ones it found."""
+        for i in range((self.last - self.first).days + 1):
+            night = self.first + timedelta(days=i)
+            if ledger.try_run_lock(self.conn, night):
+                continue
+            holder = ledger.running_holder(self.conn, night)
             who = (
                 f"run {holder[0]} (pid {holder[1]} on {holder[2]}, started {holder[3]:%H:%M:%S},"
                 f" step {holder[4]})"
                 if holder
                 else "another process"
             )
-            print(f"another run of {self.night} is in progress: {who}; waiting for it", flush=True)
-            ledger.wait_run_lock(self.conn, self.night)
-        return ledger.mark_interrupted(self.conn, self.night)
+            print(f"another run of {night} is in progress: {who}; waiting for it", flush=True)
+            ledger.wait_run_lock(self.conn, night)
+        return ledger.mark_interrupted(self.conn, self.first, self.last)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _report_interrupted(runs: list[ledger.Interrupted]) -> None:
+def report_interrupted(runs: list[ledger.Interrupted]) -> None:
     for r in runs:
         print(
-            f"previous run {r.run_id} of this night was interrupted during step"
+            f"previous run {r.run_id} was interrupted during step"
             f" {r.step or 'start'} (started {r.started_at:%Y-%m-%d %H:%M:%S}, last heard of"
             f" {r.heartbeat_at:%H:%M:%S}, pid {r.pid} on {r.host}): nothing half-done is"
             " visible; this run completes it",
@@ -262,9 +279,9 @@ def run_night(night: date, runner: str = "auto") -> dict:
         run_id = run_night_in_airflow(night)
     else:
         migrate(settings)
-        lock = NightLock(night)
+        lock = RunLock(night)
         try:
-            _report_interrupted(lock.acquire())
+            report_interrupted(lock.acquire())
             run_id = f"night__{night.isoformat()}__{started_at:%Y%m%dT%H%M%S%f}"
             ledger.start_run(lock.conn, run_id, night, "night", runner)
             _direct(night, run_id)

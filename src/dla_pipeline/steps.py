@@ -123,7 +123,7 @@ def source_status(source: str, night: date) -> str:
     """closed | missing | failed, from the ledger (for a build triggered by hand)."""
     with connect(role="loader") as conn:
         row = ledger.night_totals(conn, night).get(source)
-    if row is None:
+    if row is None or not row["closed"]:
         return "failed"
     return "closed" if row["files"] else "missing"
 
