@@ -13,12 +13,8 @@ from datetime import date, datetime, timedelta
 
 from . import ledger, steps
 from .config import SOURCES, get_settings
-from .db import migrate
+from .db import connect, migrate
 from .night import RunLock, report_interrupted
-
-# a direct backfill holds a lock per night in one session; the server's shared lock
-# table (max_locks_per_transaction x connections: 6,400 by default) bounds how many
-MAX_NIGHTS = 3_000
 
 
 def nights(start: date, end: date) -> list[date]:
@@ -26,26 +22,32 @@ def nights(start: date, end: date) -> list[date]:
 
 
 def backfill_direct(start: date, end: date, say=print) -> dict:
-    """The range loaded, built, checked and published here, holding the lock of each of
-    its nights (a night run of one of them waits, and a killed backfill is found and
-    reported by the next run over any of its nights); its run in ops.runs ends succeeded
-    or failed (with the error), not left running."""
+    """The range loaded, built, checked and published here, holding its months' locks
+    (a night run in them waits, and a killed backfill is found and reported by the next
+    run over any of its nights); its run in ops.runs ends succeeded or failed (with the
+    error), not left running."""
     settings = get_settings()
     migrate(settings)
-    run_id = f"backfill__{start}__{end}__{datetime.now():%Y%m%dT%H%M%S}"
     lock = RunLock(start, end)
     try:
-        report_interrupted(lock.acquire())
+        report_interrupted(lock.acquire(), start, end)
+        run_id = f"backfill__{start}__{end}__{datetime.now():%Y%m%dT%H%M%S%f}"
         ledger.start_run(lock.conn, run_id, start, "backfill", "direct", date_to=end)
         try:
             out = _backfill(start, end, run_id, say)
         except BaseException as exc:
-            ledger.finish_run(lock.conn, run_id, False, steps.error_line(exc))
+            _finish(run_id, False, steps.error_line(exc))
             raise
-        ledger.finish_run(lock.conn, run_id, True)
+        _finish(run_id, True)
     finally:
         lock.close()
     return out
+
+
+def _finish(run_id: str, ok: bool, message: str | None = None) -> None:
+    """On a connection of its own: the lock's has been idle the whole run."""
+    with connect(role="loader", autocommit=True) as conn:
+        ledger.finish_run(conn, run_id, ok, message)
 
 
 def _backfill(start: date, end: date, run_id: str, say) -> dict:

@@ -7,7 +7,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from . import warehouse
@@ -283,15 +283,6 @@ def _backfill(args) -> int:
         raise UsageError(
             f"FROM {start} is after TO {end}: type the earlier night first, e.g."
             f" make backfill FROM={end} TO={start}"
-        )
-    from .backfill import MAX_NIGHTS
-
-    if (end - start).days >= MAX_NIGHTS:
-        last = start + timedelta(days=MAX_NIGHTS - 1)
-        raise UsageError(
-            f"{start}..{end} is {(end - start).days + 1:,} nights; a backfill takes at most"
-            f" {MAX_NIGHTS:,} (it holds each night's lock): split it, e.g."
-            f" make backfill FROM={start} TO={last}"
         )
     runner = args.runner
     if runner == "auto":

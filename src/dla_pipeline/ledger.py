@@ -31,6 +31,9 @@ import psycopg
 from .config import SOURCES
 
 RUN_LOCK_CLASS = 7201  # pg_advisory_lock(class, key): one run per night
+# a night run holds its month's lock shared, a backfill each month of its range alone: a
+# few locks a backfill however long (the server's lock table is shared and bounded)
+MONTH_LOCK_CLASS = 7202
 GATE_LOCK = 4244
 MAINTENANCE_LOCK = 4245
 BUILD_LOCK = 4246  # one dbt build at a time (it owns core.build_state and marts_build)  # loads and builds share it; an erasure or a key rotation takes it alone
@@ -388,33 +391,36 @@ def night_totals(conn, night: date) -> dict[str, dict | None]:
     ``conservation_ok`` is None until then). A load that died after some batches
     committed shows what they hold, not zero, and says the night is not closed.
     None: nothing was loaded or closed for that source."""
-    keys = ("files", "files_rejected", "laos_reporting", "rows_in", "rows_loaded")
-    keys += ("rows_quarantined",)
-    files = {
-        r[0]: r[1:]
-        for r in conn.execute(
-            f"select source, {_FILE_TOTALS}, max(loaded_at) from ops.files"
-            " where extract_date=%s group by source",
-            (night,),
-        )
-    }
-    closes = {
-        r[0]: r[1:]
-        for r in conn.execute(
-            f"select source, {', '.join(keys)}, conservation_ok, checked_at from ops.nights"
-            " where extract_date=%s",
-            (night,),
-        )
-    }
+    keys = ("files", "files_rejected", "laos_reporting")
+    keys += ("rows_in", "rows_loaded", "rows_quarantined")
+
+    def by_source(sql: str) -> dict[str, tuple]:
+        return {r[0]: r[1:] for r in conn.execute(sql, (night,))}
+
+    files = by_source(
+        f"select source, {_FILE_TOTALS}, max(loaded_at) from ops.files"
+        " where extract_date=%s group by source"
+    )
+    closes = by_source(
+        f"select source, {', '.join(keys)}, conservation_ok, checked_at from ops.nights"
+        " where extract_date=%s"
+    )
     out: dict[str, dict | None] = {}
     for source in SOURCES:
         f, n = files.get(source), closes.get(source)
         if f is None and n is None:
             out[source] = None
             continue
-        closed = n is not None and (f is None or n[-1] >= f[-1])
-        totals = dict(zip(keys, (f or n)[: len(keys)], strict=True))
-        out[source] = totals | {"conservation_ok": n[-2] if closed else None, "closed": closed}
+        totals = tuple(f[: len(keys)]) if f else (0,) * len(keys)
+        # closed: a close recorded these very totals, after the last entry was written
+        # (its figures equal to the entries' catches a batch that began before the close
+        # and committed after it, and entries forgotten since)
+        closed = n is not None and tuple(n[: len(keys)]) == totals
+        closed = closed and (f is None or n[-1] >= f[-1])
+        out[source] = dict(zip(keys, totals, strict=True)) | {
+            "conservation_ok": n[-2] if closed else None,
+            "closed": closed,
+        }
     return out
 
 
@@ -688,42 +694,51 @@ class Interrupted:
     heartbeat_at: object
     pid: int | None
     host: str | None
+    first: date
+    last: date
 
 
-def try_run_lock(conn, night: date) -> bool:
-    return conn.execute(
-        "select pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, night.toordinal())
-    ).fetchone()[0]
+def _run_lock_key(what: str, when: date) -> tuple[int, int]:
+    """A night's lock, or a month's (``when`` any day of it)."""
+    if what == "night":
+        return RUN_LOCK_CLASS, when.toordinal()
+    return MONTH_LOCK_CLASS, when.year * 12 + when.month - 1
 
 
-def wait_run_lock(conn, night: date) -> None:
-    conn.execute("select pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, night.toordinal()))
+def try_run_lock(conn, what: str, when: date, shared: bool = False) -> bool:
+    fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    return conn.execute(f"select {fn}(%s, %s)", _run_lock_key(what, when)).fetchone()[0]
 
 
-# a run's range covers a night: a night run's own night, or any night of a backfill's
-_COVERS = "extract_date <= %s and coalesce(date_to, extract_date) >= %s"
+def wait_run_lock(conn, what: str, when: date, shared: bool = False) -> None:
+    fn = "pg_advisory_lock_shared" if shared else "pg_advisory_lock"
+    conn.execute(f"select {fn}(%s, %s)", _run_lock_key(what, when))
 
 
-def running_holder(conn, night: date) -> tuple | None:
-    """The run that says it is running for this night, a night run or a backfill over it
-    (while another process holds the night's lock)."""
+# a run's range overlaps first..last: a night run's own night, or a backfill's nights
+_OVERLAPS = "extract_date <= %s and coalesce(date_to, extract_date) >= %s"
+
+
+def running_holder(conn, first: date, last: date) -> tuple | None:
+    """The run that says it is running over any night of first..last, a night run or a
+    backfill (while another process holds the lock we wait for)."""
     return conn.execute(
         "select run_id, pid, host, started_at, step from ops.runs where status='running'"
-        f" and kind in ('night', 'backfill') and {_COVERS} order by started_at desc limit 1",
-        (night, night),
+        f" and kind in ('night', 'backfill') and {_OVERLAPS} order by started_at desc limit 1",
+        (last, first),
     ).fetchone()
 
 
 def mark_interrupted(conn, first: date, last: date | None = None) -> list[Interrupted]:
     """Runs (night runs and backfills) over any night of first..last that still say
     'running' although we hold the locks of those nights: they were killed (a run takes
-    its nights' locks before its row says it runs). Returns them, marked interrupted."""
+    its locks before its row says it runs). Returns them, marked interrupted."""
     rows = conn.execute(
         "update ops.runs set status='interrupted', finished_at=now(),"
         " message=coalesce(message, 'interrupted: the process stopped without finishing')"
-        " where status='running' and kind in ('night', 'backfill')"
-        " and extract_date <= %s and coalesce(date_to, extract_date) >= %s"
-        " returning run_id, step, started_at, heartbeat_at, pid, host",
+        f" where status='running' and kind in ('night', 'backfill') and {_OVERLAPS}"
+        " returning run_id, step, started_at, heartbeat_at, pid, host, extract_date,"
+        " coalesce(date_to, extract_date)",
         (last or first, first),
     ).fetchall()
     return [Interrupted(*r) for r in rows]
@@ -740,13 +755,14 @@ def ensure_run(conn, run_id: str, night: date, kind: str, runner: str, triggered
 
 
 def runs_of_night(conn, night: date, since=None) -> list[tuple]:
-    """The latest run of each kind over a night (a backfill's range covers it):
+    """The latest run of each kind for a night, a backfill's for its last night:
     (kind, run_id, status, steps, triggered_by)."""
     return conn.execute(
         "select distinct on (kind) kind, run_id, status, steps, triggered_by from ops.runs"
-        f" where {_COVERS} and started_at >= coalesce(%s, '-infinity'::timestamptz)"
+        " where coalesce(date_to, extract_date) = %s"
+        " and started_at >= coalesce(%s, '-infinity'::timestamptz)"
         " order by kind, started_at desc",
-        (night, night, since),
+        (night, since),
     ).fetchall()
 
 

@@ -198,43 +198,69 @@ def _conservation(totals: dict) -> str:
     return "nothing loaded"
 
 
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 class RunLock:
-    """One run at a time per night: a session advisory lock on each night of the run (a
-    night, or a backfill's range), held for the whole run. Taken in ascending order, so
-    two ranges never wait on each other in a cycle."""
+    """One run at a time per night, held for the whole run in one session: a night run
+    holds its night's lock (and its month's, shared), a backfill the lock of each month
+    of its range alone (a few locks however long the range; a night run in those months
+    waits for it). Months are taken in ascending order, so runs never wait in a cycle."""
 
     def __init__(self, first: date, last: date | None = None):
         self.first, self.last = first, last or first
         self.conn = connect(role="loader", autocommit=True)
 
+    def _locks(self) -> list[tuple[str, date, bool, date, date]]:
+        """(what, when, shared, first night, last night it covers) in the order taken."""
+        months = []
+        m = self.first.replace(day=1)
+        while m <= self.last:
+            months.append((m, _next_month(m) - timedelta(days=1)))
+            m = _next_month(m)
+        if self.first == self.last:
+            (m, end), night = months[0], self.first
+            return [("month", m, True, m, end), ("night", night, False, night, night)]
+        return [("month", m, False, m, end) for m, end in months]
+
     def acquire(self) -> list[ledger.Interrupted]:
         """Waits for the runs over these nights; returns the killed ones it found."""
-        for i in range((self.last - self.first).days + 1):
-            night = self.first + timedelta(days=i)
-            if ledger.try_run_lock(self.conn, night):
+        for what, when, shared, lo, hi in self._locks():
+            if ledger.try_run_lock(self.conn, what, when, shared):
                 continue
-            holder = ledger.running_holder(self.conn, night)
+            holder = ledger.running_holder(self.conn, lo, hi)
             who = (
                 f"run {holder[0]} (pid {holder[1]} on {holder[2]}, started {holder[3]:%H:%M:%S},"
                 f" step {holder[4]})"
                 if holder
                 else "another process"
             )
-            print(f"another run of {night} is in progress: {who}; waiting for it", flush=True)
-            ledger.wait_run_lock(self.conn, night)
+            of = when.isoformat() if what == "night" else f"{when:%Y-%m}"
+            print(f"another run of {of} is in progress: {who}; waiting for it", flush=True)
+            ledger.wait_run_lock(self.conn, what, when, shared)
         return ledger.mark_interrupted(self.conn, self.first, self.last)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def report_interrupted(runs: list[ledger.Interrupted]) -> None:
+def report_interrupted(runs: list[ledger.Interrupted], first: date, last: date | None = None):
+    """What the runs found killed were doing, and what is left of them to do."""
+    last = last or first
     for r in runs:
+        rest = ""
+        if r.first < first or r.last > last:
+            rest = (
+                f"; it covered {r.first}..{r.last}: re-run it for the rest"
+                f" (make backfill FROM={r.first} TO={r.last})"
+            )
         print(
             f"previous run {r.run_id} was interrupted during step"
             f" {r.step or 'start'} (started {r.started_at:%Y-%m-%d %H:%M:%S}, last heard of"
             f" {r.heartbeat_at:%H:%M:%S}, pid {r.pid} on {r.host}): nothing half-done is"
-            " visible; this run completes it",
+            f" visible; this run completes {'its nights' if not rest else 'what it shares'}"
+            f"{rest}",
             flush=True,
         )
 
@@ -281,7 +307,8 @@ def run_night(night: date, runner: str = "auto") -> dict:
         migrate(settings)
         lock = RunLock(night)
         try:
-            report_interrupted(lock.acquire())
+            report_interrupted(lock.acquire(), night)
+            started_at = datetime.now().astimezone()  # (the summary: runs from here on)
             run_id = f"night__{night.isoformat()}__{started_at:%Y%m%dT%H%M%S%f}"
             ledger.start_run(lock.conn, run_id, night, "night", runner)
             _direct(night, run_id)
