@@ -387,7 +387,7 @@ def _record_submissions(conn, source: str, night: date, registry: Iterable[str])
 
 def night_totals(conn, night: date) -> dict[str, dict | None]:
     """Each source's totals of a night, from its entries in ops.files, and whether a
-    close has reconciled them since the last entry was written (``closed``; its
+    close recorded these very totals after the last entry was written (``closed``; its
     ``conservation_ok`` is None until then). A load that died after some batches
     committed shows what they hold, not zero, and says the night is not closed.
     None: nothing was loaded or closed for that source."""

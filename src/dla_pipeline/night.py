@@ -259,8 +259,7 @@ def report_interrupted(runs: list[ledger.Interrupted], first: date, last: date |
             f"previous run {r.run_id} was interrupted during step"
             f" {r.step or 'start'} (started {r.started_at:%Y-%m-%d %H:%M:%S}, last heard of"
             f" {r.heartbeat_at:%H:%M:%S}, pid {r.pid} on {r.host}): nothing half-done is"
-            f" visible; this run completes {'its nights' if not rest else 'what it shares'}"
-            f"{rest}",
+            f" visible; this run completes {'the nights they share' if rest else 'it'}{rest}",
             flush=True,
         )
 
