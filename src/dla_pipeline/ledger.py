@@ -385,14 +385,20 @@ def _record_submissions(conn, source: str, night: date, registry: Iterable[str])
             )
 
 
-def night_totals(conn, night: date) -> dict[str, dict | None]:
+def night_totals(conn, night: date) -> dict[str, dict]:
     """Each source's totals of a night, from its entries in ops.files, and whether a
     close recorded these very totals after the last entry was written (``closed``; its
     ``conservation_ok`` is None until then). A load that died after some batches
     committed shows what they hold, not zero, and says the night is not closed.
-    None: nothing was loaded or closed for that source."""
-    keys = ("files", "files_rejected", "laos_reporting")
-    keys += ("rows_in", "rows_loaded", "rows_quarantined")
+    Nothing loaded or closed for a source: zeros, not closed."""
+    keys = (
+        "files",
+        "files_rejected",
+        "laos_reporting",
+        "rows_in",
+        "rows_loaded",
+        "rows_quarantined",
+    )
 
     def by_source(sql: str) -> dict[str, tuple]:
         return {r[0]: r[1:] for r in conn.execute(sql, (night,))}
@@ -405,12 +411,9 @@ def night_totals(conn, night: date) -> dict[str, dict | None]:
         f"select source, {', '.join(keys)}, conservation_ok, checked_at from ops.nights"
         " where extract_date=%s"
     )
-    out: dict[str, dict | None] = {}
+    out: dict[str, dict] = {}
     for source in SOURCES:
         f, n = files.get(source), closes.get(source)
-        if f is None and n is None:
-            out[source] = None
-            continue
         totals = tuple(f[: len(keys)]) if f else (0,) * len(keys)
         # closed: a close recorded these very totals, after the last entry was written
         # (its figures equal to the entries' catches a batch that began before the close

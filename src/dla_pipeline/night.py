@@ -67,7 +67,7 @@ def _direct(night: date, run_id: str) -> None:
 def summarize(night: date, since: datetime | None = None) -> dict:
     """The night as the ledger has it; publishing as decided by the run started at ``since``."""
     with connect(role="loader") as conn:
-        totals = ledger.night_totals(conn, night)
+        per_source = ledger.night_totals(conn, night)
         pub = ledger.last_publish(conn, night, since)
         checks = ledger.quality_results(conn, pub[0], night) if pub else []
         issues = ledger.landing_issue_counts(conn, night)
@@ -82,18 +82,6 @@ def summarize(night: date, since: datetime | None = None) -> dict:
                 published_rows[t] = conn.execute(
                     f'select count(*) from "{schema or "marts"}"."{name}"'
                 ).fetchone()[0]
-    keys = (
-        "files",
-        "files_rejected",
-        "laos_reporting",
-        "rows_in",
-        "rows_loaded",
-        "rows_quarantined",
-    )
-    per_source = {
-        s: v if v else {k: 0 for k in keys} | {"conservation_ok": None, "closed": False}
-        for s, v in totals.items()
-    }
     gate = _gate_summary(pub, checks, per_source)
     published = pub is not None and pub[1] == "published"
     reason = pub[3] if pub else None

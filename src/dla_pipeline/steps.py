@@ -122,8 +122,8 @@ def ingest_catch_up(source: str, night: date, run_id: str) -> list[str]:
 def source_status(source: str, night: date) -> str:
     """closed | missing | failed, from the ledger (for a build triggered by hand)."""
     with connect(role="loader") as conn:
-        row = ledger.night_totals(conn, night).get(source)
-    if row is None or not row["closed"]:
+        row = ledger.night_totals(conn, night)[source]
+    if not row["closed"]:
         return "failed"
     return "closed" if row["files"] else "missing"
 
