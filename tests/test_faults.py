@@ -210,3 +210,37 @@ def test_two_runs_of_the_same_night_at_once(clean_run, warehouse_db, tmp_path):
     assert first.returncode == 0 and second.returncode == 0, out1[-2000:] + out2[-2000:]
     assert "is in progress" in out1 + out2 and "waiting for it" in out1 + out2
     assert fingerprint(url) == expected
+
+
+def test_a_killed_clients_statement_is_cancelled_and_its_locks_freed(warehouse_db):
+    """A run killed mid-statement (kill -9: no goodbye to the server) frees its locks
+    within seconds, not when its statement would have ended: the server checks for a
+    dead client during a statement (roles.server_settings)."""
+    url, key = warehouse_db["WAREHOUSE_URL"], 7_202_999
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, psycopg\n"
+            "c = psycopg.connect(sys.argv[1], autocommit=True)\n"
+            f"c.execute('select pg_advisory_lock({key})')\n"
+            "print('locked', flush=True)\n"
+            "c.execute('select pg_sleep(900)')\n",
+            url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        wait_for(url, "select count(*) from pg_stat_activity where query = 'select pg_sleep(900)'")
+    finally:
+        holder.kill()
+        holder.wait(30)
+    # well inside the 900 s the statement would have slept had the server not checked
+    wait_for(url, f"select pg_try_advisory_lock({key})", timeout=60)
+    with psycopg.connect(url) as conn:
+        left = conn.execute(
+            "select count(*) from pg_stat_activity where query = 'select pg_sleep(900)'"
+        ).fetchone()[0]
+    assert left == 0

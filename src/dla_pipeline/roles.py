@@ -112,7 +112,11 @@ def ensure_database(conn, dbname: str) -> None:
 
 
 def server_settings(conn) -> None:
-    """Connection logging on, whatever the cluster was created with (superuser)."""
+    """Connection logging on, whatever the cluster was created with (superuser), and a
+    statement whose client died is cancelled within seconds: a killed run's backend
+    otherwise goes on with its insert or its sleep until it tries to reply, holding the
+    run's locks (the next run waits on them) and a core."""
+    conn.execute("alter system set client_connection_check_interval = '2s'")
     conn.execute("alter system set log_connections = on")
     conn.execute("alter system set log_disconnections = on")
     conn.execute("alter system set log_line_prefix = '%m [%p] %q%u@%d %a '")
