@@ -46,6 +46,49 @@ select lao_code, fiscal_year_be, nights, nights_all_reported, first_vaccination_
 from core.agg_reporting_lao_fy order by lao_code, fiscal_year_be
 """
 
+# the reporting marts as they were computed before their night-by-night aggregates
+# (core.agg_submissions_province_night, core.fct_missing_submissions) existed
+COMPLIANCE_TRUTH = """
+select s.source, s.extract_date, s.fiscal_year_be, l.province_code, l.province_name_th,
+    l.province_name_en, count(*), count(*) filter (where s.is_reported),
+    count(*) filter (where s.status = 'rejected'), count(*) filter (where s.status = 'missing'),
+    round(count(*) filter (where s.is_reported)::numeric / nullif(count(*), 0), 4)::numeric(6, 4),
+    coalesce(s.extract_date = max(s.extract_date) over (), false)
+from core.fct_submissions as s
+inner join marts_build.dim_lao as l on s.lao_code = l.lao_code
+group by 1, 2, 3, 4, 5, 6
+order by 1, 2, 4
+"""
+COMPLIANCE = """
+select source, extract_date, fiscal_year_be, province_code, province_name_th, province_name_en,
+    laos_expected, laos_reported, laos_rejected, laos_missing, reported_rate, is_latest_period
+from marts_build.reporting_compliance order by 1, 2, 4
+"""
+MISSING_TRUTH = """
+select s.source, s.extract_date, s.fiscal_year_be, l.province_code, l.province_name_th,
+    l.province_name_en, s.lao_code, l.lao_name_th, l.lao_type, s.status, f.reason_code, f.error,
+    coalesce(s.extract_date = max(s.extract_date) over (), false)
+from core.fct_submissions as s
+inner join marts_build.dim_lao as l on s.lao_code = l.lao_code
+left join ops.files as f
+    on s.source = f.source and s.extract_date = f.extract_date and s.file_name = f.file_name
+where not s.is_reported
+order by 1, 2, 7
+"""
+MISSING = """
+select source, extract_date, fiscal_year_be, province_code, province_name_th, province_name_en,
+    lao_code, lao_name_th, lao_type, status, rejection_reason_code, rejection_reason,
+    is_latest_period
+from marts_build.missing_submissions order by 1, 2, 7
+"""
+
+
+def reporting_marts_equal_submissions(conn) -> None:
+    compliance = conn.execute(COMPLIANCE).fetchall()
+    assert compliance and compliance == conn.execute(COMPLIANCE_TRUTH).fetchall()
+    missing = conn.execute(MISSING).fetchall()
+    assert missing and missing == conn.execute(MISSING_TRUTH).fetchall()
+
 
 def header_only(landing, source: str, night: date, lao: str) -> None:
     write_extract(landing, source, night.isoformat(), f"{lao}.csv", HEADERS[source] + "\n")
@@ -64,6 +107,7 @@ def kept_equals_submissions(url: str, night: date) -> dict:
         assert kept == conn.execute(TRUTH).fetchall()
         pending = conn.execute("select count(*) from core.reporting_night_state where pending")
         assert pending.fetchone()[0] == 0
+        reporting_marts_equal_submissions(conn)
         return {(lao, fy): (n, full) for lao, fy, n, full, *_ in kept if lao in (X, Y)}
 
 
@@ -166,3 +210,39 @@ def test_a_build_recomputes_only_the_nights_that_changed(empty_warehouse, landin
             ).fetchone()[0]
             == 9
         )
+
+
+def test_the_reporting_marts_aggregates_recompute_their_nights_and_all_when_the_registry_moved(
+    empty_warehouse, landing
+):
+    """reporting_compliance and missing_submissions read aggregates kept night by night:
+    a build recomputes the nights the ledger closed again, and every night when an LAO's
+    province in the registry is not the one the aggregate counted it in."""
+    url = empty_warehouse
+    for night in (N1, N2):
+        header_only(landing, "tax", night, X)
+    build(N2, full_refresh=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update core.agg_submissions_province_night set laos_expected = 99999")
+        conn.execute("update core.fct_missing_submissions set rejection_reason = 'ghost'")
+    header_only(landing, "allowance", N2, X)
+    build(N2)
+    by_night = (
+        "select a.extract_date, max(a.laos_expected), max(m.ghosts)"
+        " from core.agg_submissions_province_night as a"
+        " join (select extract_date, count(*) filter (where rejection_reason = 'ghost') as ghosts"
+        "  from core.fct_missing_submissions group by extract_date) as m using (extract_date)"
+        " group by a.extract_date"
+    )
+    with psycopg.connect(url) as conn:
+        got = {night: (expected, ghosts) for night, expected, ghosts in conn.execute(by_night)}
+    assert got[N1][0] == 99999 and got[N1][1] > 0  # untouched: not recomputed
+    assert got[N2][0] < 99999 and got[N2][1] == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "update core.model_watermarks set digest = 'an older registry'"
+            " where model = 'agg_submissions_province_night'"
+        )
+    build(N2)
+    with psycopg.connect(url) as conn:
+        assert conn.execute(COMPLIANCE).fetchall() == conn.execute(COMPLIANCE_TRUTH).fetchall()

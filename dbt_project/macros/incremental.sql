@@ -106,11 +106,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- post-hook: the model has consumed every change up to change_hi. -#}
-{% macro advance_watermark() -%}
-    insert into core.model_watermarks (model, change_id, updated_at)
-    values ('{{ this.identifier }}', {{ change_hi() }}, now())
+{#- post-hook: the model has consumed every change up to change_hi (and read what
+    ``digest_sql`` digests, when given). -#}
+{% macro advance_watermark(digest_sql=none) -%}
+    insert into core.model_watermarks (model, change_id, updated_at{{ ', digest' if digest_sql }})
+    values ('{{ this.identifier }}', {{ change_hi() }}, now(){{ ', ' ~ digest_sql if digest_sql }})
     on conflict (model) do update set change_id = excluded.change_id, updated_at = now()
+    {%- if digest_sql %}, digest = excluded.digest{% endif %}
 {%- endmacro %}
 
 {#- on-run-start: the watermark table (the transformer owns schema core). -#}

@@ -81,3 +81,59 @@
     delete from core.reporting_night_state where pending and state is null;
     update core.reporting_night_state set pending = false where pending
 {%- endmacro %}
+
+{#- The reporting marts' own aggregates (core.agg_submissions_province_night,
+    core.fct_missing_submissions) recompute the same pending nights, between
+    reporting_lao_nights (which marks them) and agg_reporting_lao_fy (which clears the
+    marks and requires both built in its build), so reporting_compliance and
+    missing_submissions no longer read every submission of history each night. A model
+    that stores what it read from the LAO registry (``digest_sql``: a digest of those
+    columns of dim_lao) recomputes every night when that changed.
+
+    pre-hook: pg_temp.reporting_plan (redo_all), then remove what the select re-inserts. -#}
+{% macro reporting_nights_plan_delete(digest_sql=none) -%}
+    {%- if is_incremental() -%}
+    create temp table reporting_plan on commit drop as
+    select {% if digest_sql %}(select w.digest from core.model_watermarks as w where w.model = '{{ this.identifier }}')
+        is distinct from {{ digest_sql }}{% else %}false{% endif %} as redo_all;
+    do $$
+    begin
+        if (select p.redo_all from pg_temp.reporting_plan as p) then
+            truncate {{ this }};
+        end if;
+    end
+    $$;
+    delete from {{ this }} as t
+    using core.reporting_night_state as p
+    where t.extract_date = p.extract_date and p.pending
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- In the select: the rows of ``relation`` (aliased ``alias``) to aggregate: the pending
+    nights', or all of them when the plan says redo (two branches, each skipped by a
+    one-time filter, so the pending branch reads those nights through the index). Every
+    row on a full build. -#}
+{% macro reporting_nights_rows(relation, alias) -%}
+    {%- if is_incremental() -%}
+    (
+        select {{ alias }}.*
+        from {{ relation }} as {{ alias }}
+        inner join core.reporting_night_state as p
+            on {{ alias }}.extract_date = p.extract_date and p.pending
+        where not (select rp.redo_all from pg_temp.reporting_plan as rp)
+        union all
+        select {{ alias }}.*
+        from {{ relation }} as {{ alias }}
+        where (select rp.redo_all from pg_temp.reporting_plan as rp)
+    )
+    {%- else -%}
+    {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- What reporting_compliance reads of the LAO registry: each LAO's province. -#}
+{% macro registry_provinces_digest() -%}
+    (select md5(string_agg(concat_ws('|', l.lao_code, l.province_code, l.province_name_th, l.province_name_en), ',' order by l.lao_code)) from {{ ref('dim_lao') }} as l)
+{%- endmacro %}

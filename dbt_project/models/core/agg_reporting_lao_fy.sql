@@ -1,10 +1,17 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_touched(['fiscal_year_be'], reporting_pending_years()) }}",
+    pre_hook=[
+        "{{ require_built_in_this_build('agg_submissions_province_night') }}",
+        "{{ require_built_in_this_build('fct_missing_submissions') }}",
+        "{{ delete_touched(['fiscal_year_be'], reporting_pending_years()) }}",
+    ],
     post_hook=["{{ reporting_years_consumed() }}", "{{ advance_watermark() }}"],
     indexes=[{'columns': ['lao_code', 'fiscal_year_be'], 'unique': True}],
 ) }}
+-- the reporting marts' aggregates read the pending nights before this model clears them
+-- depends_on: {{ ref('agg_submissions_province_night') }}
+-- depends_on: {{ ref('fct_missing_submissions') }}
 -- Nights per LAO and fiscal year, and on how many of them it reported all three sources:
 -- the scorecard's reporting rate; and the first and last night it reported vaccination
 -- (rabies_followup). A build re-aggregates only the fiscal years of the
