@@ -24,7 +24,7 @@ select
     count(*) filter (where s.is_reported)::bigint as laos_reported,
     count(*) filter (where s.status = 'rejected')::bigint as laos_rejected,
     count(*) filter (where s.status = 'missing')::bigint as laos_missing
-from {{ reporting_nights_rows(ref('fct_submissions'), 's') }} as s
+from {{ reporting_nights_rows(ref('fct_submissions'), 's', redo=true) }} as s
 inner join {{ ref('dim_lao') }} as l on s.lao_code = l.lao_code
 group by
     s.source, s.extract_date, s.fiscal_year_be, l.province_code, l.province_name_th,
