@@ -52,6 +52,8 @@ FACTS = {
     "core.fct_allowance_multi_lao": "person_key, payment_period, lao_code",
     "core.fct_tax_receipts": "lao_code, receipt_no",
     "core.fct_vaccination_reports": "lao_code, village_no, species",
+    "core.agg_submissions_province_night": "source, extract_date, province_code",
+    "core.fct_missing_submissions": "source, extract_date, lao_code",
     "marts_build.allowance_by_lao_period": "lao_code, payment_period, age_tier",
     "marts_build.allowance_by_province": "province_code, payment_period, age_tier",
     "restricted_build.allowance_findings": "finding, lao_code, payment_period, person_key",

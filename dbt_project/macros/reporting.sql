@@ -138,7 +138,29 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- What reporting_compliance reads of the LAO registry: each LAO's province. -#}
+{#- What reporting_compliance reads of the LAO registry: its LAOs and their provinces'
+    codes and names. -#}
 {% macro registry_provinces_digest() -%}
-    (select md5(string_agg(concat_ws('|', l.lao_code, l.province_code, l.province_name_th, l.province_name_en), ',' order by l.lao_code)) from {{ ref('dim_lao') }} as l)
+    (select md5(coalesce(string_agg(
+        format('%s|%s|%s|%s', l.lao_code, l.province_code, l.province_name_th, l.province_name_en),
+        ',' order by l.lao_code), ''))
+    from {{ ref('dim_lao') }} as l)
+{%- endmacro %}
+
+{#- pre-hook of agg_reporting_lao_fy, which clears the pending marks: both aggregates
+    that read them ran in this build (a night closed again writes no change id, so
+    require_built_in_this_build's change_hi cannot tell), on a full refresh too. -#}
+{% macro require_reporting_aggregates_built() -%}
+    do $$
+    begin
+        if exists (
+            select from (values ('agg_submissions_province_night'), ('fct_missing_submissions')) as m (model)
+            left join core.model_watermarks as w on w.model = m.model
+            where w.updated_at is null
+                or w.updated_at < (select bs.started_at from core.build_state as bs)
+        ) then
+            raise exception 'agg_submissions_province_night and fct_missing_submissions were not built in this build: build them with this model (dbt build --select +{{ this.identifier }})';
+        end if;
+    end
+    $$
 {%- endmacro %}

@@ -2,8 +2,7 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=[
-        "{{ require_built_in_this_build('agg_submissions_province_night') }}",
-        "{{ require_built_in_this_build('fct_missing_submissions') }}",
+        "{{ require_reporting_aggregates_built() }}",
         "{{ delete_touched(['fiscal_year_be'], reporting_pending_years()) }}",
     ],
     post_hook=["{{ reporting_years_consumed() }}", "{{ advance_watermark() }}"],
