@@ -201,8 +201,14 @@
 
 {#- What allowance_findings copies from dim_lao: when it changes, a kept copy is rebuilt. -#}
 {% macro allowance_findings_digest() -%}
+    {{ dim_lao_digest(['lao_code', 'lao_name_th', 'province_code', 'province_name_en']) }}
+{%- endmacro %}
+
+{#- A digest of some of dim_lao's columns, every LAO's, in code order: what a model kept
+    across builds read of the registry. -#}
+{% macro dim_lao_digest(columns) -%}
     (select md5(coalesce(string_agg(
-        format('%s|%s|%s|%s', d.lao_code, d.lao_name_th, d.province_code, d.province_name_en),
+        format('{{ (['%s'] * columns | length) | join('|') }}', {% for c in columns %}d.{{ c }}{% if not loop.last %}, {% endif %}{% endfor %}),
         ',' order by d.lao_code), ''))
     from {{ ref('dim_lao') }} as d)
 {%- endmacro %}

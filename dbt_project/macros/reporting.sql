@@ -141,10 +141,7 @@
 {#- What reporting_compliance reads of the LAO registry: its LAOs and their provinces'
     codes and names. -#}
 {% macro registry_provinces_digest() -%}
-    (select md5(coalesce(string_agg(
-        format('%s|%s|%s|%s', l.lao_code, l.province_code, l.province_name_th, l.province_name_en),
-        ',' order by l.lao_code), ''))
-    from {{ ref('dim_lao') }} as l)
+    {{ dim_lao_digest(['lao_code', 'province_code', 'province_name_th', 'province_name_en']) }}
 {%- endmacro %}
 
 {#- pre-hook of agg_reporting_lao_fy, which clears the pending marks: both aggregates
