@@ -316,7 +316,8 @@ def _require_up_to_date(conn, target: Target, name: str) -> None:
 def _recycle(conn, orphans: list[str]) -> list[str]:
     """The newest superseded copy of each kept mart goes back to the build schema (rights,
     row-level security and index names as dbt left them), for the next build to bring up to
-    date. Skipped while a build runs or a reader holds the copy: the next build then builds
+    date; when none can come back, a copy of the published one (``_clone_published``).
+    Skipped while a build runs or a reader holds the copy: the next build then builds
     the mart whole. Returns the copies moved back."""
     moved = []
     for target in TARGETS:
