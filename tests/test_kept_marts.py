@@ -279,3 +279,23 @@ def test_a_copy_behind_takes_the_groups_it_missed_from_the_log(nights, landing):
     build(night)  # nothing new; the copy coming back has not seen y's row yet
     publish(night, "test")
     _assert_published_equals_a_rebuild(url, night)
+
+
+def test_a_copy_that_cannot_be_made_leaves_the_publish_done(nights, monkeypatch):
+    """The copy is only a speed-up made after the publish committed: when it fails (a
+    full disk), the night is published all the same and the next build builds the mart
+    whole."""
+    from dla_pipeline import publish as publishing
+
+    def full_disk(*_args):
+        raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+    url, _stored = nights
+    monkeypatch.setattr(publishing, "_copy_published", full_disk)
+    build(NIGHTS[-1], full_refresh=True)
+    publish(NIGHTS[-1], "test")  # no error
+    assert not _one(url, "select to_regclass('restricted_build.allowance_findings') is not null")
+    monkeypatch.undo()
+    build(NIGHTS[-1])
+    publish(NIGHTS[-1], "test")
+    _assert_published_equals_a_rebuild(url, NIGHTS[-1])

@@ -338,15 +338,15 @@ def _recycle(conn, orphans: list[str]) -> list[str]:
                     ).fetchone()[0]
                     if busy:
                         continue
+                    # an erasure or a key rotation does not run while a copy is made
+                    ledger.maintenance_shared(conn)
                     if stored and _can_come_back(conn, target, name, stored):
                         _hand_back(conn, target, stored, name)
                         moved.append(stored)
                     elif not _exists(conn, target.build, name):
-                        _clone_published(conn, target, name)
+                        _clone_published(conn, target, name, stored)
             except psycopg.errors.LockNotAvailable:
-                log.info(
-                    "marts_store.%s still being read: the next build builds %s whole", stored, name
-                )
+                log.info("%s or its copies are in use: the next build builds it whole", name)
     return moved
 
 
@@ -371,13 +371,33 @@ def _exists(conn, schema: str, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (ident,)).fetchone()[0]
 
 
-def _clone_published(conn, target: Target, name: str) -> None:
+def _clone_published(conn, target: Target, name: str, stale: str | None) -> None:
     """No superseded copy came back (the first publish, or the first after a full refresh
-    or a key rotation, whose old copy is dropped): the build schema gets a copy of the one
-    just published, with its watermark, so the next build brings it up by the nights
-    since, as it would a copy handed back, instead of rebuilding every row of history
-    inside a night (the month's findings after a backfill: 1.77 M rows, 9.6 s alone at the
-    end of the night's build; a year's, minutes). Indexes are built after the rows."""
+    or a key rotation, whose old copy ``stale`` is dropped first, so the disk holds two
+    copies, not three): the build schema gets a copy of the one just published, with its
+    watermark, so the next build brings it up by the nights since, as it would a copy
+    handed back, instead of rebuilding every row of history inside a night (the month's
+    findings after a backfill: 1.77 M rows, 9.6 s alone at the end of the night's build; a
+    year's, minutes). Indexes are built after the rows. Only a speed-up: the publish has
+    committed, so a failure is logged and the next build builds the mart whole."""
+    if stale:
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("drop table if exists {}").format(sql.Identifier("marts_store", stale))
+                )
+        except psycopg.errors.LockNotAvailable:
+            pass  # still read: the clean-up after this drops it later
+    try:
+        with conn.transaction():
+            _copy_published(conn, target, name)
+    except psycopg.Error as exc:
+        log.warning(
+            "%s.%s not copied (%s): the next build builds it whole", target.build, name, exc
+        )
+
+
+def _copy_published(conn, target: Target, name: str) -> None:
     row = conn.execute(
         "select c.relname from pg_rewrite r join pg_depend d on d.objid = r.oid"
         " join pg_class c on c.oid = d.refobjid"
@@ -403,7 +423,8 @@ def _clone_published(conn, target: Target, name: str) -> None:
     for (definition,) in conn.execute(
         "select case when c.contype = 'p' then 'alter table {dst} add ' || pg_get_constraintdef(c.oid)"
         " else regexp_replace(pg_get_indexdef(i.indexrelid), ' INDEX \\S+ ON \\S+ ', ' INDEX ON {dst} ')"
-        " end from pg_index i left join pg_constraint c on c.conindid = i.indexrelid"
+        " end from pg_index i"
+        " left join pg_constraint c on c.conindid = i.indexrelid and c.conrelid = i.indrelid"
         " where i.indrelid = to_regclass(%s) order by i.indexrelid",
         (src.as_string(conn),),
     ).fetchall():
@@ -413,9 +434,12 @@ def _clone_published(conn, target: Target, name: str) -> None:
     conn.execute(sql.SQL("alter table {} owner to dla_transformer").format(dst))
     conn.execute(
         "insert into core.model_watermarks (model, change_id, digest, updated_at)"
-        " values (%s || '#' || to_regclass(%s)::oid, %s, %s, %s)",
+        " values (%s || '#' || to_regclass(%s)::oid, %s, %s, %s)"
+        " on conflict (model) do update set change_id = excluded.change_id,"
+        " digest = excluded.digest, updated_at = excluded.updated_at",
         (name, dst.as_string(conn), *mark),
     )
+    conn.execute(sql.SQL("analyze {}").format(dst))  # the next build's plans
     log.info("%s.%s: a copy of the one published, for the next build", target.build, name)
 
 
