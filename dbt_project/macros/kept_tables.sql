@@ -46,18 +46,24 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- In a pre-hook, after a plan table (pg_temp.``plan``, one row, redo_all): empty the model's
+    table when the plan says it is rebuilt whole. -#}
+{% macro truncate_if_redo(plan) -%}
+    do $$
+    begin
+        if (select p.redo_all from pg_temp.{{ plan }} as p) then
+            truncate {{ this }};
+        end if;
+    end
+    $$
+{%- endmacro %}
+
 {#- pre-hook (after the plan): remove what the run re-inserts: everything when the copy is
     rebuilt whole, else the touched keys and the rows ``always_where`` selects (a small
     part recomputed every run). -#}
 {% macro kept_table_delete(key_columns, always_where) -%}
     {%- if is_incremental() -%}
-    do $$
-    begin
-        if (select p.redo_all from pg_temp.kept_plan as p) then
-            truncate {{ this }};
-        end if;
-    end
-    $$;
+    {{ truncate_if_redo('kept_plan') }};
     delete from {{ this }} as t
     using pg_temp.kept_keys as k
     where {% for col in key_columns %}t.{{ col }} = k.{{ col }}{% if not loop.last %} and {% endif %}{% endfor %};

@@ -96,13 +96,7 @@
     create temp table reporting_plan on commit drop as
     select {% if digest_sql %}(select w.digest from core.model_watermarks as w where w.model = '{{ this.identifier }}')
         is distinct from {{ digest_sql }}{% else %}false{% endif %} as redo_all;
-    do $$
-    begin
-        if (select p.redo_all from pg_temp.reporting_plan as p) then
-            truncate {{ this }};
-        end if;
-    end
-    $$;
+    {{ truncate_if_redo('reporting_plan') }};
     delete from {{ this }} as t
     using core.reporting_night_state as p
     where t.extract_date = p.extract_date and p.pending
