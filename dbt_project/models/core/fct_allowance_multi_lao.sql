@@ -71,30 +71,34 @@ with lines as (
     {% endif %}
 ),
 
-per_lao as (
+multi_lao_people as (
+    -- the (person, period) pairs paid by two or more LAOs: one hash aggregate over the
+    -- lines, not an aggregate per LAO then a sort of all of them for a window (a national
+    -- night's million people: 4.2-5.9 s -> 2.9-3.2 s in psql, the same rows)
     select
         person_key,
-        payment_period,
-        lao_code,
-        sum(amount) as amount,
-        max(loaded_at) as loaded_at
+        payment_period
     from lines
-    group by person_key, payment_period, lao_code
-),
-
-counted as (
-    -- one row per LAO, so counting a person's rows counts their distinct LAOs
-    select
-        *,
-        count(*) over (partition by person_key, payment_period) as laos
-    from per_lao
+    group by person_key, payment_period
+    having min(lao_code) <> max(lao_code)
 )
 
+-- their lines again, through the fact's person index (a few people a night, a few
+-- hundred a year): reading `lines` twice would keep all of them in memory or on disk
+-- noqa: disable=LT02
 select
-    {{ collate_default('person_key') }} as person_key,
-    payment_period,
-    {{ collate_default('lao_code') }} as lao_code,
-    amount,
-    loaded_at
-from counted
-where laos > 1
+    {{ collate_default('p.person_key') }} as person_key,
+    p.payment_period,
+    {{ collate_default('p.lao_code') }} as lao_code,
+    sum(p.amount) as amount,
+    max(p.loaded_at) as loaded_at
+from multi_lao_people as m
+cross join lateral (
+    {{ paid_lines }}
+        and f.payment_period = m.payment_period
+        and hashtext(f.person_key) = hashtext(m.person_key)
+        and f.person_key = m.person_key
+    offset 0  -- noqa: AM09
+) as p
+group by p.person_key, p.payment_period, p.lao_code
+-- noqa: enable=LT02
