@@ -65,6 +65,18 @@
     select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp
 {%- endmacro %}
 
+{#- In a lateral subquery: the lines ``lines_sql`` selects (from the fact as ``f``) of the
+    person and payment period of the outer row ``alias``, looked up through the fact's
+    (payment_period, hashtext(person_key)) index; the offset keeps the planner from
+    flattening it into a join (it stays a lookup per outer row). -#}
+{% macro person_period_lookup(lines_sql, alias) -%}
+    {{ lines_sql }}
+        and f.payment_period = {{ alias }}.payment_period
+        and hashtext(f.person_key) = hashtext({{ alias }}.person_key)
+        and f.person_key = {{ alias }}.person_key
+    offset 0
+{%- endmacro %}
+
 {#- How fct_allowance_multi_lao finds each touched payment period's lines, decided per
     period from the touched (person, period) pairs (counted in allowance_touched_people,
     built earlier in the same build): a period with up to var('multi_lao_lookup_max_people')

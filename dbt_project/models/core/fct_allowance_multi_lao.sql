@@ -42,11 +42,7 @@ with lines as (
         select p.*
         from ({{ allowance_people_touched() }}) as t
         cross join lateral (
-            {{ paid_lines }}
-                and f.payment_period = t.payment_period
-                and hashtext(f.person_key) = hashtext(t.person_key)
-                and f.person_key = t.person_key
-            offset 0  -- noqa: AM09
+            {{ person_period_lookup(paid_lines, 't') }}
         ) as p
         {% if ways['hash'] %}
             where t.payment_period in {{ date_list(ways['lookup']) }}
@@ -94,11 +90,7 @@ select
     max(p.loaded_at) as loaded_at
 from multi_lao_people as m
 cross join lateral (
-    {{ paid_lines }}
-        and f.payment_period = m.payment_period
-        and hashtext(f.person_key) = hashtext(m.person_key)
-        and f.person_key = m.person_key
-    offset 0  -- noqa: AM09
+    {{ person_period_lookup(paid_lines, 'm') }}
 ) as p
 group by p.person_key, p.payment_period, p.lao_code
 -- noqa: enable=LT02
