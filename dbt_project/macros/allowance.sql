@@ -65,10 +65,12 @@
     select tp.person_key, tp.payment_period from {{ ref('allowance_touched_people') }} as tp
 {%- endmacro %}
 
-{#- In a lateral subquery: the lines ``lines_sql`` selects (from the fact as ``f``) of the
-    person and payment period of the outer row ``alias``, looked up through the fact's
-    (payment_period, hashtext(person_key)) index; the offset keeps the planner from
-    flattening it into a join (it stays a lookup per outer row). -#}
+{#- In a lateral subquery: the lines ``lines_sql`` selects (from the fact as ``f``; it ends
+    in its ``where`` clause, which this extends with ``and``) of the person and payment
+    period of the outer row ``alias``, looked up through the fact's (payment_period,
+    hashtext(person_key)) index (fct_allowance_payments; pdpa.py's erasure probes it the
+    same way); the offset keeps the planner from flattening it into a join (it stays a
+    lookup per outer row). -#}
 {% macro person_period_lookup(lines_sql, alias) -%}
     {{ lines_sql }}
         and f.payment_period = {{ alias }}.payment_period
